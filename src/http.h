@@ -1,0 +1,96 @@
+/*
+ * http: a strict, bounded HTTP/1.x request-head parser and a few helpers
+ * for writing responses.  Pure: it reads a caller's buffer, points into it
+ * (no copies, no allocation) and never does I/O.
+ */
+#ifndef WSD_HTTP_H
+#define WSD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct http_header {
+	const char	*name;
+	size_t		 name_len;
+	const char	*value;		/* leading/trailing blanks trimmed */
+	size_t		 value_len;
+};
+
+struct http_request {
+	const char		*method;
+	size_t			 method_len;
+	const char		*target;	/* request-target as sent */
+	size_t			 target_len;
+	const char		*path;		/* target up to '?' */
+	size_t			 path_len;
+	const char		*query;		/* after '?', NULL if none */
+	size_t			 query_len;
+	int			 version_minor;	/* HTTP/1.<minor> */
+	struct http_header	*headers;	/* caller's array */
+	size_t			 nheaders;
+};
+
+enum http_parse_result {
+	HTTP_PARSE_INCOMPLETE = 0,	/* no blank line yet */
+	HTTP_PARSE_MALFORMED = -1,	/* answer 400 */
+	HTTP_PARSE_TOO_MANY_HEADERS = -2,	/* answer 431 */
+	HTTP_PARSE_BAD_VERSION = -3,	/* not HTTP/1.x: answer 505 */
+};
+
+/*
+ * Parse the request head at the start of buf[0..len).  headers is an
+ * array of max_headers entries that req->headers will point at.
+ * Returns the length of the head including the final CRLF CRLF (> 0),
+ * or an enum http_parse_result (<= 0).  The caller enforces the byte
+ * limit on incomplete heads.  Bytes after the head are not looked at.
+ *
+ * Strict: CRLF line ends only (a bare LF is an error), no obs-fold, no
+ * control characters or NUL anywhere, header names are tokens, the
+ * request-target is origin-form ("/..."), the version is HTTP/1.0 or 1.1.
+ */
+int http_parse_request(const char *buf, size_t len, struct http_request *req,
+    struct http_header *headers, size_t max_headers);
+
+/* Case-insensitive compare of a counted string with a C string. */
+bool http_token_eq(const char *s, size_t len, const char *lit);
+
+/*
+ * Find header `name` (case-insensitive).  Returns the first match or
+ * NULL; *count, if not NULL, gets how many headers had that name.
+ */
+const struct http_header *http_find_header(const struct http_request *req,
+    const char *name, size_t *count);
+
+/*
+ * True if the comma-separated token list value[0..len) contains token
+ * (case-insensitive, blanks around commas ignored).
+ */
+bool http_list_has_token(const char *value, size_t len, const char *token);
+
+/* The reason phrase for a status code ("Not Found"). */
+const char *http_reason(int status);
+
+/*
+ * Percent-decode src[0..len) into dst (at least len + 1 bytes), NUL
+ * terminated.  plus_is_space turns '+' into ' ' (query strings).
+ * Returns the decoded length, or -1 on a malformed escape or a %00.
+ */
+long http_percent_decode(const char *src, size_t len, char *dst,
+    bool plus_is_space);
+
+/*
+ * Look up query argument `name` in query[0..len) ("a=1&b=2").  Returns
+ * true and sets *val/*val_len to the raw (still encoded) value of the
+ * first match; a bare "a" gives an empty value.
+ */
+bool http_query_find(const char *query, size_t len, const char *name,
+    const char **val, size_t *val_len);
+
+/*
+ * Look up cookie `name` in a Cookie header value ("a=1; b=2").  Same
+ * contract as http_query_find; values are not decoded.
+ */
+bool http_cookie_find(const char *value, size_t len, const char *name,
+    const char **val, size_t *val_len);
+
+#endif /* WSD_HTTP_H */
