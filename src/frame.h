@@ -66,7 +66,8 @@ enum ws_frame_result {
  * Parse the frame header at the start of buf.  want_masked says which side
  * we are: true when reading client frames (they must be masked), false when
  * reading server frames (they must not be).  rsv_allowed is the set of RSV
- * bits that negotiated extensions permit (0 without extensions).
+ * bits that negotiated extensions permit (0 without extensions), in the
+ * layout of struct ws_frame_header.rsv: RSV1 = 0x4, RSV2 = 0x2, RSV3 = 0x1.
  * Every error maps to close code 1002 (ws_frame_error_code()).
  */
 enum ws_frame_result ws_frame_parse_header(const uint8_t *buf, size_t len,

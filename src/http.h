@@ -80,7 +80,7 @@ long http_percent_decode(const char *src, size_t len, char *dst,
 
 /*
  * Look up query argument `name` in query[0..len) ("a=1&b=2").  Returns
- * true and sets *val/*val_len to the raw (still encoded) value of the
+ * true and sets *val and *val_len to the raw (still encoded) value of the
  * first match; a bare "a" gives an empty value.
  */
 bool http_query_find(const char *query, size_t len, const char *name,

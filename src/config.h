@@ -1,0 +1,101 @@
+/*
+ * config: read the libconfig file into a validated, read-only struct.
+ * Every problem is reported as "FILE:LINE: message" and all of them are
+ * collected, so `wsd -t` shows every mistake in one run.  The only I/O is
+ * reading the file (and checking that plugin files exist).
+ */
+#ifndef WSD_CONFIG_H
+#define WSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libconfig.h>
+
+/* Defaults, documented in wsd.conf(5). */
+#define WSD_DEFAULT_PORT		8888
+#define WSD_DEFAULT_MAX_MESSAGE		(1024 * 1024)
+#define WSD_DEFAULT_MAX_HEAD		8192
+#define WSD_DEFAULT_MAX_HEADERS		64
+#define WSD_DEFAULT_HANDSHAKE_MS	10000
+#define WSD_DEFAULT_IDLE_MS		120000
+#define WSD_DEFAULT_PING_MS		30000
+#define WSD_DEFAULT_CLOSE_MS		5000
+#define WSD_DEFAULT_MAX_SEND_BUFFER	(1024 * 1024)
+#define WSD_DEFAULT_MAX_FRAGMENTS	1024
+
+struct wsd_limits {
+	uint64_t	max_message_size;	/* bytes of one message */
+	uint32_t	max_fragments;		/* frames in one message */
+	uint32_t	max_head_size;		/* bytes of a request head */
+	uint32_t	max_headers;		/* header lines in a request */
+	uint32_t	handshake_timeout_ms;
+	uint32_t	idle_timeout_ms;	/* 0 = never */
+	uint32_t	ping_interval_ms;	/* 0 = no pings */
+	uint32_t	close_timeout_ms;
+	uint64_t	max_send_buffer;	/* bytes queued for a client */
+	uint32_t	max_connections;	/* 0 = derive from RLIMIT_NOFILE */
+};
+
+struct wsd_listen_conf {
+	char		*address;	/* "0.0.0.0", "::", "127.0.0.1" */
+	int		 port;
+	int		 line;
+};
+
+struct wsd_route_conf {
+	char			*path;		/* "/echo" */
+	char			*plugin;	/* "echo-logger" */
+	char			*plugin_path;	/* resolved .so path */
+	const config_setting_t	*settings;	/* group or NULL */
+	char			**origins;	/* NULL when not configured */
+	size_t			 norigins;
+	struct wsd_limits	 limits;	/* global merged with overrides */
+	int			 line;
+};
+
+struct wsd_config {
+	config_t		 cf;		/* keeps settings alive */
+	char			*file;		/* as given */
+	char			*dir;		/* its directory */
+	struct wsd_listen_conf	*listen;
+	size_t			 nlisten;
+	char			*plugin_dir;	/* absolute or relative to dir */
+	char			*document_root;	/* NULL: no static files */
+	int			 log_level;	/* LOG_ERR .. LOG_DEBUG */
+	struct wsd_limits	 limits;
+	struct wsd_route_conf	*routes;
+	size_t			 nroutes;
+};
+
+/* A list of "FILE:LINE: message" strings. */
+struct wsd_errors {
+	char	**msg;
+	size_t	  n;
+};
+
+/* Append a formatted message.  Never fails silently: aborts on ENOMEM. */
+void errors_add(struct wsd_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void errors_clear(struct wsd_errors *e);
+
+/*
+ * Load and validate `file`.  plugin_dir_default is used when the file
+ * has no plugin_dir.  Returns the config, or NULL with every problem in
+ * *errs.  Checks: syntax, unknown keys, types, ranges, duplicate route
+ * paths, route paths that do not start with '/', listen addresses that
+ * do not parse, and plugin files that do not exist.
+ */
+struct wsd_config *config_load(const char *file,
+    const char *plugin_dir_default, struct wsd_errors *errs);
+
+void config_free(struct wsd_config *c);
+
+/* Default limits (the WSD_DEFAULT_* values). */
+void config_default_limits(struct wsd_limits *l);
+
+/* Parse "debug", "info", "notice", "warning", "error": LOG_* or -1. */
+int config_parse_log_level(const char *s);
+
+#endif /* WSD_CONFIG_H */

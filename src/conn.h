@@ -1,0 +1,113 @@
+/*
+ * conn: one client connection, from accept to close.  It reads the HTTP
+ * request head, answers it (static file, error, or 101), then runs the
+ * RFC 6455 engine: frames, reassembly, UTF-8 checks, control frames, the
+ * closing handshake, keepalive pings and the idle timeout.  It is the
+ * only reader of its bufferevent's input.
+ */
+#ifndef WSD_CONN_H
+#define WSD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+#include "frame.h"
+#include "http.h"
+#include "utf8.h"
+
+struct server;
+struct route;
+struct generation;
+
+enum conn_state {
+	CONN_HTTP,		/* reading the request head */
+	CONN_OPEN,		/* WebSocket open */
+	CONN_CLOSING,		/* we sent Close, waiting for the client's */
+	CONN_LINGER,		/* flushing output, then closing TCP */
+	CONN_DEAD,		/* being freed */
+};
+
+struct conn {
+	struct server		*srv;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	uint64_t		 id;
+	enum conn_state		 state;
+	struct generation	*gen;		/* referenced */
+	struct route		*route;		/* once upgraded */
+	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
+	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
+	char			 remote[64];
+
+	/* The request head; only kept during the handshake and `open`. */
+	char			*head;
+	struct http_request	 req;
+	struct http_header	*hdrs;
+	char			*path_z, *query_z;
+	char			**strs;		/* strings handed to the plugin */
+	size_t			 nstrs;
+	char			*req_line;	/* "GET /echo", for the log */
+	int			 status;	/* HTTP status answered */
+
+	/* Frame parser and message reassembly. */
+	struct ws_frame_header	 fh;
+	bool			 have_header;
+	uint64_t		 frame_off;	/* payload bytes consumed */
+	uint8_t			 msg_op;	/* message in progress, or 0 */
+	uint8_t			*msg;
+	size_t			 msg_len, msg_cap;
+	uint32_t		 nfrags;
+	utf8_state		 utf8;
+
+	/* Closing. */
+	bool			 close_sent, close_rcvd;
+	bool			 open_called;
+	int			 close_code;
+	char			 close_reason[WS_CONTROL_MAX];
+	int			 in_cb;
+	bool			 free_pending;
+
+	/* Keepalive. */
+	uint64_t		 last_rx_ms;
+	bool			 ping_outstanding;
+
+	void			*user;
+
+	/* For the access log. */
+	uint64_t		 start_ms;
+	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
+};
+
+/* Take over an accepted socket.  Returns NULL (and closes fd) on ENOMEM. */
+struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
+		    const struct sockaddr *sa, int socklen);
+
+/* Refuse an accepted socket with 503 (max_connections reached). */
+void		 conn_refuse(struct server *srv, evutil_socket_t fd);
+
+/*
+ * The server is stopping: close an open connection with 1001, drop one
+ * that is still in its handshake.
+ */
+void		 conn_shutdown(struct conn *c);
+
+/* Free now, whatever the state (stop deadline). */
+void		 conn_abort(struct conn *c);
+
+/* Host API entry points (host.c). */
+int		 conn_send(struct conn *c, int opcode, const void *data,
+		    size_t len);
+int		 conn_close(struct conn *c, int code, const char *reason);
+const char	*conn_arg(struct conn *c, const char *name);
+const char	*conn_header(struct conn *c, const char *name);
+size_t		 conn_buffered(struct conn *c);
+
+/* Milliseconds on the loop's cached monotonic clock. */
+uint64_t	 conn_now_ms(struct server *srv);
+
+#endif /* WSD_CONN_H */

@@ -1,0 +1,168 @@
+/*
+ * host: the struct wsd_host table that plugins call through.  Each entry
+ * is a thin cast from the public opaque types to ours.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <wsd/plugin.h>
+
+#include "conn.h"
+#include "log.h"
+#include "route.h"
+#include "server.h"
+
+static struct conn *
+C(struct wsd_conn *c)
+{
+	return (struct conn *)c;
+}
+
+static struct route *
+R(struct wsd_route *r)
+{
+	return (struct route *)r;
+}
+
+static void
+h_log(struct wsd_route *r, int level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_msg(level, "%s: %s", r != NULL ? R(r)->path : "plugin", buf);
+}
+
+static int
+h_send(struct wsd_conn *c, int opcode, const void *data, size_t len)
+{
+	return conn_send(C(c), opcode, data, len);
+}
+
+static int
+h_close(struct wsd_conn *c, int code, const char *reason)
+{
+	return conn_close(C(c), code, reason);
+}
+
+static const char *
+h_path(struct wsd_conn *c)
+{
+	return C(c)->path_z;
+}
+
+static const char *
+h_query(struct wsd_conn *c)
+{
+	return C(c)->query_z;
+}
+
+static const char *
+h_arg(struct wsd_conn *c, const char *name)
+{
+	return conn_arg(C(c), name);
+}
+
+static const char *
+h_header(struct wsd_conn *c, const char *name)
+{
+	return conn_header(C(c), name);
+}
+
+static const char *
+h_remote_addr(struct wsd_conn *c)
+{
+	return C(c)->remote;
+}
+
+static uint64_t
+h_id(struct wsd_conn *c)
+{
+	return C(c)->id;
+}
+
+static void
+h_set_data(struct wsd_conn *c, void *data)
+{
+	C(c)->user = data;
+}
+
+static void *
+h_get_data(struct wsd_conn *c)
+{
+	return C(c)->user;
+}
+
+static struct wsd_route *
+h_conn_route(struct wsd_conn *c)
+{
+	return (struct wsd_route *)C(c)->route;
+}
+
+static const char *
+h_route_path(struct wsd_route *r)
+{
+	return R(r)->path;
+}
+
+static size_t
+h_buffered(struct wsd_conn *c)
+{
+	return conn_buffered(C(c));
+}
+
+static int
+h_setting_string(struct wsd_route *r, const char *key, const char *def,
+    const char **out)
+{
+	return route_setting_string(R(r), key, def, out);
+}
+
+static int
+h_setting_int(struct wsd_route *r, const char *key, long long def,
+    long long *out)
+{
+	return route_setting_int(R(r), key, def, out);
+}
+
+static int
+h_setting_bool(struct wsd_route *r, const char *key, int def, int *out)
+{
+	return route_setting_bool(R(r), key, def, out);
+}
+
+static void
+h_setting_error(struct wsd_route *r, const char *key, const char *msg)
+{
+	route_setting_error(R(r), key, msg);
+}
+
+static const struct wsd_host host = {
+	.abi_major = WSD_ABI_MAJOR,
+	.abi_minor = WSD_ABI_MINOR,
+	.size = sizeof(struct wsd_host),
+	.log = h_log,
+	.send = h_send,
+	.close = h_close,
+	.path = h_path,
+	.query = h_query,
+	.arg = h_arg,
+	.header = h_header,
+	.remote_addr = h_remote_addr,
+	.id = h_id,
+	.set_data = h_set_data,
+	.get_data = h_get_data,
+	.conn_route = h_conn_route,
+	.route_path = h_route_path,
+	.buffered = h_buffered,
+	.setting_string = h_setting_string,
+	.setting_int = h_setting_int,
+	.setting_bool = h_setting_bool,
+	.setting_error = h_setting_error,
+};
+
+const struct wsd_host *
+host_table(void)
+{
+	return &host;
+}

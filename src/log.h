@@ -1,0 +1,38 @@
+/*
+ * log: levelled lines on stderr.  When stderr is the systemd journal
+ * ($JOURNAL_STREAM names it) each line gets a "<N>" priority prefix and no
+ * time stamp, since the journal adds its own; otherwise lines carry an
+ * ISO 8601 UTC time stamp and the level's name.
+ */
+#ifndef WSD_LOG_H
+#define WSD_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <syslog.h>
+
+void	log_init(void);
+void	log_set_level(int level);
+int	log_get_level(void);
+
+void	log_msg(int level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	log_vmsg(int level, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
+
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Copy src[0..len) into dst (size dstsz, NUL terminated) so that it is
+ * safe to put in a log line: printable ASCII stays, '\\' and '"' are
+ * escaped, everything else becomes \n, \r, \t or \xHH.  Stops early (and
+ * ends with "...") when dst is full.  Returns the number of source bytes
+ * that were represented.
+ */
+size_t	log_escape(char *dst, size_t dstsz, const void *src, size_t len);
+
+#endif /* WSD_LOG_H */

@@ -1,0 +1,121 @@
+/*
+ * plugin: see plugin.h.
+ *
+ * Plugins are opened RTLD_NOW so that a missing symbol is found at load
+ * time, not at the first message, and RTLD_LOCAL so that plugins cannot
+ * see each other's symbols.  glibc hands back the same handle for a path
+ * that is already open, so a changed file at the same path is only
+ * picked up once every route using it is gone; we keep our own list to
+ * count routes per file.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+
+static struct plugin *loaded;
+
+int
+plugin_check_abi(const struct wsd_plugin *d, const char *path, char *err,
+    size_t errlen)
+{
+	if (d->abi_major != WSD_ABI_MAJOR) {
+		snprintf(err, errlen, "%s: plugin ABI %u.%u, but wsd has ABI "
+		    "%u.%u (rebuild the plugin against this wsd)", path,
+		    d->abi_major, d->abi_minor, WSD_ABI_MAJOR, WSD_ABI_MINOR);
+		return -1;
+	}
+	if (d->abi_minor > WSD_ABI_MINOR) {
+		snprintf(err, errlen, "%s: plugin needs ABI %u.%u, but wsd has "
+		    "only ABI %u.%u (upgrade wsd)", path, d->abi_major,
+		    d->abi_minor, WSD_ABI_MAJOR, WSD_ABI_MINOR);
+		return -1;
+	}
+	/* The fields up to and including `name` exist in every version. */
+	if (d->size < offsetof(struct wsd_plugin, init)) {
+		snprintf(err, errlen, "%s: plugin descriptor too small "
+		    "(%u bytes)", path, d->size);
+		return -1;
+	}
+	if (d->name == NULL || d->name[0] == '\0') {
+		snprintf(err, errlen, "%s: plugin descriptor has no name",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+struct plugin *
+plugin_load(const char *path, const struct wsd_host *host, char *err,
+    size_t errlen)
+{
+	const struct wsd_plugin *d;
+	struct plugin *p;
+	void *dl;
+	size_t n;
+
+	for (p = loaded; p != NULL; p = p->next) {
+		if (strcmp(p->path, path) == 0) {
+			p->refs++;
+			return p;
+		}
+	}
+
+	dlerror();
+	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(err, errlen, "%s: cannot load plugin: %s", path,
+		    dlerror());
+		return NULL;
+	}
+	d = dlsym(dl, WSD_PLUGIN_SYMBOL);
+	if (d == NULL) {
+		snprintf(err, errlen, "%s: not a wsd plugin: no symbol '%s'",
+		    path, WSD_PLUGIN_SYMBOL);
+		dlclose(dl);
+		return NULL;
+	}
+	if (plugin_check_abi(d, path, err, errlen) == -1) {
+		dlclose(dl);
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->path = strdup(path)) == NULL) {
+		free(p);
+		snprintf(err, errlen, "%s: out of memory", path);
+		dlclose(dl);
+		return NULL;
+	}
+	/* An older plugin's descriptor is shorter: the rest stays NULL. */
+	n = d->size < sizeof(p->ops) ? d->size : sizeof(p->ops);
+	memcpy(&p->ops, d, n);
+	if (n >= offsetof(struct wsd_plugin, host_slot) +
+	    sizeof(p->ops.host_slot) && p->ops.host_slot != NULL)
+		*p->ops.host_slot = host;
+	p->dl = dl;
+	p->refs = 1;
+	p->next = loaded;
+	loaded = p;
+	return p;
+}
+
+void
+plugin_unref(struct plugin *p)
+{
+	struct plugin **pp;
+
+	if (p == NULL || --p->refs > 0)
+		return;
+	for (pp = &loaded; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	/* Under valgrind, WSD_NO_DLCLOSE keeps symbols for leak reports. */
+	if (getenv("WSD_NO_DLCLOSE") == NULL)
+		dlclose(p->dl);
+	free(p->path);
+	free(p);
+}

@@ -1,0 +1,242 @@
+/*
+ * route: see route.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+
+static int
+route_cmp(const void *a, const void *b)
+{
+	const struct route *ra = a, *rb = b;
+
+	return strcmp(ra->path, rb->path);
+}
+
+int
+route_table_init(struct route_table *t, const struct wsd_config *cfg,
+    struct generation *gen)
+{
+	size_t i;
+
+	t->n = 0;
+	t->routes = NULL;
+	if (cfg->nroutes == 0)
+		return 0;
+	t->routes = calloc(cfg->nroutes, sizeof(*t->routes));
+	if (t->routes == NULL)
+		return -1;
+	for (i = 0; i < cfg->nroutes; i++) {
+		struct route *r = &t->routes[i];
+
+		r->conf = &cfg->routes[i];
+		r->path = r->conf->path;
+		r->path_len = strlen(r->path);
+		r->gen = gen;
+	}
+	t->n = cfg->nroutes;
+	qsort(t->routes, t->n, sizeof(*t->routes), route_cmp);
+	/* Lists point into themselves: set them up after sorting moved them. */
+	for (i = 0; i < t->n; i++)
+		TAILQ_INIT(&t->routes[i].conns);
+	return 0;
+}
+
+void
+route_table_free(struct route_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		route_settings_done(&t->routes[i]);
+	free(t->routes);
+	t->routes = NULL;
+	t->n = 0;
+}
+
+struct route *
+route_find(const struct route_table *t, const char *path, size_t len)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct route *r = &t->routes[mid];
+		size_t n = len < r->path_len ? len : r->path_len;
+		int c = memcmp(path, r->path, n);
+
+		if (c == 0)
+			c = (len > r->path_len) - (len < r->path_len);
+		if (c == 0)
+			return (struct route *)r;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Note that init asked for key, so it is not reported as unknown. */
+static void
+mark_seen(struct route *r, const char *key)
+{
+	char **n, *k;
+	size_t i;
+
+	for (i = 0; i < r->nseen; i++)
+		if (strcmp(r->seen[i], key) == 0)
+			return;
+	/* On ENOMEM the key is at worst reported as unknown. */
+	if ((k = strdup(key)) == NULL)
+		return;
+	n = realloc(r->seen, (r->nseen + 1) * sizeof(*n));
+	if (n == NULL) {
+		free(k);
+		return;
+	}
+	r->seen = n;
+	r->seen[r->nseen++] = k;
+}
+
+/* The setting, or NULL when absent.  Records that key was asked for. */
+static const config_setting_t *
+lookup(struct route *r, const char *key)
+{
+	mark_seen(r, key);
+	if (r->conf == NULL || r->conf->settings == NULL)
+		return NULL;
+	return config_setting_get_member(r->conf->settings, key);
+}
+
+static void
+type_error(struct route *r, const config_setting_t *s, const char *key,
+    const char *what)
+{
+	if (r->errs != NULL)
+		errors_add(r->errs, "%s:%d: route %s: setting '%s' must be %s",
+		    config_setting_source_file(s) ? config_setting_source_file(s)
+		    : "?", config_setting_source_line(s), r->path, key, what);
+}
+
+int
+route_setting_string(struct route *r, const char *key, const char *def,
+    const char **out)
+{
+	const config_setting_t *s = lookup(r, key);
+
+	*out = def;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		type_error(r, s, key, "a string");
+		return -1;
+	}
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+int
+route_setting_int(struct route *r, const char *key, long long def,
+    long long *out)
+{
+	const config_setting_t *s = lookup(r, key);
+
+	*out = def;
+	if (s == NULL)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		*out = config_setting_get_int64(s);
+		return 0;
+	default:
+		type_error(r, s, key, "an integer");
+		return -1;
+	}
+}
+
+int
+route_setting_bool(struct route *r, const char *key, int def, int *out)
+{
+	const config_setting_t *s = lookup(r, key);
+
+	*out = def;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		type_error(r, s, key, "true or false");
+		return -1;
+	}
+	*out = config_setting_get_bool(s) ? 1 : 0;
+	return 0;
+}
+
+void
+route_setting_error(struct route *r, const char *key, const char *msg)
+{
+	const config_setting_t *s = NULL;
+	const config_setting_t *where;
+
+	if (r->conf != NULL && r->conf->settings != NULL)
+		s = config_setting_get_member(r->conf->settings, key);
+	where = s != NULL ? s : (r->conf != NULL ? r->conf->settings : NULL);
+	if (r->errs == NULL)
+		return;
+	if (where != NULL)
+		errors_add(r->errs, "%s:%d: route %s: setting '%s': %s",
+		    config_setting_source_file(where) ?
+		    config_setting_source_file(where) : "?",
+		    config_setting_source_line(where), r->path, key, msg);
+	else
+		errors_add(r->errs, "%s:%d: route %s: setting '%s': %s",
+		    r->conf != NULL ? "config" : "?",
+		    r->conf != NULL ? r->conf->line : 0, r->path, key, msg);
+}
+
+size_t
+route_settings_check_unknown(struct route *r)
+{
+	const config_setting_t *g;
+	size_t n = 0;
+	int i, count;
+
+	if (r->conf == NULL || (g = r->conf->settings) == NULL)
+		return 0;
+	count = config_setting_length(g);
+	for (i = 0; i < count; i++) {
+		const config_setting_t *s = config_setting_get_elem(g,
+		    (unsigned)i);
+		const char *name = config_setting_name(s);
+		size_t j;
+		int known = 0;
+
+		for (j = 0; j < r->nseen && name != NULL; j++)
+			if (strcmp(r->seen[j], name) == 0)
+				known = 1;
+		if (known)
+			continue;
+		n++;
+		if (r->errs != NULL)
+			errors_add(r->errs, "%s:%d: route %s: unknown setting "
+			    "'%s' for plugin %s",
+			    config_setting_source_file(s) ?
+			    config_setting_source_file(s) : "?",
+			    config_setting_source_line(s), r->path,
+			    name ? name : "?", r->conf->plugin);
+	}
+	return n;
+}
+
+void
+route_settings_done(struct route *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nseen; i++)
+		free(r->seen[i]);
+	free(r->seen);
+	r->seen = NULL;
+	r->nseen = 0;
+}

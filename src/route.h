@@ -1,0 +1,79 @@
+/*
+ * route: the routes of one configuration generation.  A route is one
+ * plugin instance: its path, its plugin, the instance state, its limits
+ * and origins, and the clients connected to it.  This module builds the
+ * table, finds a route by path and implements the typed settings
+ * accessors; it does no I/O (plugin.c loads the code).
+ */
+#ifndef WSD_ROUTE_H
+#define WSD_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "config.h"
+
+struct plugin;
+struct conn;
+struct generation;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct route {
+	const char		*path;		/* config's string */
+	size_t			 path_len;
+	const struct wsd_route_conf *conf;
+	struct plugin		*plugin;
+	void			*state;		/* the plugin's */
+	bool			 inited;	/* init succeeded: fini owed */
+	struct generation	*gen;		/* owner */
+	struct conn_list	 conns;		/* open WebSocket clients */
+	size_t			 nconns;
+
+	/* While init runs: where setting errors go, which keys it read. */
+	struct wsd_errors	*errs;
+	char			**seen;
+	size_t			 nseen;
+};
+
+struct route_table {
+	struct route	*routes;	/* sorted by path */
+	size_t		 n;
+};
+
+/*
+ * Build the table for cfg (one route per configured route, plugins not
+ * yet attached).  Returns 0, or -1 on ENOMEM.
+ */
+int	route_table_init(struct route_table *t, const struct wsd_config *cfg,
+	    struct generation *gen);
+void	route_table_free(struct route_table *t);
+
+/* The route whose path is exactly path[0..len), or NULL. */
+struct route *route_find(const struct route_table *t, const char *path,
+	    size_t len);
+
+/*
+ * Typed settings of the route's `settings` group.  See struct wsd_host in
+ * <wsd/plugin.h>.  Wrong types are recorded in r->errs with file and line.
+ */
+int	route_setting_string(struct route *r, const char *key,
+	    const char *def, const char **out);
+int	route_setting_int(struct route *r, const char *key, long long def,
+	    long long *out);
+int	route_setting_bool(struct route *r, const char *key, int def,
+	    int *out);
+void	route_setting_error(struct route *r, const char *key,
+	    const char *msg);
+
+/*
+ * After init: report every key of the settings group that the plugin
+ * never asked for.  Returns how many there were.
+ */
+size_t	route_settings_check_unknown(struct route *r);
+
+/* Forget what init read (frees r->seen). */
+void	route_settings_done(struct route *r);
+
+#endif /* WSD_ROUTE_H */

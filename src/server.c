@@ -1,0 +1,545 @@
+/*
+ * server: see server.h.
+ *
+ * Signals are loop events, so a reload or a stop runs between two
+ * callbacks, never in the middle of a connection's work.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "log.h"
+#include "plugin.h"
+#include "server.h"
+
+/* Descriptors kept back from max_connections for listeners, logs, plugins. */
+#define FD_RESERVE	32
+
+/* ---------------------------------------------------------------- generations */
+
+static void
+route_fini(struct route *r)
+{
+	if (r->inited && r->plugin->ops.fini != NULL)
+		r->plugin->ops.fini(r->state);
+	r->inited = false;
+	plugin_unref(r->plugin);
+	r->plugin = NULL;
+}
+
+static void
+generation_free(struct generation *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->routes.n; i++)
+		if (g->routes.routes[i].plugin != NULL)
+			route_fini(&g->routes.routes[i]);
+	route_table_free(&g->routes);
+	config_free(g->cfg);
+	free(g);
+}
+
+struct generation *
+generation_new(struct server *srv, struct wsd_config *cfg,
+    struct wsd_errors *errs)
+{
+	struct generation *g;
+	size_t i, before = errs->n;
+	char err[1024];
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		errors_add(errs, "out of memory");
+		config_free(cfg);
+		return NULL;
+	}
+	g->refs = 1;
+	g->srv = srv;
+	g->cfg = cfg;
+	if (route_table_init(&g->routes, cfg, g) == -1) {
+		errors_add(errs, "out of memory");
+		generation_free(g);
+		return NULL;
+	}
+	for (i = 0; i < g->routes.n; i++) {
+		struct route *r = &g->routes.routes[i];
+		const struct wsd_route_conf *rc = r->conf;
+
+		r->plugin = plugin_load(rc->plugin_path, host_table(), err,
+		    sizeof(err));
+		if (r->plugin == NULL) {
+			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
+			    cfg->file, rc->line, rc->path, rc->plugin, err);
+			continue;
+		}
+		r->errs = errs;
+		if (r->plugin->ops.init != NULL &&
+		    r->plugin->ops.init(host_table(), (struct wsd_route *)r,
+		    &r->state) != 0) {
+			errors_add(errs, "%s:%d: route %s: plugin %s (%s) "
+			    "refused to start", cfg->file, rc->line, rc->path,
+			    rc->plugin, rc->plugin_path);
+			r->errs = NULL;
+			continue;
+		}
+		r->inited = true;
+		/* Bad or unknown settings are reported into errs. */
+		route_settings_check_unknown(r);
+		r->errs = NULL;
+		route_settings_done(r);
+	}
+	if (errs->n > before) {
+		generation_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void
+generation_ref(struct generation *g)
+{
+	g->refs++;
+}
+
+void
+generation_unref(struct generation *g)
+{
+	if (g != NULL && --g->refs == 0)
+		generation_free(g);
+}
+
+/* ---------------------------------------------------------------- listeners */
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+
+	(void)lev;
+	if (srv->stopping) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (srv->nconns >= srv->max_connections) {
+		conn_refuse(srv, fd);
+		return;
+	}
+	if (conn_new(srv, fd, sa, socklen) == NULL)
+		log_warn("out of memory accepting a connection");
+}
+
+static void
+pause_accept(struct server *srv)
+{
+	struct listener *l;
+	struct timeval tv = { 1, 0 };
+
+	if (srv->accept_paused)
+		return;
+	srv->accept_paused = true;
+	for (l = srv->listeners; l != NULL; l = l->next)
+		evconnlistener_disable(l->lev);
+	evtimer_add(srv->ev_resume, &tv);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct listener *l;
+
+	(void)fd;
+	(void)what;
+	if (srv->stopping)
+		return;
+	srv->accept_paused = false;
+	for (l = srv->listeners; l != NULL; l = l->next)
+		evconnlistener_enable(l->lev);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)lev;
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		log_warn("accept on %s: %s; pausing accept for a second",
+		    l->bound, strerror(err));
+		pause_accept(l->srv);
+	} else {
+		log_warn("accept on %s: %s", l->bound, strerror(err));
+	}
+}
+
+static struct listener *
+listener_open(struct server *srv, const char *address, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct listener *l;
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	    LEV_OPT_REUSEABLE;
+	char host[INET6_ADDRSTRLEN];
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET6, address, &((struct sockaddr_in6 *)&ss)->
+	    sin6_addr) == 1) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*s6);
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	} else if (inet_pton(AF_INET, address, &((struct sockaddr_in *)&ss)->
+	    sin_addr) == 1) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*s4);
+	} else {
+		log_err("listen address %s is not an IP address", address);
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->address = strdup(address)) == NULL) {
+		free(l);
+		log_err("out of memory");
+		return NULL;
+	}
+	l->srv = srv;
+	l->port = port;
+	l->lev = evconnlistener_new_bind(srv->base, accept_cb, l, flags, 1024,
+	    (struct sockaddr *)&ss, (int)sl);
+	if (l->lev == NULL) {
+		log_err("cannot listen on %s%s%s:%d: %s",
+		    ss.ss_family == AF_INET6 ? "[" : "", address,
+		    ss.ss_family == AF_INET6 ? "]" : "", port,
+		    strerror(errno));
+		free(l->address);
+		free(l);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->lev, accept_error_cb);
+	sl = sizeof(ss);
+	getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(l->bound, sizeof(l->bound), "[%s]:%u", host,
+		    ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(l->bound, sizeof(l->bound), "%s:%u", host,
+		    ntohs(s4->sin_port));
+	}
+	log_notice("listening on %s", l->bound);
+	return l;
+}
+
+static void
+listener_free(struct listener *l)
+{
+	evconnlistener_free(l->lev);
+	free(l->address);
+	free(l);
+}
+
+static int
+effective_port(const struct server *srv, const struct wsd_listen_conf *lc)
+{
+	return srv->port_override >= 0 ? srv->port_override : lc->port;
+}
+
+/*
+ * Make the listeners match cfg: keep the ones that are unchanged (same
+ * address and configured port), open new ones before closing removed
+ * ones.  On failure nothing changes and -1 is returned.
+ */
+static int
+sync_listeners(struct server *srv, const struct wsd_config *cfg)
+{
+	struct listener *keep = NULL, *fresh = NULL, *l, *next, **pp;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		const struct wsd_listen_conf *lc = &cfg->listen[i];
+		int port = effective_port(srv, lc);
+
+		for (pp = &srv->listeners; *pp != NULL; pp = &(*pp)->next) {
+			if (strcmp((*pp)->address, lc->address) == 0 &&
+			    (*pp)->port == port)
+				break;
+		}
+		if (*pp != NULL) {
+			l = *pp;
+			*pp = l->next;
+			l->next = keep;
+			keep = l;
+			continue;
+		}
+		if ((l = listener_open(srv, lc->address, port)) == NULL) {
+			/* Undo: close what we opened, put back what we kept. */
+			while (fresh != NULL) {
+				next = fresh->next;
+				listener_free(fresh);
+				fresh = next;
+			}
+			while (keep != NULL) {
+				next = keep->next;
+				keep->next = srv->listeners;
+				srv->listeners = keep;
+				keep = next;
+			}
+			return -1;
+		}
+		l->next = fresh;
+		fresh = l;
+	}
+	/* What is left in srv->listeners was removed from the config. */
+	for (l = srv->listeners; l != NULL; l = next) {
+		next = l->next;
+		log_notice("no longer listening on %s", l->bound);
+		listener_free(l);
+	}
+	srv->listeners = NULL;
+	for (l = keep; l != NULL; l = next) {
+		next = l->next;
+		l->next = srv->listeners;
+		srv->listeners = l;
+	}
+	for (l = fresh; l != NULL; l = next) {
+		next = l->next;
+		l->next = srv->listeners;
+		srv->listeners = l;
+	}
+	if (srv->accept_paused)
+		for (l = srv->listeners; l != NULL; l = l->next)
+			evconnlistener_disable(l->lev);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- limits */
+
+/*
+ * Raise the soft descriptor limit to the hard one (systemd leaves it at
+ * 1024) and derive the connection cap from it.
+ */
+static void
+set_max_connections(struct server *srv, const struct wsd_config *cfg)
+{
+	struct rlimit rl;
+	size_t fds = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rlim_t old = rl.rlim_cur;
+
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+				rl.rlim_cur = old;
+		}
+		fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 :
+		    (size_t)rl.rlim_cur;
+	}
+	srv->max_connections = fds > FD_RESERVE * 2 ? fds - FD_RESERVE :
+	    fds / 2;
+	if (cfg->limits.max_connections > 0) {
+		if (cfg->limits.max_connections > srv->max_connections)
+			log_warn("max_connections %u is more than the "
+			    "descriptor limit allows; using %zu",
+			    cfg->limits.max_connections,
+			    srv->max_connections);
+		else
+			srv->max_connections = cfg->limits.max_connections;
+	}
+	log_info("accepting up to %zu connections", srv->max_connections);
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void
+finish_stop(struct server *srv)
+{
+	event_base_loopexit(srv->base, NULL);
+}
+
+void
+server_conn_gone(struct server *srv)
+{
+	if (srv->stopping && srv->nconns == 0)
+		finish_stop(srv);
+}
+
+static void
+stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_notice("stop deadline reached: dropping %zu connection(s)",
+	    srv->nconns);
+	while (!TAILQ_EMPTY(&srv->conns))
+		conn_abort(TAILQ_FIRST(&srv->conns));
+	finish_stop(srv);
+}
+
+static void
+server_stop(struct server *srv, const char *why)
+{
+	struct conn *c, *next;
+	struct listener *l;
+	struct timeval tv;
+	uint32_t ms;
+
+	if (srv->stopping) {
+		log_notice("%s again: stopping now", why);
+		stop_deadline_cb(-1, 0, srv);
+		return;
+	}
+	srv->stopping = true;
+	log_notice("%s: stopping, closing %zu connection(s)", why,
+	    srv->nconns);
+	for (l = srv->listeners; l != NULL; l = l->next)
+		evconnlistener_disable(l->lev);
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_shutdown(c);
+	}
+	if (srv->nconns == 0) {
+		finish_stop(srv);
+		return;
+	}
+	ms = srv->gen->cfg->limits.close_timeout_ms + 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(srv->ev_stop, &tv);
+}
+
+static void
+server_reload(struct server *srv)
+{
+	struct wsd_errors errs = { NULL, 0 };
+	struct wsd_config *cfg;
+	struct generation *g;
+	size_t i;
+
+	log_notice("reloading %s", srv->config_file);
+	cfg = config_load(srv->config_file, srv->plugin_dir_default, &errs);
+	g = cfg != NULL ? generation_new(srv, cfg, &errs) : NULL;
+	if (g == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_err("%s", errs.msg[i]);
+		log_err("reload failed: still running the previous "
+		    "configuration");
+		errors_clear(&errs);
+		return;
+	}
+	if (sync_listeners(srv, g->cfg) == -1) {
+		log_err("reload failed: cannot open the new listeners; still "
+		    "running the previous configuration");
+		generation_unref(g);
+		return;
+	}
+	log_set_level(g->cfg->log_level);
+	generation_unref(srv->gen);
+	srv->gen = g;
+	log_notice("reloaded: %zu route(s)", g->routes.n);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+		server_stop(srv, "SIGTERM");
+		break;
+	case SIGINT:
+		server_stop(srv, "SIGINT");
+		break;
+	case SIGHUP:
+		if (!srv->stopping)
+			server_reload(srv);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- start */
+
+int
+server_start(struct server *srv)
+{
+	const struct wsd_config *cfg = srv->gen->cfg;
+
+	TAILQ_INIT(&srv->conns);
+	signal(SIGPIPE, SIG_IGN);
+	set_max_connections(srv, cfg);
+
+	srv->ev_term = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
+	srv->ev_int = evsignal_new(srv->base, SIGINT, signal_cb, srv);
+	srv->ev_hup = evsignal_new(srv->base, SIGHUP, signal_cb, srv);
+	srv->ev_stop = evtimer_new(srv->base, stop_deadline_cb, srv);
+	srv->ev_resume = evtimer_new(srv->base, resume_cb, srv);
+	if (srv->ev_term == NULL || srv->ev_int == NULL ||
+	    srv->ev_hup == NULL || srv->ev_stop == NULL ||
+	    srv->ev_resume == NULL) {
+		log_err("out of memory");
+		return -1;
+	}
+	evsignal_add(srv->ev_term, NULL);
+	evsignal_add(srv->ev_int, NULL);
+	evsignal_add(srv->ev_hup, NULL);
+
+	if (sync_listeners(srv, cfg) == -1)
+		return -1;
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct listener *l, *next;
+
+	while (!TAILQ_EMPTY(&srv->conns))
+		conn_abort(TAILQ_FIRST(&srv->conns));
+	for (l = srv->listeners; l != NULL; l = next) {
+		next = l->next;
+		listener_free(l);
+	}
+	srv->listeners = NULL;
+	if (srv->ev_term != NULL)
+		event_free(srv->ev_term);
+	if (srv->ev_int != NULL)
+		event_free(srv->ev_int);
+	if (srv->ev_hup != NULL)
+		event_free(srv->ev_hup);
+	if (srv->ev_stop != NULL)
+		event_free(srv->ev_stop);
+	if (srv->ev_resume != NULL)
+		event_free(srv->ev_resume);
+	generation_unref(srv->gen);
+	srv->gen = NULL;
+}

@@ -1,0 +1,157 @@
+/*
+ * static: see static.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "static.h"
+
+static const struct {
+	const char	*ext;
+	const char	*type;
+} mime_types[] = {
+	{ "html",	"text/html; charset=utf-8" },
+	{ "htm",	"text/html; charset=utf-8" },
+	{ "js",		"text/javascript; charset=utf-8" },
+	{ "mjs",	"text/javascript; charset=utf-8" },
+	{ "css",	"text/css; charset=utf-8" },
+	{ "json",	"application/json" },
+	{ "png",	"image/png" },
+	{ "svg",	"image/svg+xml" },
+	{ "ico",	"image/x-icon" },
+	{ "jpg",	"image/jpeg" },
+	{ "jpeg",	"image/jpeg" },
+	{ "gif",	"image/gif" },
+	{ "webp",	"image/webp" },
+	{ "txt",	"text/plain; charset=utf-8" },
+	{ "wasm",	"application/wasm" },
+};
+
+const char *
+static_mime_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	size_t i;
+
+	if (dot != NULL && strchr(dot, '/') == NULL) {
+		for (i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++)
+			if (strcasecmp(dot + 1, mime_types[i].ext) == 0)
+				return mime_types[i].type;
+	}
+	return "application/octet-stream";
+}
+
+void
+http_write_error(struct evbuffer *out, int status, const char *extra,
+    int head_only)
+{
+	const char *reason = http_reason(status);
+	char body[128];
+	int n;
+
+	n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n"
+	    "Connection: close\r\n"
+	    "%s\r\n", status, reason, n, extra != NULL ? extra : "");
+	if (!head_only)
+		evbuffer_add(out, body, (size_t)n);
+}
+
+/*
+ * Decode the request path and check it segment by segment.  Returns 0
+ * with the decoded path (starting with '/') in buf, or -1.
+ */
+static int
+clean_path(const struct http_request *req, char *buf, size_t bufsz)
+{
+	const char *seg;
+	long n;
+
+	if (req->path_len + 1 > bufsz)
+		return -1;
+	n = http_percent_decode(req->path, req->path_len, buf, false);
+	if (n < 1 || buf[0] != '/')
+		return -1;
+	/* No "." or ".." segment, encoded or not; no backslashes. */
+	for (seg = buf; seg != NULL; seg = strchr(seg + 1, '/')) {
+		const char *s = seg + 1;
+		size_t len = strcspn(s, "/");
+
+		if ((len == 1 && s[0] == '.') ||
+		    (len == 2 && s[0] == '.' && s[1] == '.'))
+			return -1;
+	}
+	if (strchr(buf, '\\') != NULL)
+		return -1;
+	return 0;
+}
+
+int
+static_respond(struct evbuffer *out, const char *root,
+    const struct http_request *req, int head_only)
+{
+	char rel[PATH_MAX], full[PATH_MAX * 2], real[PATH_MAX];
+	char rootreal[PATH_MAX];
+	struct stat st;
+	size_t rl;
+	int fd;
+
+	if (root == NULL || realpath(root, rootreal) == NULL ||
+	    clean_path(req, rel, sizeof(rel)) == -1)
+		goto notfound;
+	snprintf(full, sizeof(full), "%s%s%s", rootreal, rel,
+	    rel[strlen(rel) - 1] == '/' ? "index.html" : "");
+	/* Symlinks may point anywhere: the resolved file must be inside. */
+	if (realpath(full, real) == NULL)
+		goto notfound;
+	rl = strlen(rootreal);
+	if (strncmp(real, rootreal, rl) != 0 || real[rl] != '/')
+		goto notfound;
+	if (stat(real, &st) == -1)
+		goto notfound;
+	if (S_ISDIR(st.st_mode)) {
+		/* "/dir" -> "/dir/" so relative links in its index work. */
+		char loc[PATH_MAX + 32];
+
+		snprintf(loc, sizeof(loc), "Location: %.*s/\r\n",
+		    (int)req->path_len, req->path);
+		http_write_error(out, 301, loc, head_only);
+		return 301;
+	}
+	if (!S_ISREG(st.st_mode))
+		goto notfound;
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		goto notfound;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		goto notfound;
+	}
+	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %lld\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "Connection: close\r\n\r\n",
+	    static_mime_type(real), (long long)st.st_size);
+	if (head_only || st.st_size == 0)
+		close(fd);
+	else if (evbuffer_add_file(out, fd, 0, st.st_size) == -1) {
+		close(fd);
+		return 500;
+	}
+	return 200;
+
+notfound:
+	http_write_error(out, 404, NULL, head_only);
+	return 404;
+}

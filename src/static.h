@@ -1,0 +1,31 @@
+/*
+ * static: answer plain GET/HEAD requests from document_root.  The
+ * request path is percent-decoded, refused if any segment is "." or ".."
+ * or it holds a NUL, and the file must resolve (symlinks included) to a
+ * regular file inside the root.
+ */
+#ifndef WSD_STATIC_H
+#define WSD_STATIC_H
+
+#include <event2/buffer.h>
+
+#include "http.h"
+
+/*
+ * Write a complete response for req into out and return its status.
+ * root may be NULL (no static files: 404).  head_only for HEAD.
+ */
+int		 static_respond(struct evbuffer *out, const char *root,
+		    const struct http_request *req, int head_only);
+
+/* The Content-Type for a file name, by extension. */
+const char	*static_mime_type(const char *name);
+
+/*
+ * Write a small error response (text body, Connection: close).  extra is
+ * additional header lines ("Name: value\r\n...") or NULL.
+ */
+void		 http_write_error(struct evbuffer *out, int status,
+		    const char *extra, int head_only);
+
+#endif /* WSD_STATIC_H */
