@@ -161,7 +161,6 @@ send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 	evbuffer_add(out, hdr, hl);
 	if (len > 0)
 		evbuffer_add(out, data, len);
-	c->bytes_out += hl + len;
 }
 
 static void
@@ -941,6 +940,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 	}
 	send_frame(c, (uint8_t)opcode, data, len);
 	c->msgs_out++;
+	c->bytes_out += len;
 	if (queued + len > lim->max_send_buffer / 2)
 		return WSD_SEND_BACKPRESSURE;
 	return WSD_SEND_OK;

@@ -104,13 +104,15 @@ static_respond(struct evbuffer *out, const char *root,
 	char rootreal[PATH_MAX];
 	struct stat st;
 	size_t rl;
-	int fd;
+	int fd, n;
 
 	if (root == NULL || realpath(root, rootreal) == NULL ||
 	    clean_path(req, rel, sizeof(rel)) == -1)
 		goto notfound;
-	snprintf(full, sizeof(full), "%s%s%s", rootreal, rel,
+	n = snprintf(full, sizeof(full), "%s%s%s", rootreal, rel,
 	    rel[strlen(rel) - 1] == '/' ? "index.html" : "");
+	if (n < 0 || (size_t)n >= sizeof(full))
+		goto notfound;
 	/* Symlinks may point anywhere: the resolved file must be inside. */
 	if (realpath(full, real) == NULL)
 		goto notfound;

@@ -1,0 +1,1094 @@
+/*
+ * config: load wsd.conf with libconfig and validate it into a
+ * struct wsd_config.
+ *
+ * Nothing stops at the first mistake.  Every check that fails records a
+ * problem tagged with the file and line of the offending setting, and
+ * the loader carries on with a default in its place so that later
+ * checks still run.  At the end the problems are sorted into file order
+ * and handed to the caller; if there were any, the config is thrown
+ * away.
+ *
+ * Types are strict (no libconfig auto-conversion): integers may be
+ * written as int or int64 ("5000000000L"), and durations in seconds may
+ * be int, int64 or float.  Unknown keys are errors everywhere except
+ * inside a route's `settings` group, which belongs to the plugin.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* A problem found while loading, before it is sorted into file order. */
+struct problem {
+	const char	*file;	/* file the setting came from */
+	unsigned int	 line;
+	size_t		 seq;	/* order of discovery, to keep sorts stable */
+	size_t		 rank;	/* order of the file: 0 is the main file */
+	char		*msg;	/* "FILE:LINE: message" */
+};
+
+struct loader {
+	struct wsd_config	*c;
+	struct problem		*p;
+	size_t			 np;
+};
+
+/* ------------------------------------------------------------ memory */
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
+		abort();
+	return p;
+}
+
+static void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if ((p = reallocarray(p, n == 0 ? 1 : n, size)) == NULL)
+		abort();
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d;
+
+	if ((d = strdup(s)) == NULL)
+		abort();
+	return d;
+}
+
+static char *xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		abort();
+	return s;
+}
+
+/* ------------------------------------------------------------ errors */
+
+/* Append an allocated message; e takes ownership. */
+static void
+errors_push(struct wsd_errors *e, char *m)
+{
+	e->msg = xreallocarray(e->msg, e->n + 1, sizeof(*e->msg));
+	e->msg[e->n++] = m;
+}
+
+void
+errors_add(struct wsd_errors *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *m;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&m, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		abort();
+	errors_push(e, m);
+}
+
+void
+errors_clear(struct wsd_errors *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	for (i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	free(e->msg);
+	e->msg = NULL;
+	e->n = 0;
+}
+
+static void problem(struct loader *, const config_setting_t *,
+    const char *, ...) __attribute__((format(printf, 3, 4)));
+
+/* Record a problem at the file and line of setting s. */
+static void
+problem(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	struct problem *p;
+	const char *file = NULL;
+	unsigned int line = 0;
+	va_list ap;
+	char *m;
+	int r;
+
+	if (s != NULL) {
+		file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	}
+	if (file == NULL)
+		file = ld->c->file;
+
+	va_start(ap, fmt);
+	r = vasprintf(&m, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		abort();
+
+	ld->p = xreallocarray(ld->p, ld->np + 1, sizeof(*ld->p));
+	p = &ld->p[ld->np];
+	p->file = file;
+	p->line = line;
+	p->seq = ld->np;
+	p->rank = 0;
+	p->msg = xasprintf("%s:%u: %s", file, line, m);
+	ld->np++;
+	free(m);
+}
+
+static int
+problem_cmp(const void *a, const void *b)
+{
+	const struct problem *pa = a, *pb = b;
+
+	if (pa->rank != pb->rank)
+		return pa->rank < pb->rank ? -1 : 1;
+	if (pa->line != pb->line)
+		return pa->line < pb->line ? -1 : 1;
+	if (pa->seq != pb->seq)
+		return pa->seq < pb->seq ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Hand the problems to errs in file order: the main file first, then
+ * included files in the order their first problem was found; by line
+ * within a file.  Returns how many there were.
+ */
+static size_t
+problems_flush(struct loader *ld, struct wsd_errors *errs)
+{
+	size_t i, j, n = ld->np;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(ld->p[i].file, ld->c->file) == 0) {
+			ld->p[i].rank = 0;
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(ld->p[j].file, ld->p[i].file) == 0)
+				break;
+		ld->p[i].rank = j + 1;
+	}
+	if (n > 1)
+		qsort(ld->p, n, sizeof(*ld->p), problem_cmp);
+	for (i = 0; i < n; i++)
+		errors_push(errs, ld->p[i].msg);
+	free(ld->p);
+	ld->p = NULL;
+	ld->np = 0;
+	return n;
+}
+
+/* ------------------------------------------------------------ keys */
+
+static const char *const top_keys[] = {
+	"listen", "plugin_dir", "document_root", "log_level", "limits",
+	"routes", NULL
+};
+static const char *const listen_keys[] = { "address", "port", NULL };
+static const char *const route_keys[] = {
+	"path", "plugin", "origins", "settings", "limits", NULL
+};
+static const char *const limit_keys[] = {
+	"max_message_size", "max_fragments", "max_head_size", "max_headers",
+	"handshake_timeout", "idle_timeout", "ping_interval", "close_timeout",
+	"max_send_buffer", "max_connections", NULL
+};
+
+#define HINT_MAX_LEN	40
+
+/*
+ * Optimal string alignment distance (Levenshtein plus transposition of
+ * neighbours), or HINT_MAX_LEN when either string is too long to care.
+ */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t d[HINT_MAX_LEN + 1][HINT_MAX_LEN + 1];
+	size_t la = strlen(a), lb = strlen(b), i, j, v;
+
+	if (la > HINT_MAX_LEN || lb > HINT_MAX_LEN)
+		return HINT_MAX_LEN;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The known key closest to name within distance 2, or NULL. */
+static const char *
+suggest(const char *name, const char *const *known)
+{
+	const char *best = NULL;
+	size_t bestd = 3, dist;
+
+	for (; *known != NULL; known++) {
+		dist = edit_distance(name, *known);
+		if (dist < bestd && dist < strlen(*known)) {
+			bestd = dist;
+			best = *known;
+		}
+	}
+	return best;
+}
+
+static bool
+key_known(const char *name, const char *const *known)
+{
+	for (; *known != NULL; known++)
+		if (strcmp(name, *known) == 0)
+			return true;
+	return false;
+}
+
+/* Report every member of group whose name is not in known. */
+static void
+check_keys(struct loader *ld, const config_setting_t *group,
+    const char *const *known)
+{
+	const config_setting_t *s;
+	const char *name, *hint;
+	int i, n;
+
+	n = config_setting_length(group);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(group, (unsigned int)i);
+		if (s == NULL || (name = config_setting_name(s)) == NULL)
+			continue;
+		if (key_known(name, known))
+			continue;
+		if ((hint = suggest(name, known)) != NULL)
+			problem(ld, s, "unknown key '%s' (did you mean '%s'?)",
+			    name, hint);
+		else
+			problem(ld, s, "unknown key '%s'", name);
+	}
+}
+
+/* ------------------------------------------------------------ values */
+
+enum got {
+	GOT_NONE,	/* the key is absent */
+	GOT_OK,
+	GOT_BAD,	/* present but unusable; already reported */
+};
+
+static bool
+is_integer(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static bool
+has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static enum got
+get_string(struct loader *ld, const config_setting_t *g, const char *name,
+    const char **v, const config_setting_t **sp)
+{
+	const config_setting_t *s;
+
+	*sp = s = config_setting_get_member(g, name);
+	if (s == NULL)
+		return GOT_NONE;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		problem(ld, s, "'%s' must be a string", name);
+		return GOT_BAD;
+	}
+	*v = config_setting_get_string(s);
+	return GOT_OK;
+}
+
+/* An integer in [min, max]. */
+static enum got
+get_int(struct loader *ld, const config_setting_t *g, const char *name,
+    long long min, long long max, long long *v)
+{
+	const config_setting_t *s;
+	long long x;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return GOT_NONE;
+	if (!is_integer(s)) {
+		problem(ld, s, "'%s' must be an integer", name);
+		return GOT_BAD;
+	}
+	x = config_setting_get_int64(s);
+	if (x < min || x > max) {
+		if (max == LLONG_MAX)
+			problem(ld, s, "'%s' must be at least %lld (got %lld)",
+			    name, min, x);
+		else
+			problem(ld, s,
+			    "'%s' must be between %lld and %lld (got %lld)",
+			    name, min, max, x);
+		return GOT_BAD;
+	}
+	*v = x;
+	return GOT_OK;
+}
+
+/*
+ * A duration in seconds (int or float), returned in milliseconds.
+ * positive: 0 is refused as well as negative values.
+ */
+static enum got
+get_seconds(struct loader *ld, const config_setting_t *g, const char *name,
+    bool positive, uint32_t *ms)
+{
+	const config_setting_t *s;
+	double secs, m;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return GOT_NONE;
+	if (is_integer(s))
+		secs = (double)config_setting_get_int64(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		secs = config_setting_get_float(s);
+	else {
+		problem(ld, s, "'%s' must be a number of seconds", name);
+		return GOT_BAD;
+	}
+	if (!isfinite(secs)) {
+		problem(ld, s, "'%s' must be a finite number of seconds",
+		    name);
+		return GOT_BAD;
+	}
+	if (positive && secs <= 0) {
+		problem(ld, s, "'%s' must be greater than 0 (got %g)", name,
+		    secs);
+		return GOT_BAD;
+	}
+	if (secs < 0) {
+		problem(ld, s, "'%s' must not be negative (got %g)", name,
+		    secs);
+		return GOT_BAD;
+	}
+	m = secs * 1000.0 + 0.5;
+	if (m > (double)UINT32_MAX) {
+		problem(ld, s, "'%s' is too large (at most %u seconds)", name,
+		    UINT32_MAX / 1000);
+		return GOT_BAD;
+	}
+	*ms = (uint32_t)m;
+	if (*ms == 0 && secs > 0)
+		*ms = 1;	/* a positive value never rounds to "off" */
+	return GOT_OK;
+}
+
+/* The setting `name` of group g if it is a group; reports other types. */
+static const config_setting_t *
+get_group(struct loader *ld, const config_setting_t *g, const char *name)
+{
+	const config_setting_t *s;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return NULL;
+	if (!config_setting_is_group(s)) {
+		problem(ld, s, "'%s' must be a group", name);
+		return NULL;
+	}
+	return s;
+}
+
+/* ------------------------------------------------------------ paths */
+
+/* rel if it is absolute, else dir/rel. */
+static char *
+path_join(const char *dir, const char *rel)
+{
+	size_t len;
+
+	if (rel[0] == '/')
+		return xstrdup(rel);
+	len = strlen(dir);
+	if (len > 0 && dir[len - 1] == '/')
+		return xasprintf("%s%s", dir, rel);
+	return xasprintf("%s/%s", dir, rel);
+}
+
+/* p made absolute against the current directory, if possible. */
+static char *
+path_absolute(const char *p)
+{
+	char *cwd, *r;
+
+	if (p[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
+		return xstrdup(p);
+	r = path_join(cwd, p);
+	free(cwd);
+	return r;
+}
+
+/* The directory of file, absolute and canonical when possible. */
+static char *
+file_dir(const char *file)
+{
+	char *tmp, *d, *r;
+
+	tmp = xstrdup(file);
+	d = dirname(tmp);
+	if ((r = realpath(d, NULL)) == NULL)
+		r = path_absolute(d);
+	free(tmp);
+	return r;
+}
+
+/* ------------------------------------------------------------ limits */
+
+enum limit_kind {
+	LIMIT_INT,
+	LIMIT_SECONDS,
+};
+
+struct limit_def {
+	const char	*key;		/* as written in the file */
+	enum limit_kind	 kind;
+	long long	 min;		/* LIMIT_SECONDS: 1 means "> 0" */
+	long long	 max;
+	size_t		 off;
+	size_t		 size;
+	bool		 global_only;
+};
+
+#define LIMIT(key, field, kind, lo, hi, global)				\
+	{ key, kind, lo, hi, offsetof(struct wsd_limits, field),	\
+	  sizeof(((struct wsd_limits *)0)->field), global }
+
+static const struct limit_def limit_defs[] = {
+	LIMIT("max_message_size", max_message_size, LIMIT_INT,
+	    1, LLONG_MAX, false),
+	LIMIT("max_fragments", max_fragments, LIMIT_INT,
+	    1, UINT32_MAX, false),
+	LIMIT("max_head_size", max_head_size, LIMIT_INT,
+	    256, 1048576, false),
+	LIMIT("max_headers", max_headers, LIMIT_INT,
+	    1, 10000, false),
+	LIMIT("handshake_timeout", handshake_timeout_ms, LIMIT_SECONDS,
+	    1, 0, false),
+	LIMIT("idle_timeout", idle_timeout_ms, LIMIT_SECONDS,
+	    0, 0, false),
+	LIMIT("ping_interval", ping_interval_ms, LIMIT_SECONDS,
+	    0, 0, false),
+	LIMIT("close_timeout", close_timeout_ms, LIMIT_SECONDS,
+	    1, 0, false),
+	LIMIT("max_send_buffer", max_send_buffer, LIMIT_INT,
+	    1024, LLONG_MAX, false),
+	LIMIT("max_connections", max_connections, LIMIT_INT,
+	    0, UINT32_MAX, true),
+};
+
+_Static_assert(NITEMS(limit_defs) == NITEMS(limit_keys) - 1,
+    "limit_defs and limit_keys disagree");
+
+void
+config_default_limits(struct wsd_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->max_message_size = WSD_DEFAULT_MAX_MESSAGE;
+	l->max_fragments = WSD_DEFAULT_MAX_FRAGMENTS;
+	l->max_head_size = WSD_DEFAULT_MAX_HEAD;
+	l->max_headers = WSD_DEFAULT_MAX_HEADERS;
+	l->handshake_timeout_ms = WSD_DEFAULT_HANDSHAKE_MS;
+	l->idle_timeout_ms = WSD_DEFAULT_IDLE_MS;
+	l->ping_interval_ms = WSD_DEFAULT_PING_MS;
+	l->close_timeout_ms = WSD_DEFAULT_CLOSE_MS;
+	l->max_send_buffer = WSD_DEFAULT_MAX_SEND_BUFFER;
+	l->max_connections = 0;
+}
+
+static void
+limit_store(struct wsd_limits *l, const struct limit_def *d, uint64_t v)
+{
+	char *p = (char *)l + d->off;
+
+	if (d->size == sizeof(uint64_t)) {
+		uint64_t x = v;
+
+		memcpy(p, &x, sizeof(x));
+	} else {
+		uint32_t x = (uint32_t)v;
+
+		memcpy(p, &x, sizeof(x));
+	}
+}
+
+/*
+ * Apply the keys of limits group g on top of *l.  In a route, keys that
+ * only make sense globally are refused.
+ */
+static void
+parse_limits(struct loader *ld, const config_setting_t *g,
+    struct wsd_limits *l, bool in_route)
+{
+	const struct limit_def *d;
+	const config_setting_t *s;
+	const char *key;
+	long long v;
+	uint32_t ms;
+	size_t i;
+
+	check_keys(ld, g, limit_keys);
+	for (i = 0; i < NITEMS(limit_defs); i++) {
+		d = &limit_defs[i];
+		key = d->key;
+		if ((s = config_setting_get_member(g, key)) == NULL)
+			continue;
+		if (in_route && d->global_only) {
+			problem(ld, s, "'%s' is only allowed in the global "
+			    "limits, not in a route", key);
+			continue;
+		}
+		if (d->kind == LIMIT_INT) {
+			if (get_int(ld, g, key, d->min, d->max, &v) == GOT_OK)
+				limit_store(l, d, (uint64_t)v);
+		} else {
+			if (get_seconds(ld, g, key, d->min > 0, &ms) ==
+			    GOT_OK)
+				limit_store(l, d, ms);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ top level */
+
+int
+config_parse_log_level(const char *s)
+{
+	static const struct {
+		const char	*name;
+		int		 level;
+	} levels[] = {
+		{ "debug", LOG_DEBUG },
+		{ "info", LOG_INFO },
+		{ "notice", LOG_NOTICE },
+		{ "warning", LOG_WARNING },
+		{ "error", LOG_ERR },
+	};
+	size_t i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i < NITEMS(levels); i++)
+		if (strcasecmp(s, levels[i].name) == 0)
+			return levels[i].level;
+	return -1;
+}
+
+static void
+parse_log_level(struct loader *ld, const config_setting_t *root)
+{
+	const config_setting_t *s;
+	const char *v;
+	int level;
+
+	if (get_string(ld, root, "log_level", &v, &s) != GOT_OK)
+		return;
+	if ((level = config_parse_log_level(v)) == -1) {
+		if (has_ctl(v))
+			problem(ld, s, "'log_level' must be one of debug, "
+			    "info, notice, warning, error");
+		else
+			problem(ld, s, "'log_level' must be one of debug, "
+			    "info, notice, warning, error (got '%s')", v);
+		return;
+	}
+	ld->c->log_level = level;
+}
+
+static void
+parse_plugin_dir(struct loader *ld, const config_setting_t *root,
+    const char *plugin_dir_default)
+{
+	struct wsd_config *c = ld->c;
+	const config_setting_t *s;
+	const char *v;
+
+	switch (get_string(ld, root, "plugin_dir", &v, &s)) {
+	case GOT_OK:
+		if (v[0] == '\0') {
+			problem(ld, s, "'plugin_dir' must not be empty");
+			break;
+		}
+		c->plugin_dir = path_join(c->dir, v);
+		break;
+	case GOT_NONE:
+		if (plugin_dir_default != NULL)
+			c->plugin_dir = path_absolute(plugin_dir_default);
+		else
+			c->plugin_dir = xstrdup(c->dir);
+		break;
+	case GOT_BAD:
+		break;
+	}
+}
+
+static void
+parse_document_root(struct loader *ld, const config_setting_t *root)
+{
+	struct wsd_config *c = ld->c;
+	const config_setting_t *s;
+	struct stat st;
+	const char *v;
+	char *p;
+
+	if (get_string(ld, root, "document_root", &v, &s) != GOT_OK)
+		return;
+	if (v[0] == '\0') {
+		problem(ld, s, "'document_root' must not be empty");
+		return;
+	}
+	p = path_join(c->dir, v);
+	if (stat(p, &st) == -1) {
+		problem(ld, s, "document_root %s: %s", p, strerror(errno));
+		free(p);
+	} else if (!S_ISDIR(st.st_mode)) {
+		problem(ld, s, "document_root %s: not a directory", p);
+		free(p);
+	} else
+		c->document_root = p;
+}
+
+/* Whether two textual addresses name the same address. */
+static bool
+same_address(const char *a, const char *b)
+{
+	unsigned char ba[sizeof(struct in6_addr)], bb[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, a, ba) == 1)
+		return inet_pton(AF_INET, b, bb) == 1 &&
+		    memcmp(ba, bb, sizeof(struct in_addr)) == 0;
+	if (inet_pton(AF_INET6, a, ba) == 1)
+		return inet_pton(AF_INET6, b, bb) == 1 &&
+		    memcmp(ba, bb, sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+static bool
+address_valid(const char *a)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, a, buf) == 1 ||
+	    inet_pton(AF_INET6, a, buf) == 1;
+}
+
+static void
+parse_listen_entry(struct loader *ld, const config_setting_t *e)
+{
+	struct wsd_config *c = ld->c;
+	struct wsd_listen_conf *l;
+	const config_setting_t *s;
+	const char *addr = NULL;
+	long long port = WSD_DEFAULT_PORT;
+	bool ok = true;
+	size_t i;
+
+	if (!config_setting_is_group(e)) {
+		problem(ld, e, "'listen' entries must be groups");
+		return;
+	}
+	check_keys(ld, e, listen_keys);
+	switch (get_string(ld, e, "address", &addr, &s)) {
+	case GOT_NONE:
+		problem(ld, e, "listen entry has no 'address'");
+		ok = false;
+		break;
+	case GOT_BAD:
+		ok = false;
+		break;
+	case GOT_OK:
+		if (!address_valid(addr)) {
+			if (has_ctl(addr))
+				problem(ld, s, "'address' is not a valid "
+				    "IPv4 or IPv6 address");
+			else
+				problem(ld, s, "'address' is not a valid "
+				    "IPv4 or IPv6 address: '%s'", addr);
+			ok = false;
+		}
+		break;
+	}
+	if (get_int(ld, e, "port", 0, 65535, &port) == GOT_BAD)
+		ok = false;
+	if (!ok)
+		return;
+
+	for (i = 0; i < c->nlisten; i++) {
+		l = &c->listen[i];
+		if (port != 0 && l->port == port &&
+		    same_address(l->address, addr)) {
+			problem(ld, e, "duplicate listener %s port %lld "
+			    "(first defined at line %d)", addr, port, l->line);
+			return;
+		}
+	}
+	c->listen = xreallocarray(c->listen, c->nlisten + 1,
+	    sizeof(*c->listen));
+	l = &c->listen[c->nlisten++];
+	l->address = xstrdup(addr);
+	l->port = (int)port;
+	l->line = (int)config_setting_source_line(e);
+}
+
+static void
+parse_listen(struct loader *ld, const config_setting_t *root)
+{
+	struct wsd_config *c = ld->c;
+	const config_setting_t *s;
+	int i, n;
+
+	if ((s = config_setting_get_member(root, "listen")) == NULL) {
+		c->listen = xcalloc(1, sizeof(*c->listen));
+		c->listen[0].address = xstrdup("0.0.0.0");
+		c->listen[0].port = WSD_DEFAULT_PORT;
+		c->listen[0].line = 0;
+		c->nlisten = 1;
+		return;
+	}
+	if (!config_setting_is_list(s)) {
+		problem(ld, s, "'listen' must be a list of groups");
+		return;
+	}
+	if ((n = config_setting_length(s)) == 0) {
+		problem(ld, s, "'listen' must not be empty");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		parse_listen_entry(ld, config_setting_get_elem(s,
+		    (unsigned int)i));
+}
+
+/* ------------------------------------------------------------ routes */
+
+static bool
+route_path_ok(struct loader *ld, const config_setting_t *s, const char *p)
+{
+	if (has_ctl(p) || strpbrk(p, " \t") != NULL) {
+		problem(ld, s, "route path must not contain whitespace or "
+		    "control characters");
+		return false;
+	}
+	if (p[0] != '/') {
+		problem(ld, s, "route path '%s' must start with '/'", p);
+		return false;
+	}
+	if (strpbrk(p, "?#") != NULL) {
+		problem(ld, s, "route path '%s' must not contain '?' or '#'",
+		    p);
+		return false;
+	}
+	return true;
+}
+
+static bool
+plugin_name_ok(struct loader *ld, const config_setting_t *s, const char *p)
+{
+	const char *q;
+	bool ok = p[0] != '\0' && p[0] != '.';
+
+	for (q = p; ok && *q != '\0'; q++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_.-", *q) == NULL)
+			ok = false;
+	if (ok)
+		return true;
+	if (has_ctl(p))
+		problem(ld, s, "invalid plugin name: use letters, digits, "
+		    "'_', '-' and '.' (not first)");
+	else
+		problem(ld, s, "invalid plugin name '%s': use letters, "
+		    "digits, '_', '-' and '.' (not first)", p);
+	return false;
+}
+
+/* Check that the plugin's shared object is there and readable. */
+static void
+check_plugin_file(struct loader *ld, const config_setting_t *s,
+    const struct wsd_route_conf *r)
+{
+	struct stat st;
+
+	if (stat(r->plugin_path, &st) == -1)
+		problem(ld, s, "plugin '%s': %s: %s", r->plugin,
+		    r->plugin_path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		problem(ld, s, "plugin '%s': %s: not a regular file",
+		    r->plugin, r->plugin_path);
+	else if (access(r->plugin_path, R_OK) == -1)
+		problem(ld, s, "plugin '%s': %s: %s", r->plugin,
+		    r->plugin_path, strerror(errno));
+}
+
+static void
+parse_origins(struct loader *ld, const config_setting_t *g,
+    struct wsd_route_conf *r)
+{
+	const config_setting_t *s, *e;
+	const char *v;
+	int i, n;
+
+	if ((s = config_setting_get_member(g, "origins")) == NULL)
+		return;
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		problem(ld, s, "'origins' must be a list of strings");
+		return;
+	}
+	n = config_setting_length(s);
+	r->origins = xcalloc((size_t)n + 1, sizeof(*r->origins));
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned int)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			problem(ld, e, "'origins' entries must be strings");
+			continue;
+		}
+		v = config_setting_get_string(e);
+		if (v[0] == '\0') {
+			problem(ld, e, "'origins' entries must not be empty");
+			continue;
+		}
+		r->origins[r->norigins++] = xstrdup(v);
+	}
+}
+
+static void
+parse_route(struct loader *ld, const config_setting_t *e)
+{
+	struct wsd_config *c = ld->c;
+	struct wsd_route_conf *r, *o;
+	const config_setting_t *s, *ps = NULL, *ns = NULL;
+	const char *v;
+	size_t i;
+
+	if (!config_setting_is_group(e)) {
+		problem(ld, e, "'routes' entries must be groups");
+		return;
+	}
+	/*
+	 * The route is kept even when it is broken, so that a duplicate of
+	 * it is still found; the whole config is dropped anyway.
+	 */
+	c->routes = xreallocarray(c->routes, c->nroutes + 1,
+	    sizeof(*c->routes));
+	r = &c->routes[c->nroutes++];
+	memset(r, 0, sizeof(*r));
+	r->line = (int)config_setting_source_line(e);
+	r->limits = c->limits;
+
+	check_keys(ld, e, route_keys);
+
+	switch (get_string(ld, e, "path", &v, &ps)) {
+	case GOT_NONE:
+		problem(ld, e, "route has no 'path'");
+		break;
+	case GOT_OK:
+		if (route_path_ok(ld, ps, v))
+			r->path = xstrdup(v);
+		break;
+	case GOT_BAD:
+		break;
+	}
+
+	switch (get_string(ld, e, "plugin", &v, &ns)) {
+	case GOT_NONE:
+		problem(ld, e, "route has no 'plugin'");
+		break;
+	case GOT_OK:
+		if (plugin_name_ok(ld, ns, v))
+			r->plugin = xstrdup(v);
+		break;
+	case GOT_BAD:
+		break;
+	}
+
+	parse_origins(ld, e, r);
+	r->settings = get_group(ld, e, "settings");
+	if ((s = get_group(ld, e, "limits")) != NULL)
+		parse_limits(ld, s, &r->limits, true);
+
+	if (r->path != NULL) {
+		for (i = 0; i + 1 < c->nroutes; i++) {
+			o = &c->routes[i];
+			if (o->path == NULL || strcmp(o->path, r->path) != 0)
+				continue;
+			problem(ld, ps, "duplicate route %s (first defined "
+			    "at line %d)", r->path, o->line);
+			break;
+		}
+	}
+
+	if (r->plugin != NULL && c->plugin_dir != NULL) {
+		v = c->plugin_dir;
+		if (v[0] != '\0' && v[strlen(v) - 1] == '/')
+			r->plugin_path = xasprintf("%s%s.so", v, r->plugin);
+		else
+			r->plugin_path = xasprintf("%s/%s.so", v, r->plugin);
+		check_plugin_file(ld, ns, r);
+	}
+}
+
+static void
+parse_routes(struct loader *ld, const config_setting_t *root)
+{
+	const config_setting_t *s;
+	int i, n;
+
+	if ((s = config_setting_get_member(root, "routes")) == NULL)
+		return;
+	if (!config_setting_is_list(s)) {
+		problem(ld, s, "'routes' must be a list of groups");
+		return;
+	}
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++)
+		parse_route(ld, config_setting_get_elem(s, (unsigned int)i));
+}
+
+/* ------------------------------------------------------------ load */
+
+struct wsd_config *
+config_load(const char *file, const char *plugin_dir_default,
+    struct wsd_errors *errs)
+{
+	struct loader ld;
+	struct wsd_config *c;
+	const config_setting_t *root, *s;
+	const char *efile;
+	int saved;
+
+	c = xcalloc(1, sizeof(*c));
+	config_init(&c->cf);
+	c->file = xstrdup(file);
+	c->dir = file_dir(file);
+	c->log_level = LOG_INFO;
+	config_default_limits(&c->limits);
+	config_set_auto_convert(&c->cf, CONFIG_FALSE);
+	config_set_include_dir(&c->cf, c->dir);
+
+	errno = 0;
+	if (config_read_file(&c->cf, file) != CONFIG_TRUE) {
+		saved = errno;
+		if (config_error_type(&c->cf) == CONFIG_ERR_FILE_IO)
+			errors_add(errs, "%s: cannot read: %s", file,
+			    saved != 0 ? strerror(saved) :
+			    config_error_text(&c->cf));
+		else {
+			efile = config_error_file(&c->cf);
+			errors_add(errs, "%s:%d: %s",
+			    efile != NULL ? efile : file,
+			    config_error_line(&c->cf),
+			    config_error_text(&c->cf));
+		}
+		config_free(c);
+		return NULL;
+	}
+
+	memset(&ld, 0, sizeof(ld));
+	ld.c = c;
+	root = config_root_setting(&c->cf);
+
+	check_keys(&ld, root, top_keys);
+	/* Global limits first: routes start from them. */
+	if ((s = get_group(&ld, root, "limits")) != NULL)
+		parse_limits(&ld, s, &c->limits, false);
+	parse_log_level(&ld, root);
+	parse_plugin_dir(&ld, root, plugin_dir_default);
+	parse_document_root(&ld, root);
+	parse_listen(&ld, root);
+	parse_routes(&ld, root);
+
+	if (problems_flush(&ld, errs) > 0) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+config_free(struct wsd_config *c)
+{
+	struct wsd_route_conf *r;
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nlisten; i++)
+		free(c->listen[i].address);
+	free(c->listen);
+	for (i = 0; i < c->nroutes; i++) {
+		r = &c->routes[i];
+		free(r->path);
+		free(r->plugin);
+		free(r->plugin_path);
+		for (j = 0; j < r->norigins; j++)
+			free(r->origins[j]);
+		free(r->origins);
+	}
+	free(c->routes);
+	free(c->plugin_dir);
+	free(c->document_root);
+	free(c->file);
+	free(c->dir);
+	config_destroy(&c->cf);
+	free(c);
+}

@@ -1,0 +1,998 @@
+/*
+ * Tests for config: each test gets a fresh temporary directory holding
+ * a plugin directory with empty "echo-logger.so" and "chat.so" files
+ * and a "www" directory, and writes its configuration there as
+ * wsd.conf.  The configuration texts are written one line per string so
+ * that the expected line numbers can be read off the source.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+struct fx {
+	char			 tmpl[64];
+	char			*dir;		/* realpath of the temp dir */
+	char			*conf;		/* dir/wsd.conf */
+	char			*plugins;	/* dir/plugins */
+	struct wsd_errors	 errs;
+	struct wsd_config	*c;
+};
+
+static char *xasprintf(const char *, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	assert_int_not_equal(r, -1);
+	return s;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *fp;
+
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+static void
+touch(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+
+	write_file(p, "");
+	free(p);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f;
+	char *www;
+
+	f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	strcpy(f->tmpl, "/tmp/wsd-test-config.XXXXXX");
+	assert_non_null(mkdtemp(f->tmpl));
+	f->dir = realpath(f->tmpl, NULL);
+	assert_non_null(f->dir);
+	f->conf = xasprintf("%s/wsd.conf", f->dir);
+	f->plugins = xasprintf("%s/plugins", f->dir);
+	assert_int_equal(mkdir(f->plugins, 0755), 0);
+	touch(f->plugins, "echo-logger.so");
+	touch(f->plugins, "chat.so");
+	www = xasprintf("%s/www", f->dir);
+	assert_int_equal(mkdir(www, 0755), 0);
+	free(www);
+	*state = f;
+	return 0;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	config_free(f->c);
+	errors_clear(&f->errs);
+	nftw(f->tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f->dir);
+	free(f->conf);
+	free(f->plugins);
+	free(f);
+	return 0;
+}
+
+/* Write text as wsd.conf and load it with the fixture's plugin dir. */
+static struct wsd_config *
+load(struct fx *f, const char *text)
+{
+	write_file(f->conf, text);
+	config_free(f->c);
+	errors_clear(&f->errs);
+	f->c = config_load(f->conf, f->plugins, &f->errs);
+	return f->c;
+}
+
+static void
+dump_errors(const struct wsd_errors *e)
+{
+	size_t i;
+
+	print_message("%zu error(s):\n", e->n);
+	for (i = 0; i < e->n; i++)
+		print_message("  %s\n", e->msg[i]);
+}
+
+/*
+ * The error at conf:line containing sub, or NULL (after printing all
+ * errors, to make the failure readable).
+ */
+static const char *
+find_error_in(struct fx *f, const char *file, unsigned int line,
+    const char *sub)
+{
+	char *prefix;
+	const char *found = NULL;
+	size_t i;
+
+	prefix = xasprintf("%s:%u: ", file, line);
+	for (i = 0; i < f->errs.n; i++) {
+		if (strncmp(f->errs.msg[i], prefix, strlen(prefix)) == 0 &&
+		    strstr(f->errs.msg[i], sub) != NULL) {
+			found = f->errs.msg[i];
+			break;
+		}
+	}
+	if (found == NULL) {
+		print_message("no error \"%s...%s\"\n", prefix, sub);
+		dump_errors(&f->errs);
+	}
+	free(prefix);
+	return found;
+}
+
+static const char *
+find_error(struct fx *f, unsigned int line, const char *sub)
+{
+	return find_error_in(f, f->conf, line, sub);
+}
+
+#define assert_error(f, line, sub) \
+	assert_non_null(find_error((f), (line), (sub)))
+
+/* Loading must fail with exactly n errors. */
+static void
+assert_fails(struct fx *f, const char *text, size_t n)
+{
+	if (load(f, text) != NULL || f->errs.n != n) {
+		print_message("expected failure with %zu error(s)\n", n);
+		dump_errors(&f->errs);
+	}
+	assert_null(f->c);
+	assert_int_equal(f->errs.n, n);
+}
+
+/* Loading must succeed. */
+static struct wsd_config *
+assert_loads(struct fx *f, const char *text)
+{
+	if (load(f, text) == NULL)
+		dump_errors(&f->errs);
+	assert_non_null(f->c);
+	assert_int_equal(f->errs.n, 0);
+	return f->c;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void
+test_errors_add_clear(void **state)
+{
+	struct wsd_errors e = { NULL, 0 };
+
+	errors_add(&e, "%s:%d: %s", "a.conf", 3, "bad");
+	errors_add(&e, "second");
+	assert_int_equal(e.n, 2);
+	assert_string_equal(e.msg[0], "a.conf:3: bad");
+	assert_string_equal(e.msg[1], "second");
+	errors_clear(&e);
+	assert_int_equal(e.n, 0);
+	assert_null(e.msg);
+	errors_clear(&e);
+	config_free(NULL);
+}
+
+static void
+test_parse_log_level(void **state)
+{
+	assert_int_equal(config_parse_log_level("debug"), LOG_DEBUG);
+	assert_int_equal(config_parse_log_level("info"), LOG_INFO);
+	assert_int_equal(config_parse_log_level("notice"), LOG_NOTICE);
+	assert_int_equal(config_parse_log_level("warning"), LOG_WARNING);
+	assert_int_equal(config_parse_log_level("error"), LOG_ERR);
+	assert_int_equal(config_parse_log_level("INFO"), LOG_INFO);
+	assert_int_equal(config_parse_log_level("verbose"), -1);
+	assert_int_equal(config_parse_log_level(""), -1);
+	assert_int_equal(config_parse_log_level(NULL), -1);
+}
+
+static void
+test_default_limits(void **state)
+{
+	struct wsd_limits l;
+
+	memset(&l, 0xa5, sizeof(l));
+	config_default_limits(&l);
+	assert_int_equal(l.max_message_size, WSD_DEFAULT_MAX_MESSAGE);
+	assert_int_equal(l.max_fragments, WSD_DEFAULT_MAX_FRAGMENTS);
+	assert_int_equal(l.max_head_size, 8192);
+	assert_int_equal(l.max_headers, 64);
+	assert_int_equal(l.handshake_timeout_ms, 10000);
+	assert_int_equal(l.idle_timeout_ms, 120000);
+	assert_int_equal(l.ping_interval_ms, 30000);
+	assert_int_equal(l.close_timeout_ms, 5000);
+	assert_int_equal(l.max_send_buffer, 1024 * 1024);
+	assert_int_equal(l.max_connections, 0);
+}
+
+/* ------------------------------------------------------------ valid */
+
+static void
+test_full_config(void **state)
+{
+	struct fx *f = *state;
+	const struct wsd_route_conf *r;
+	const char *s;
+	char *p;
+
+	/* routes before limits: route merging must not depend on order */
+	write_file(f->conf,
+	    "# full configuration\n"					/* 1 */
+	    "routes = (\n"						/* 2 */
+	    "  {\n"							/* 3 */
+	    "    path = \"/echo\";\n"					/* 4 */
+	    "    plugin = \"echo-logger\";\n"				/* 5 */
+	    "    origins = [ \"https://a.example\", \"http://b:8080\" ];\n"
+	    "    settings = { greeting = \"hi\"; path = 1; x = { y = 2; }; };\n"
+	    "    limits = { max_message_size = 4096; idle_timeout = 1.5;"
+	    " ping_interval = 0; };\n"					/* 8 */
+	    "  },\n"							/* 9 */
+	    "  { path = \"/chat\"; plugin = \"chat\"; origins = ( \"*\" ); }\n"
+	    ");\n"							/* 11 */
+	    "listen = ( { address = \"127.0.0.1\"; port = 9000; },\n"	/* 12 */
+	    "           { address = \"::1\"; } );\n"			/* 13 */
+	    "plugin_dir = \"plugins\";\n"				/* 14 */
+	    "document_root = \"www\";\n"				/* 15 */
+	    "log_level = \"debug\";\n"					/* 16 */
+	    "limits = {\n"						/* 17 */
+	    "  max_message_size = 5000000000L;\n"
+	    "  max_fragments = 16;\n"
+	    "  max_head_size = 4096;\n"
+	    "  max_headers = 32;\n"
+	    "  handshake_timeout = 3;\n"
+	    "  idle_timeout = 60;\n"
+	    "  ping_interval = 0.25;\n"
+	    "  close_timeout = 2;\n"
+	    "  max_send_buffer = 65536;\n"
+	    "  max_connections = 100;\n"
+	    "};\n");
+	/* The file's plugin_dir wins over the default. */
+	f->c = config_load(f->conf, "/nonexistent", &f->errs);
+	if (f->c == NULL)
+		dump_errors(&f->errs);
+	assert_non_null(f->c);
+	assert_int_equal(f->errs.n, 0);
+
+	assert_string_equal(f->c->file, f->conf);
+	assert_string_equal(f->c->dir, f->dir);
+	assert_string_equal(f->c->plugin_dir, f->plugins);
+	p = xasprintf("%s/www", f->dir);
+	assert_string_equal(f->c->document_root, p);
+	free(p);
+	assert_int_equal(f->c->log_level, LOG_DEBUG);
+
+	assert_int_equal(f->c->nlisten, 2);
+	assert_string_equal(f->c->listen[0].address, "127.0.0.1");
+	assert_int_equal(f->c->listen[0].port, 9000);
+	assert_int_equal(f->c->listen[0].line, 12);
+	assert_string_equal(f->c->listen[1].address, "::1");
+	assert_int_equal(f->c->listen[1].port, WSD_DEFAULT_PORT);
+	assert_int_equal(f->c->listen[1].line, 13);
+
+	assert_int_equal(f->c->limits.max_message_size, 5000000000ULL);
+	assert_int_equal(f->c->limits.max_fragments, 16);
+	assert_int_equal(f->c->limits.max_head_size, 4096);
+	assert_int_equal(f->c->limits.max_headers, 32);
+	assert_int_equal(f->c->limits.handshake_timeout_ms, 3000);
+	assert_int_equal(f->c->limits.idle_timeout_ms, 60000);
+	assert_int_equal(f->c->limits.ping_interval_ms, 250);
+	assert_int_equal(f->c->limits.close_timeout_ms, 2000);
+	assert_int_equal(f->c->limits.max_send_buffer, 65536);
+	assert_int_equal(f->c->limits.max_connections, 100);
+
+	assert_int_equal(f->c->nroutes, 2);
+	r = &f->c->routes[0];
+	assert_string_equal(r->path, "/echo");
+	assert_string_equal(r->plugin, "echo-logger");
+	p = xasprintf("%s/echo-logger.so", f->plugins);
+	assert_string_equal(r->plugin_path, p);
+	free(p);
+	assert_int_equal(r->line, 3);
+	assert_int_equal(r->norigins, 2);
+	assert_string_equal(r->origins[0], "https://a.example");
+	assert_string_equal(r->origins[1], "http://b:8080");
+	assert_null(r->origins[2]);
+	assert_non_null(r->settings);
+	assert_int_equal(config_setting_lookup_string(r->settings,
+	    "greeting", &s), CONFIG_TRUE);
+	assert_string_equal(s, "hi");
+	/* overridden */
+	assert_int_equal(r->limits.max_message_size, 4096);
+	assert_int_equal(r->limits.idle_timeout_ms, 1500);
+	assert_int_equal(r->limits.ping_interval_ms, 0);
+	/* inherited from the global limits, not the defaults */
+	assert_int_equal(r->limits.max_fragments, 16);
+	assert_int_equal(r->limits.max_head_size, 4096);
+	assert_int_equal(r->limits.max_headers, 32);
+	assert_int_equal(r->limits.handshake_timeout_ms, 3000);
+	assert_int_equal(r->limits.close_timeout_ms, 2000);
+	assert_int_equal(r->limits.max_send_buffer, 65536);
+	assert_int_equal(r->limits.max_connections, 100);
+
+	r = &f->c->routes[1];
+	assert_string_equal(r->path, "/chat");
+	assert_string_equal(r->plugin, "chat");
+	assert_int_equal(r->line, 10);
+	assert_int_equal(r->norigins, 1);
+	assert_string_equal(r->origins[0], "*");
+	assert_null(r->settings);
+	assert_memory_equal(&r->limits, &f->c->limits, sizeof(r->limits));
+}
+
+static void
+test_defaults(void **state)
+{
+	struct fx *f = *state;
+	struct wsd_limits def;
+
+	config_default_limits(&def);
+	assert_loads(f, "");
+	assert_int_equal(f->c->nlisten, 1);
+	assert_string_equal(f->c->listen[0].address, "0.0.0.0");
+	assert_int_equal(f->c->listen[0].port, 8888);
+	assert_string_equal(f->c->plugin_dir, f->plugins);
+	assert_null(f->c->document_root);
+	assert_int_equal(f->c->log_level, LOG_INFO);
+	assert_memory_equal(&f->c->limits, &def, sizeof(def));
+	assert_int_equal(f->c->nroutes, 0);
+	assert_null(f->c->routes);
+
+	assert_loads(f,
+	    "routes = ( { path = \"/\"; plugin = \"echo-logger\"; } );\n");
+	assert_int_equal(f->c->nroutes, 1);
+	assert_null(f->c->routes[0].origins);
+	assert_int_equal(f->c->routes[0].norigins, 0);
+	assert_null(f->c->routes[0].settings);
+	assert_memory_equal(&f->c->routes[0].limits, &def, sizeof(def));
+
+	assert_loads(f, "routes = ();\nlimits = {};\n");
+	assert_int_equal(f->c->nroutes, 0);
+	assert_memory_equal(&f->c->limits, &def, sizeof(def));
+}
+
+static void
+test_boundaries(void **state)
+{
+	struct fx *f = *state;
+
+	assert_loads(f,
+	    "listen = ( { address = \"0.0.0.0\"; port = 0; },\n"
+	    "           { address = \"::\"; port = 65535; } );\n"
+	    "limits = { max_head_size = 256; max_headers = 10000;\n"
+	    "  idle_timeout = 0; ping_interval = 0; max_send_buffer = 1024;\n"
+	    "  max_connections = 0; max_fragments = 1;\n"
+	    "  max_message_size = 1; };\n"
+	    "routes = ( { path = \"/\"; plugin = \"chat\";\n"
+	    "  limits = { max_head_size = 1048576; max_headers = 1; }; } );\n");
+	assert_int_equal(f->c->listen[0].port, 0);
+	assert_int_equal(f->c->listen[1].port, 65535);
+	assert_int_equal(f->c->limits.max_head_size, 256);
+	assert_int_equal(f->c->limits.idle_timeout_ms, 0);
+	assert_int_equal(f->c->limits.max_send_buffer, 1024);
+	assert_int_equal(f->c->routes[0].limits.max_head_size, 1048576);
+	assert_int_equal(f->c->routes[0].limits.max_headers, 1);
+	assert_int_equal(f->c->routes[0].limits.max_send_buffer, 1024);
+}
+
+static void
+test_seconds(void **state)
+{
+	struct fx *f = *state;
+
+	assert_loads(f,
+	    "limits = {\n"
+	    "  handshake_timeout = 0.5;\n"
+	    "  close_timeout = 0.0001;\n"
+	    "  idle_timeout = 2;\n"
+	    "  ping_interval = 3L;\n"
+	    "};\n"
+	    "routes = ( { path = \"/\"; plugin = \"chat\";\n"
+	    "  limits = { handshake_timeout = 1.25; }; } );\n");
+	assert_int_equal(f->c->limits.handshake_timeout_ms, 500);
+	/* a positive duration never rounds down to "off" */
+	assert_int_equal(f->c->limits.close_timeout_ms, 1);
+	assert_int_equal(f->c->limits.idle_timeout_ms, 2000);
+	assert_int_equal(f->c->limits.ping_interval_ms, 3000);
+	assert_int_equal(f->c->routes[0].limits.handshake_timeout_ms, 1250);
+	assert_int_equal(f->c->routes[0].limits.idle_timeout_ms, 2000);
+}
+
+static void
+test_settings_belong_to_plugin(void **state)
+{
+	struct fx *f = *state;
+	int v;
+
+	assert_loads(f,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  settings = { bogus = 1; limits = \"x\"; max_connections = 3;\n"
+	    "               deeper = { whatever = [ 1, 2 ]; }; }; } );\n");
+	assert_non_null(f->c->routes[0].settings);
+	assert_int_equal(config_setting_lookup_int(f->c->routes[0].settings,
+	    "bogus", &v), CONFIG_TRUE);
+	assert_int_equal(v, 1);
+}
+
+static void
+test_origins(void **state)
+{
+	struct fx *f = *state;
+
+	/* an empty list configures origins, none of them allowed */
+	assert_loads(f,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; origins = []; },\n"
+	    "  { path = \"/b\"; plugin = \"chat\"; origins = (); } );\n");
+	assert_non_null(f->c->routes[0].origins);
+	assert_int_equal(f->c->routes[0].norigins, 0);
+	assert_null(f->c->routes[0].origins[0]);
+	assert_non_null(f->c->routes[1].origins);
+	assert_int_equal(f->c->routes[1].norigins, 0);
+
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a\"; plugin = \"chat\";\n"			/* 2 */
+	    "    origins = ( \"https://x\",\n"				/* 3 */
+	    "                42 ); },\n"				/* 4 */
+	    "  { path = \"/b\"; plugin = \"chat\";\n"			/* 5 */
+	    "    origins = [ \"\" ]; },\n"				/* 6 */
+	    "  { path = \"/c\"; plugin = \"chat\";\n"			/* 7 */
+	    "    origins = \"*\"; }\n"					/* 8 */
+	    ");\n", 3);
+	assert_error(f, 4, "'origins' entries must be strings");
+	assert_error(f, 6, "'origins' entries must not be empty");
+	assert_error(f, 8, "'origins' must be a list of strings");
+}
+
+static void
+test_relative_file_name(void **state)
+{
+	struct fx *f = *state;
+	char *cwd, *expect;
+
+	cwd = getcwd(NULL, 0);
+	assert_non_null(cwd);
+	write_file(f->conf,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; } );\n"
+	    "log_level = \"loud\";\n");
+	assert_int_equal(chdir(f->dir), 0);
+	f->c = config_load("wsd.conf", "plugins", &f->errs);
+	assert_int_equal(chdir(cwd), 0);
+	assert_null(f->c);
+	assert_int_equal(f->errs.n, 1);
+	/* FILE is the name as given */
+	assert_non_null(find_error_in(f, "wsd.conf", 2,
+	    "'log_level' must be one of debug, info, notice, warning, error "
+	    "(got 'loud')"));
+
+	errors_clear(&f->errs);
+	write_file(f->conf,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; } );\n"
+	    "document_root = \"www\";\n");
+	assert_int_equal(chdir(f->dir), 0);
+	f->c = config_load("./wsd.conf", "plugins", &f->errs);
+	assert_int_equal(chdir(cwd), 0);
+	if (f->c == NULL)
+		dump_errors(&f->errs);
+	assert_non_null(f->c);
+	/* everything is absolute, so it survives a chdir */
+	assert_string_equal(f->c->file, "./wsd.conf");
+	assert_string_equal(f->c->dir, f->dir);
+	assert_string_equal(f->c->plugin_dir, f->plugins);
+	expect = xasprintf("%s/www", f->dir);
+	assert_string_equal(f->c->document_root, expect);
+	free(expect);
+	expect = xasprintf("%s/chat.so", f->plugins);
+	assert_string_equal(f->c->routes[0].plugin_path, expect);
+	free(expect);
+	free(cwd);
+}
+
+static void
+test_absolute_plugin_dir(void **state)
+{
+	struct fx *f = *state;
+	char *text, *expect;
+
+	text = xasprintf("plugin_dir = \"%s/\";\n"
+	    "document_root = \"%s/www\";\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; } );\n",
+	    f->plugins, f->dir);
+	write_file(f->conf, text);
+	free(text);
+	f->c = config_load(f->conf, "/nonexistent", &f->errs);
+	if (f->c == NULL)
+		dump_errors(&f->errs);
+	assert_non_null(f->c);
+	expect = xasprintf("%s/chat.so", f->plugins);
+	assert_string_equal(f->c->routes[0].plugin_path, expect);
+	free(expect);
+	expect = xasprintf("%s/www", f->dir);
+	assert_string_equal(f->c->document_root, expect);
+	free(expect);
+}
+
+static void
+test_include(void **state)
+{
+	struct fx *f = *state;
+	char *inc, *cwd;
+
+	inc = xasprintf("%s/routes.inc", f->dir);
+	write_file(inc,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a\"; plugin = \"echo-logger\"; },\n"		/* 2 */
+	    "  { path = \"/b\"; plugin = \"nosuch\"; }\n"		/* 3 */
+	    ");\n");
+	cwd = getcwd(NULL, 0);
+	assert_non_null(cwd);
+	/* @include is relative to the config file, not the cwd */
+	assert_int_equal(chdir("/"), 0);
+	assert_fails(f,
+	    "log_level = \"notice\";\n"
+	    "@include \"routes.inc\"\n"
+	    "frob = 1;\n", 2);
+	assert_error(f, 3, "unknown key 'frob'");
+	assert_non_null(find_error_in(f, "routes.inc", 3,
+	    "plugin 'nosuch'"));
+	/* errors come in file order: the main file first */
+	assert_non_null(strstr(f->errs.msg[0], "frob"));
+
+	write_file(inc,
+	    "routes = ( { path = \"/a\"; plugin = \"echo-logger\"; } );\n");
+	assert_loads(f, "@include \"routes.inc\"\n");
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(f->c->nroutes, 1);
+	assert_int_equal(f->c->log_level, LOG_INFO);
+	free(cwd);
+	free(inc);
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void
+test_missing_file(void **state)
+{
+	struct fx *f = *state;
+	char *p, *expect;
+
+	p = xasprintf("%s/missing.conf", f->dir);
+	f->c = config_load(p, f->plugins, &f->errs);
+	assert_null(f->c);
+	assert_int_equal(f->errs.n, 1);
+	expect = xasprintf("%s: cannot read: %s", p, strerror(ENOENT));
+	assert_string_equal(f->errs.msg[0], expect);
+	free(expect);
+	free(p);
+}
+
+static void
+test_syntax_error(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "log_level = \"info\";\n"					/* 1 */
+	    "limits = {\n"						/* 2 */
+	    "  max_headers = ;\n"					/* 3 */
+	    "};\n", 1);
+	assert_error(f, 3, "syntax error");
+
+	assert_fails(f,
+	    "log_level = \"info\";\n"
+	    "log_level = \"debug\";\n", 1);
+	assert_error(f, 2, "duplicate setting");
+}
+
+static void
+test_unknown_top_key(void **state)
+{
+	struct fx *f = *state;
+	const char *m;
+
+	assert_fails(f,
+	    "log_level = \"info\";\n"					/* 1 */
+	    "\n"							/* 2 */
+	    "listne = ( );\n"						/* 3 */
+	    "frobnicate = 1;\n"						/* 4 */
+	    "Routes = ();\n", 3);					/* 5 */
+	assert_error(f, 3, "unknown key 'listne' (did you mean 'listen'?)");
+	m = find_error(f, 4, "unknown key 'frobnicate'");
+	assert_non_null(m);
+	assert_null(strstr(m, "did you mean"));
+	assert_error(f, 5, "unknown key 'Routes' (did you mean 'routes'?)");
+}
+
+static void
+test_unknown_nested_keys(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "limits = {\n"						/* 1 */
+	    "  max_headers = 10;\n"					/* 2 */
+	    "  max_header = 10;\n"					/* 3 */
+	    "};\n"							/* 4 */
+	    "listen = ( { address = \"127.0.0.1\"; prot = 1; } );\n"	/* 5 */
+	    "routes = (\n"						/* 6 */
+	    "  { path = \"/a\"; plugin = \"echo-logger\";\n"		/* 7 */
+	    "    plguin = \"x\";\n"					/* 8 */
+	    "    limits = { idle_timeout = 1;\n"			/* 9 */
+	    "               idel_timeout = 2; }; }\n"			/* 10 */
+	    ");\n", 4);
+	assert_error(f, 3,
+	    "unknown key 'max_header' (did you mean 'max_headers'?)");
+	assert_error(f, 5, "unknown key 'prot' (did you mean 'port'?)");
+	assert_error(f, 8, "unknown key 'plguin' (did you mean 'plugin'?)");
+	assert_error(f, 10,
+	    "unknown key 'idel_timeout' (did you mean 'idle_timeout'?)");
+}
+
+static void
+test_wrong_types(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "listen = (\n"						/* 1 */
+	    "  { address = \"127.0.0.1\";\n"				/* 2 */
+	    "    port = \"8888\"; },\n"					/* 3 */
+	    "  { address = 127; }\n"					/* 4 */
+	    ");\n"							/* 5 */
+	    "log_level = 3;\n"						/* 6 */
+	    "limits = { max_headers = 1.5; idle_timeout = \"60\"; };\n" /* 7 */
+	    "routes = ( { path = \"/a\"; plugin = \"echo-logger\";\n"	/* 8 */
+	    "  settings = 1; limits = [ 1 ]; },\n"			/* 9 */
+	    "  { path = 1; plugin = true; } );\n"			/* 10 */
+	    "plugin_dir = 1;\n"						/* 11 */
+	    "document_root = [ \"www\" ];\n", 11);			/* 12 */
+	assert_error(f, 3, "'port' must be an integer");
+	assert_error(f, 4, "'address' must be a string");
+	assert_error(f, 6, "'log_level' must be a string");
+	assert_error(f, 7, "'max_headers' must be an integer");
+	assert_error(f, 7, "'idle_timeout' must be a number of seconds");
+	assert_error(f, 9, "'settings' must be a group");
+	assert_error(f, 9, "'limits' must be a group");
+	assert_error(f, 10, "'path' must be a string");
+	assert_error(f, 10, "'plugin' must be a string");
+	assert_error(f, 11, "'plugin_dir' must be a string");
+	assert_error(f, 12, "'document_root' must be a string");
+
+	assert_fails(f,
+	    "listen = \"0.0.0.0\";\n"
+	    "limits = 5;\n"
+	    "routes = { path = \"/a\"; };\n", 3);
+	assert_error(f, 1, "'listen' must be a list of groups");
+	assert_error(f, 2, "'limits' must be a group");
+	assert_error(f, 3, "'routes' must be a list of groups");
+
+	assert_fails(f,
+	    "routes = ( \"/a\" );\n"
+	    "listen = ( );\n", 2);
+	assert_error(f, 1, "'routes' entries must be groups");
+	assert_error(f, 2, "'listen' must not be empty");
+}
+
+static void
+test_out_of_range(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "listen = ( { address = \"0.0.0.0\"; port = 70000; },\n"	/* 1 */
+	    "           { address = \"::\"; port = -1; } );\n"		/* 2 */
+	    "limits = {\n"						/* 3 */
+	    "  max_message_size = 0;\n"					/* 4 */
+	    "  max_fragments = 0;\n"					/* 5 */
+	    "  max_head_size = 255;\n"					/* 6 */
+	    "  max_headers = 10001;\n"					/* 7 */
+	    "  handshake_timeout = 0;\n"				/* 8 */
+	    "  idle_timeout = -1;\n"					/* 9 */
+	    "  ping_interval = -0.5;\n"					/* 10 */
+	    "  close_timeout = 0.0;\n"					/* 11 */
+	    "  max_send_buffer = 1023;\n"				/* 12 */
+	    "  max_connections = -1;\n"					/* 13 */
+	    "};\n"							/* 14 */
+	    "log_level = \"verbose\";\n"				/* 15 */
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"		/* 16 */
+	    "  limits = { max_head_size = 2000000; }; } );\n", 14);	/* 17 */
+	assert_error(f, 1, "'port' must be between 0 and 65535 (got 70000)");
+	assert_error(f, 2, "'port' must be between 0 and 65535 (got -1)");
+	assert_error(f, 4, "'max_message_size' must be at least 1 (got 0)");
+	assert_error(f, 5, "'max_fragments' must be between 1 and");
+	assert_error(f, 6,
+	    "'max_head_size' must be between 256 and 1048576 (got 255)");
+	assert_error(f, 7,
+	    "'max_headers' must be between 1 and 10000 (got 10001)");
+	assert_error(f, 8, "'handshake_timeout' must be greater than 0");
+	assert_error(f, 9, "'idle_timeout' must not be negative");
+	assert_error(f, 10, "'ping_interval' must not be negative");
+	assert_error(f, 11, "'close_timeout' must be greater than 0");
+	assert_error(f, 12,
+	    "'max_send_buffer' must be at least 1024 (got 1023)");
+	assert_error(f, 13, "'max_connections' must be between 0 and");
+	assert_error(f, 15, "'log_level' must be one of");
+	assert_error(f, 17, "'max_head_size' must be between 256 and 1048576");
+
+	assert_fails(f, "limits = { idle_timeout = 5000000; };\n", 1);
+	assert_error(f, 1, "'idle_timeout' is too large");
+}
+
+static void
+test_duplicate_route(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/echo\"; plugin = \"echo-logger\"; },\n"	/* 2 */
+	    "  { path = \"/chat\"; plugin = \"chat\"; },\n"		/* 3 */
+	    "  {\n"							/* 4 */
+	    "    path = \"/echo\";\n"					/* 5 */
+	    "    plugin = \"chat\";\n"					/* 6 */
+	    "  }\n"							/* 7 */
+	    ");\n", 1);
+	assert_error(f, 5, "duplicate route /echo (first defined at line 2)");
+}
+
+static void
+test_route_path(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"echo\"; plugin = \"echo-logger\"; },\n"	/* 2 */
+	    "  { path = \"/a?b\"; plugin = \"echo-logger\"; },\n"	/* 3 */
+	    "  { path = \"/a#b\"; plugin = \"echo-logger\"; },\n"	/* 4 */
+	    "  { path = \"/a b\"; plugin = \"echo-logger\"; },\n"	/* 5 */
+	    "  { path = \"/a\\nb\"; plugin = \"echo-logger\"; },\n"	/* 6 */
+	    "  { path = \"\"; plugin = \"echo-logger\"; },\n"		/* 7 */
+	    "  { plugin = \"echo-logger\"; }\n"				/* 8 */
+	    ");\n", 7);
+	assert_error(f, 2, "route path 'echo' must start with '/'");
+	assert_error(f, 3, "route path '/a?b' must not contain '?' or '#'");
+	assert_error(f, 4, "route path '/a#b' must not contain '?' or '#'");
+	assert_error(f, 5, "must not contain whitespace or control");
+	assert_error(f, 6, "must not contain whitespace or control");
+	assert_error(f, 7, "route path '' must start with '/'");
+	assert_error(f, 8, "route has no 'path'");
+}
+
+static void
+test_plugin_name(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a\"; plugin = \"../evil\"; },\n"		/* 2 */
+	    "  { path = \"/b\"; plugin = \".hidden\"; },\n"		/* 3 */
+	    "  { path = \"/c\"; plugin = \"a/b\"; },\n"			/* 4 */
+	    "  { path = \"/d\"; plugin = \"\"; },\n"			/* 5 */
+	    "  {\n"							/* 6 */
+	    "    path = \"/e\"; }\n"					/* 7 */
+	    ");\n", 5);
+	assert_error(f, 2, "invalid plugin name '../evil'");
+	assert_error(f, 3, "invalid plugin name '.hidden'");
+	assert_error(f, 4, "invalid plugin name 'a/b'");
+	assert_error(f, 5, "invalid plugin name ''");
+	/* a missing key is reported at the line of its group */
+	assert_error(f, 6, "route has no 'plugin'");
+}
+
+static void
+test_missing_plugin_file(void **state)
+{
+	struct fx *f = *state;
+	char *expect, *sub;
+
+	sub = xasprintf("%s/sub.so", f->plugins);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a\"; plugin = \"echo-logger\"; },\n"		/* 2 */
+	    "  { path = \"/b\";\n"					/* 3 */
+	    "    plugin = \"nosuch\"; },\n"				/* 4 */
+	    "  { path = \"/c\"; plugin = \"sub\"; }\n"			/* 5 */
+	    ");\n", 2);
+	expect = xasprintf("%s:4: plugin 'nosuch': %s/nosuch.so: %s",
+	    f->conf, f->plugins, strerror(ENOENT));
+	assert_string_equal(f->errs.msg[0], expect);
+	free(expect);
+	expect = xasprintf("plugin 'sub': %s: not a regular file", sub);
+	assert_error(f, 5, expect);
+	free(expect);
+	free(sub);
+}
+
+static void
+test_max_connections_in_route(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "limits = { max_connections = 10; };\n"			/* 1 */
+	    "routes = ( { path = \"/a\"; plugin = \"echo-logger\";\n"	/* 2 */
+	    "  limits = { max_message_size = 100;\n"			/* 3 */
+	    "             max_connections = 5; }; } );\n", 1);		/* 4 */
+	assert_error(f, 4,
+	    "'max_connections' is only allowed in the global limits");
+}
+
+static void
+test_listen_address(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "listen = (\n"						/* 1 */
+	    "  { address = \"localhost\"; },\n"				/* 2 */
+	    "  { address = \"256.1.1.1\"; port = 1; },\n"		/* 3 */
+	    "  { port = 80; },\n"					/* 4 */
+	    "  { address = \"::1\"; port = 8080; },\n"			/* 5 */
+	    "  { address = \"0:0::1\"; port = 8080; },\n"		/* 6 */
+	    "  \"0.0.0.0\" );\n", 5);					/* 7 */
+	assert_error(f, 2,
+	    "'address' is not a valid IPv4 or IPv6 address: 'localhost'");
+	assert_error(f, 3,
+	    "'address' is not a valid IPv4 or IPv6 address: '256.1.1.1'");
+	assert_error(f, 4, "listen entry has no 'address'");
+	assert_error(f, 6, "duplicate listener 0:0::1 port 8080 "
+	    "(first defined at line 5)");
+	/*
+	 * libconfig dates a scalar list element by the token after it, so
+	 * keep the ')' on the same line.
+	 */
+	assert_error(f, 7, "'listen' entries must be groups");
+}
+
+static void
+test_document_root(void **state)
+{
+	struct fx *f = *state;
+	char *expect;
+
+	assert_fails(f, "\ndocument_root = \"nope\";\n", 1);
+	expect = xasprintf("document_root %s/nope: %s", f->dir,
+	    strerror(ENOENT));
+	assert_error(f, 2, expect);
+	free(expect);
+
+	assert_fails(f, "document_root = \"wsd.conf\";\n", 1);
+	expect = xasprintf("document_root %s/wsd.conf: not a directory",
+	    f->dir);
+	assert_error(f, 1, expect);
+	free(expect);
+
+	assert_fails(f, "document_root = \"\";\n", 1);
+	assert_error(f, 1, "'document_root' must not be empty");
+}
+
+static void
+test_many_errors(void **state)
+{
+	struct fx *f = *state;
+	size_t i;
+	char *prefix;
+	static const unsigned int lines[] = { 3, 5, 6, 8, 9 };
+
+	/* Reported in file order, whatever order they are checked in. */
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a\"; plugin = \"echo-logger\"; },\n"		/* 2 */
+	    "  { path = \"/a\"; plugin = \"chat\"; }\n"			/* 3 */
+	    ");\n"							/* 4 */
+	    "bogus = 1;\n"						/* 5 */
+	    "limits = { max_headers = 0; };\n"				/* 6 */
+	    "listen = (\n"						/* 7 */
+	    "  { address = \"1.2.3\";\n"				/* 8 */
+	    "    port = \"80\"; } );\n", 5);				/* 9 */
+	for (i = 0; i < 5; i++) {
+		prefix = xasprintf("%s:%u: ", f->conf, lines[i]);
+		assert_true(strncmp(f->errs.msg[i], prefix,
+		    strlen(prefix)) == 0);
+		free(prefix);
+	}
+	assert_error(f, 3, "duplicate route /a");
+	assert_error(f, 5, "unknown key 'bogus'");
+	assert_error(f, 6, "'max_headers' must be between");
+	assert_error(f, 8, "not a valid IPv4 or IPv6 address");
+	assert_error(f, 9, "'port' must be an integer");
+}
+
+static void
+test_errors_appended(void **state)
+{
+	struct fx *f = *state;
+
+	/* config_load appends to errors already in the list */
+	errors_add(&f->errs, "earlier");
+	write_file(f->conf, "bogus = 1;\n");
+	f->c = config_load(f->conf, f->plugins, &f->errs);
+	assert_null(f->c);
+	assert_int_equal(f->errs.n, 2);
+	assert_string_equal(f->errs.msg[0], "earlier");
+	assert_error(f, 1, "unknown key 'bogus'");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_errors_add_clear),
+		cmocka_unit_test(test_parse_log_level),
+		cmocka_unit_test(test_default_limits),
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_full_config),
+		T(test_defaults),
+		T(test_boundaries),
+		T(test_seconds),
+		T(test_settings_belong_to_plugin),
+		T(test_origins),
+		T(test_relative_file_name),
+		T(test_absolute_plugin_dir),
+		T(test_include),
+		T(test_missing_file),
+		T(test_syntax_error),
+		T(test_unknown_top_key),
+		T(test_unknown_nested_keys),
+		T(test_wrong_types),
+		T(test_out_of_range),
+		T(test_duplicate_route),
+		T(test_route_path),
+		T(test_plugin_name),
+		T(test_missing_plugin_file),
+		T(test_max_connections_in_route),
+		T(test_listen_address),
+		T(test_document_root),
+		T(test_many_errors),
+		T(test_errors_appended),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
