@@ -230,7 +230,7 @@ static const char *const route_keys[] = {
 static const char *const limit_keys[] = {
 	"max_message_size", "max_fragments", "max_head_size", "max_headers",
 	"handshake_timeout", "idle_timeout", "ping_interval", "close_timeout",
-	"max_send_buffer", "max_connections", NULL
+	"max_send_buffer", "send_high_water", "max_connections", NULL
 };
 
 #define HINT_MAX_LEN	40
@@ -534,6 +534,8 @@ static const struct limit_def limit_defs[] = {
 	    1, 0, false),
 	LIMIT("max_send_buffer", max_send_buffer, LIMIT_INT,
 	    1024, LLONG_MAX, false),
+	LIMIT("send_high_water", send_high_water, LIMIT_INT,
+	    1, LLONG_MAX, false),
 	LIMIT("max_connections", max_connections, LIMIT_INT,
 	    0, UINT32_MAX, true),
 };
@@ -554,6 +556,7 @@ config_default_limits(struct wsd_limits *l)
 	l->ping_interval_ms = WSD_DEFAULT_PING_MS;
 	l->close_timeout_ms = WSD_DEFAULT_CLOSE_MS;
 	l->max_send_buffer = WSD_DEFAULT_MAX_SEND_BUFFER;
+	l->send_high_water = WSD_DEFAULT_SEND_HIGH_WATER;
 	l->max_connections = 0;
 }
 

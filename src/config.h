@@ -24,6 +24,7 @@
 #define WSD_DEFAULT_CLOSE_MS		5000
 #define WSD_DEFAULT_MAX_SEND_BUFFER	(1024 * 1024)
 #define WSD_DEFAULT_MAX_FRAGMENTS	1024
+#define WSD_DEFAULT_SEND_HIGH_WATER	(64 * 1024)
 
 struct wsd_limits {
 	uint64_t	max_message_size;	/* bytes of one message */
@@ -35,6 +36,7 @@ struct wsd_limits {
 	uint32_t	ping_interval_ms;	/* 0 = no pings */
 	uint32_t	close_timeout_ms;
 	uint64_t	max_send_buffer;	/* bytes queued for a client */
+	uint64_t	send_high_water;	/* back-pressure above this */
 	uint32_t	max_connections;	/* 0 = derive from RLIMIT_NOFILE */
 };
 

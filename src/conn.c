@@ -240,6 +240,8 @@ conn_linger(struct conn *c)
 	if (c->state == CONN_LINGER || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_LINGER;
+	c->over_hwm = false;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	timer_in(c, conn_limits(c)->close_timeout_ms);
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
@@ -247,18 +249,64 @@ conn_linger(struct conn *c)
 		conn_writecb(c->bev, c);
 }
 
+/* The send high-water mark of the connection's route. */
+static size_t
+conn_hwm(const struct conn *c)
+{
+	const struct wsd_limits *lim = conn_limits(c);
+
+	return lim->send_high_water < lim->max_send_buffer ?
+	    (size_t)lim->send_high_water : (size_t)lim->max_send_buffer;
+}
+
+/*
+ * After queueing: if the client is now over the high-water mark, ask
+ * libevent to call conn_writecb once output falls to half of it.
+ */
+static int
+check_hwm(struct conn *c, size_t queued)
+{
+	size_t hwm = conn_hwm(c);
+
+	if (queued <= hwm)
+		return WSD_SEND_OK;
+	if (!c->over_hwm) {
+		c->over_hwm = true;
+		bufferevent_setwatermark(c->bev, EV_WRITE, hwm / 2, 0);
+		bufferevent_setcb(c->bev, conn_readcb, conn_writecb,
+		    conn_eventcb, c);
+	}
+	return WSD_SEND_BACKPRESSURE;
+}
+
 static void
 conn_writecb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct route *r = c->route;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (c->state != CONN_LINGER ||
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (c->state == CONN_LINGER) {
+		if (queued > 0)
+			return;
+		/* Everything is out: no more writes, and stop calling us. */
+		bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, c);
+		bufferevent_disable(bev, EV_WRITE);
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
 		return;
-	/* Everything is out: no more writes, and stop calling us. */
+	}
+	if (!c->over_hwm || queued > conn_hwm(c) / 2)
+		return;
+	c->over_hwm = false;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, c);
-	bufferevent_disable(bev, EV_WRITE);
-	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	if (c->state == CONN_OPEN && r->plugin->ops.drain != NULL) {
+		c->in_cb++;
+		r->plugin->ops.drain(r->state, (struct wsd_conn *)c);
+		c->in_cb--;
+		if (c->free_pending)
+			conn_free(c);
+	}
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -361,11 +409,38 @@ upgrade(struct conn *c, struct route *r)
 		respond_error(c, 500, NULL);
 		return;
 	}
+	if (r->plugin->ops.handshake != NULL) {
+		c->route = r;
+		c->in_handshake = true;
+		c->in_cb++;
+		status = r->plugin->ops.handshake(r->state,
+		    (struct wsd_conn *)c);
+		c->in_cb--;
+		c->in_handshake = false;
+		if (status != 0) {
+			c->route = NULL;
+			c->user = NULL;
+			log_info("conn %llu %s: refused by %s with %d",
+			    (unsigned long long)c->id, c->remote,
+			    rc->plugin, status);
+			respond_error(c, status >= 400 && status <= 599 ?
+			    status : 500, NULL);
+			return;
+		}
+	}
 	evbuffer_add_printf(bufferevent_get_output(c->bev),
 	    "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+	    "Sec-WebSocket-Accept: %s\r\n"
+	    "%s%s%s"
+	    "%s\r\n", accept,
+	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
+	    c->subprotocol != NULL ? c->subprotocol : "",
+	    c->subprotocol != NULL ? "\r\n" : "",
+	    c->extra_headers != NULL ? c->extra_headers : "");
+	free(c->extra_headers);
+	c->extra_headers = NULL;
 	c->status = 101;
 
 	/* The connection now belongs to the route. */
@@ -886,6 +961,8 @@ conn_free(struct conn *c)
 	free_request(c);
 	free(c->msg);
 	free(c->req_line);
+	free(c->subprotocol);
+	free(c->extra_headers);
 	generation_unref(c->gen);
 	free(c);
 	server_conn_gone(srv);
@@ -941,9 +1018,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 	send_frame(c, (uint8_t)opcode, data, len);
 	c->msgs_out++;
 	c->bytes_out += len;
-	if (queued + len > lim->max_send_buffer / 2)
-		return WSD_SEND_BACKPRESSURE;
-	return WSD_SEND_OK;
+	return check_hwm(c, queued + len);
 }
 
 int
@@ -1011,6 +1086,151 @@ conn_header(struct conn *c, const char *name)
 	if ((h = http_find_header(&c->req, name, NULL)) == NULL)
 		return NULL;
 	return keep_string(c, dup_counted(h->value, h->value_len));
+}
+
+const char *
+conn_cookie(struct conn *c, const char *name)
+{
+	const char *v;
+	size_t i, vl;
+
+	if (c->head == NULL || name == NULL)
+		return NULL;
+	/* Browsers send one Cookie header; HTTP/2 proxies may split it. */
+	for (i = 0; i < c->req.nheaders; i++) {
+		const struct http_header *h = &c->req.headers[i];
+
+		if (http_token_eq(h->name, h->name_len, "Cookie") &&
+		    http_cookie_find(h->value, h->value_len, name, &v, &vl))
+			return keep_string(c, dup_counted(v, vl));
+	}
+	return NULL;
+}
+
+int
+conn_accept_subprotocol(struct conn *c, const char *name)
+{
+	const struct http_header *h;
+	const char *one[1];
+	size_t i;
+
+	if (!c->in_handshake || name == NULL || c->subprotocol != NULL)
+		return -1;
+	one[0] = name;
+	/* It must be one the client offered, in any of its headers. */
+	for (i = 0; i < c->req.nheaders; i++) {
+		h = &c->req.headers[i];
+		if (http_token_eq(h->name, h->name_len,
+		    "Sec-WebSocket-Protocol") &&
+		    ws_pick_subprotocol(h->value, h->value_len, one, 1) == 0)
+			return (c->subprotocol = strdup(name)) != NULL ? 0 : -1;
+	}
+	return -1;
+}
+
+/* A header name is a token; a value has no CR, LF or other controls. */
+static bool
+header_ok(const char *name, const char *value)
+{
+	const char *p;
+
+	if (name == NULL || value == NULL || *name == '\0')
+		return false;
+	for (p = name; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}",
+		    *p) != NULL)
+			return false;
+	for (p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ' && *p != '\t')
+			return false;
+	if (strcasecmp(name, "Sec-WebSocket-Accept") == 0 ||
+	    strcasecmp(name, "Sec-WebSocket-Protocol") == 0 ||
+	    strcasecmp(name, "Sec-WebSocket-Extensions") == 0 ||
+	    strcasecmp(name, "Upgrade") == 0 ||
+	    strcasecmp(name, "Connection") == 0)
+		return false;
+	return true;
+}
+
+int
+conn_add_header(struct conn *c, const char *name, const char *value)
+{
+	char *n;
+
+	if (!c->in_handshake || !header_ok(name, value))
+		return -1;
+	if (asprintf(&n, "%s%s: %s\r\n", c->extra_headers != NULL ?
+	    c->extra_headers : "", name, value) == -1)
+		return -1;
+	free(c->extra_headers);
+	c->extra_headers = n;
+	return 0;
+}
+
+/* One encoded frame shared by every recipient of a broadcast. */
+struct shared_frame {
+	size_t	refs;
+	size_t	len;
+	uint8_t	data[];
+};
+
+static void
+shared_frame_unref(const void *data, size_t len, void *arg)
+{
+	struct shared_frame *f = arg;
+
+	(void)data;
+	(void)len;
+	if (--f->refs == 0)
+		free(f);
+}
+
+size_t
+conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
+{
+	struct shared_frame *f;
+	struct conn *c;
+	size_t hl, n = 0;
+
+	if ((opcode != WSD_TEXT && opcode != WSD_BINARY) ||
+	    (len > 0 && data == NULL) || r->nconns == 0)
+		return 0;
+	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+		return 0;
+	if ((f = malloc(sizeof(*f) + WS_FRAME_MAX_HEADER + len)) == NULL)
+		return 0;
+	hl = ws_frame_encode_header(f->data, true, (uint8_t)opcode, len, NULL);
+	if (len > 0)
+		memcpy(f->data + hl, data, len);
+	f->len = hl + len;
+	f->refs = 1;
+	TAILQ_FOREACH(c, &r->conns, route_link) {
+		struct evbuffer *out;
+		size_t queued;
+
+		if (c->state != CONN_OPEN)
+			continue;
+		out = bufferevent_get_output(c->bev);
+		queued = evbuffer_get_length(out);
+		if (queued + f->len > conn_limits(c)->max_send_buffer) {
+			log_notice("conn %llu %s: send buffer limit passed, "
+			    "closing", (unsigned long long)c->id, c->remote);
+			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
+			continue;
+		}
+		f->refs++;
+		if (evbuffer_add_reference(out, f->data, f->len,
+		    shared_frame_unref, f) == -1) {
+			f->refs--;
+			continue;
+		}
+		c->msgs_out++;
+		c->bytes_out += len;
+		check_hwm(c, queued + f->len);
+		n++;
+	}
+	shared_frame_unref(NULL, 0, f);
+	return n;
 }
 
 size_t

@@ -78,6 +78,14 @@ struct conn {
 
 	void			*user;
 
+	/* Set by the plugin's handshake hook. */
+	bool			 in_handshake;
+	char			*subprotocol;
+	char			*extra_headers;	/* "Name: value\r\n"... */
+
+	/* Back-pressure: over the high-water mark, waiting for `drain`. */
+	bool			 over_hwm;
+
 	/* For the access log. */
 	uint64_t		 start_ms;
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
@@ -105,6 +113,12 @@ int		 conn_send(struct conn *c, int opcode, const void *data,
 int		 conn_close(struct conn *c, int code, const char *reason);
 const char	*conn_arg(struct conn *c, const char *name);
 const char	*conn_header(struct conn *c, const char *name);
+const char	*conn_cookie(struct conn *c, const char *name);
+int		 conn_accept_subprotocol(struct conn *c, const char *name);
+int		 conn_add_header(struct conn *c, const char *name,
+		    const char *value);
+size_t		 conn_broadcast(struct route *r, int opcode, const void *data,
+		    size_t len);
 size_t		 conn_buffered(struct conn *c);
 
 /* Milliseconds on the loop's cached monotonic clock. */

@@ -70,6 +70,96 @@ h_header(struct wsd_conn *c, const char *name)
 }
 
 static const char *
+h_cookie(struct wsd_conn *c, const char *name)
+{
+	return conn_cookie(C(c), name);
+}
+
+static const char *
+h_subprotocol(struct wsd_conn *c)
+{
+	return C(c)->subprotocol;
+}
+
+static int
+h_accept_subprotocol(struct wsd_conn *c, const char *name)
+{
+	return conn_accept_subprotocol(C(c), name);
+}
+
+static int
+h_add_header(struct wsd_conn *c, const char *name, const char *value)
+{
+	return conn_add_header(C(c), name, value);
+}
+
+static size_t
+h_broadcast(struct wsd_route *r, int opcode, const void *data, size_t len)
+{
+	return conn_broadcast(R(r), opcode, data, len);
+}
+
+static size_t
+h_clients(struct wsd_route *r)
+{
+	return R(r)->nconns;
+}
+
+static size_t
+h_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
+{
+	struct conn *c, *next;
+	size_t n = 0;
+
+	/*
+	 * fn may close the connection it is given; that only changes its
+	 * state (it leaves the list later, from the loop), so the next
+	 * pointer stays good.
+	 */
+	for (c = TAILQ_FIRST(&R(r)->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, route_link);
+		if (c->state != CONN_OPEN)
+			continue;
+		fn((struct wsd_conn *)c, arg);
+		n++;
+	}
+	return n;
+}
+
+static struct wsd_timer *
+h_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
+    wsd_timer_fn fn, void *arg)
+{
+	return server_timer_add(R(r), after_ms, repeat_ms, fn, arg);
+}
+
+static void
+h_timer_cancel(struct wsd_timer *t)
+{
+	server_timer_cancel(t);
+}
+
+static int
+h_post(struct wsd_route *r, wsd_post_fn fn, void *arg)
+{
+	return server_post(R(r), fn, arg);
+}
+
+static int
+h_setting_float(struct wsd_route *r, const char *key, double def,
+    double *out)
+{
+	return route_setting_float(R(r), key, def, out);
+}
+
+static int
+h_setting_strings(struct wsd_route *r, const char *key,
+    const char *const **out, size_t *n)
+{
+	return route_setting_strings(R(r), key, out, n);
+}
+
+static const char *
 h_remote_addr(struct wsd_conn *c)
 {
 	return C(c)->remote;
@@ -148,16 +238,28 @@ static const struct wsd_host host = {
 	.query = h_query,
 	.arg = h_arg,
 	.header = h_header,
+	.cookie = h_cookie,
 	.remote_addr = h_remote_addr,
 	.id = h_id,
+	.subprotocol = h_subprotocol,
 	.set_data = h_set_data,
 	.get_data = h_get_data,
 	.conn_route = h_conn_route,
-	.route_path = h_route_path,
 	.buffered = h_buffered,
+	.accept_subprotocol = h_accept_subprotocol,
+	.add_header = h_add_header,
+	.route_path = h_route_path,
+	.broadcast = h_broadcast,
+	.clients = h_clients,
+	.foreach = h_foreach,
+	.timer_add = h_timer_add,
+	.timer_cancel = h_timer_cancel,
+	.post = h_post,
 	.setting_string = h_setting_string,
 	.setting_int = h_setting_int,
 	.setting_bool = h_setting_bool,
+	.setting_float = h_setting_float,
+	.setting_strings = h_setting_strings,
 	.setting_error = h_setting_error,
 };
 

@@ -121,6 +121,11 @@ main(int argc, char *argv[])
 	srv.plugin_dir_default = PLUGINDIR;
 	srv.port_override = port;
 
+	if (server_init(&srv) == -1) {
+		server_free(&srv);
+		return EXIT_START;
+	}
+
 	/* Configuration, then every plugin and its settings. */
 	cfg = config_load(file, PLUGINDIR, &errs);
 	if (cfg != NULL) {
@@ -133,6 +138,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "wsd: %s: configuration invalid (%zu "
 		    "error%s)\n", file, errs.n, errs.n == 1 ? "" : "s");
 		errors_clear(&errs);
+		server_free(&srv);
 		return EXIT_CONFIG;
 	}
 	if (test) {
@@ -144,21 +150,14 @@ main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
-	if ((srv.base = event_base_new()) == NULL) {
-		log_err("cannot create the event loop");
-		server_free(&srv);
-		return EXIT_START;
-	}
 	if (server_start(&srv) == -1) {
 		server_free(&srv);
-		event_base_free(srv.base);
 		return EXIT_START;
 	}
 	log_notice("wsd %s started: %zu route(s)", PACKAGE_VERSION,
 	    srv.gen->routes.n);
 	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
 	server_free(&srv);
-	event_base_free(srv.base);
 	log_notice("stopped");
 	return status;
 }

@@ -38,18 +38,26 @@ route_table_init(struct route_table *t, const struct wsd_config *cfg,
 	t->n = cfg->nroutes;
 	qsort(t->routes, t->n, sizeof(*t->routes), route_cmp);
 	/* Lists point into themselves: set them up after sorting moved them. */
-	for (i = 0; i < t->n; i++)
+	for (i = 0; i < t->n; i++) {
 		TAILQ_INIT(&t->routes[i].conns);
+		TAILQ_INIT(&t->routes[i].timers);
+	}
 	return 0;
 }
 
 void
 route_table_free(struct route_table *t)
 {
-	size_t i;
+	size_t i, j;
 
-	for (i = 0; i < t->n; i++)
-		route_settings_done(&t->routes[i]);
+	for (i = 0; i < t->n; i++) {
+		struct route *r = &t->routes[i];
+
+		route_settings_done(r);
+		for (j = 0; j < r->nallocs; j++)
+			free(r->allocs[j]);
+		free(r->allocs);
+	}
 	free(t->routes);
 	t->routes = NULL;
 	t->n = 0;
@@ -170,6 +178,85 @@ route_setting_bool(struct route *r, const char *key, int def, int *out)
 		return -1;
 	}
 	*out = config_setting_get_bool(s) ? 1 : 0;
+	return 0;
+}
+
+int
+route_setting_float(struct route *r, const char *key, double def,
+    double *out)
+{
+	const config_setting_t *s = lookup(r, key);
+
+	*out = def;
+	if (s == NULL)
+		return 0;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_FLOAT:
+		*out = config_setting_get_float(s);
+		return 0;
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		*out = (double)config_setting_get_int64(s);
+		return 0;
+	default:
+		type_error(r, s, key, "a number");
+		return -1;
+	}
+}
+
+/* Remember p so it is freed with the route. */
+static int
+keep_alloc(struct route *r, void *p)
+{
+	void **n = realloc(r->allocs, (r->nallocs + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return -1;
+	r->allocs = n;
+	r->allocs[r->nallocs++] = p;
+	return 0;
+}
+
+int
+route_setting_strings(struct route *r, const char *key,
+    const char *const **out, size_t *np)
+{
+	static const char *const empty[] = { NULL };
+	const config_setting_t *s = lookup(r, key);
+	const char **v;
+	int i, n;
+
+	*out = empty;
+	if (np != NULL)
+		*np = 0;
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s)) {
+		type_error(r, s, key, "a list of strings");
+		return -1;
+	}
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			type_error(r, s, key, "a list of strings");
+			return -1;
+		}
+	}
+	if ((v = calloc((size_t)n + 1, sizeof(*v))) == NULL ||
+	    keep_alloc(r, v) == -1) {
+		free(v);
+		route_setting_error(r, key, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = config_setting_get_string(config_setting_get_elem(s,
+		    (unsigned)i));
+	*out = v;
+	if (np != NULL)
+		*np = (size_t)n;
 	return 0;
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/queue.h>
 
+#include <wsd/plugin.h>
+
 #include "config.h"
 
 struct plugin;
@@ -19,6 +21,19 @@ struct conn;
 struct generation;
 
 TAILQ_HEAD(conn_list, conn);
+
+/* A route's timer (server.c runs them). */
+struct wsd_timer {
+	struct event		*ev;
+	struct route		*route;
+	wsd_timer_fn		 fn;
+	void			*arg;
+	uint64_t		 repeat_ms;
+	bool			 running;	/* its callback is on the stack */
+	bool			 cancelled;
+	TAILQ_ENTRY(wsd_timer)	 link;
+};
+TAILQ_HEAD(timer_list, wsd_timer);
 
 struct route {
 	const char		*path;		/* config's string */
@@ -30,6 +45,11 @@ struct route {
 	struct generation	*gen;		/* owner */
 	struct conn_list	 conns;		/* open WebSocket clients */
 	size_t			 nconns;
+	struct timer_list	 timers;
+
+	/* Arrays handed out by route_setting_strings(), freed with us. */
+	void			**allocs;
+	size_t			 nallocs;
 
 	/* While init runs: where setting errors go, which keys it read. */
 	struct wsd_errors	*errs;
@@ -64,6 +84,10 @@ int	route_setting_int(struct route *r, const char *key, long long def,
 	    long long *out);
 int	route_setting_bool(struct route *r, const char *key, int def,
 	    int *out);
+int	route_setting_float(struct route *r, const char *key, double def,
+	    double *out);
+int	route_setting_strings(struct route *r, const char *key,
+	    const char *const **out, size_t *n);
 void	route_setting_error(struct route *r, const char *key,
 	    const char *msg);
 

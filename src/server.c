@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,14 +28,190 @@
 /* Descriptors kept back from max_connections for listeners, logs, plugins. */
 #define FD_RESERVE	32
 
+struct post {
+	struct route	*route;
+	wsd_post_fn	 fn;
+	void		*arg;
+	struct post	*next;
+};
+
+/* ---------------------------------------------------------------- timers */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+timer_arm(struct wsd_timer *t, uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(t->ev, &tv);
+}
+
+static void
+timer_free(struct wsd_timer *t)
+{
+	TAILQ_REMOVE(&t->route->timers, t, link);
+	event_free(t->ev);
+	free(t);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsd_timer *t = arg;
+	uint64_t start = mono_ms();
+
+	(void)fd;
+	(void)what;
+	t->running = true;
+	t->fn((struct wsd_route *)t->route, t->arg);
+	t->running = false;
+	if (t->cancelled || t->repeat_ms == 0) {
+		timer_free(t);
+		return;
+	}
+	/* The next run is repeat_ms after this one began: no creeping. */
+	{
+		uint64_t spent = mono_ms() - start;
+
+		timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent : 0);
+	}
+}
+
+struct wsd_timer *
+server_timer_add(struct route *r, uint64_t after_ms, uint64_t repeat_ms,
+    wsd_timer_fn fn, void *arg)
+{
+	struct server *srv = r->gen->srv;
+	struct wsd_timer *t;
+
+	if (fn == NULL || srv->base == NULL ||
+	    (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->ev = evtimer_new(srv->base, timer_cb, t)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->route = r;
+	t->fn = fn;
+	t->arg = arg;
+	t->repeat_ms = repeat_ms;
+	TAILQ_INSERT_TAIL(&r->timers, t, link);
+	timer_arm(t, after_ms);
+	return t;
+}
+
+void
+server_timer_cancel(struct wsd_timer *t)
+{
+	if (t == NULL)
+		return;
+	if (t->running)
+		t->cancelled = true;	/* freed when its callback returns */
+	else
+		timer_free(t);
+}
+
+/* ---------------------------------------------------------------- post */
+
+int
+server_post(struct route *r, wsd_post_fn fn, void *arg)
+{
+	struct server *srv = r->gen->srv;
+	struct post *p;
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (fn == NULL || (p = malloc(sizeof(*p))) == NULL)
+		return -1;
+	p->route = r;
+	p->fn = fn;
+	p->arg = arg;
+	p->next = NULL;
+	pthread_mutex_lock(&srv->post_lock);
+	*srv->post_tail = p;
+	srv->post_tail = &p->next;
+	pthread_mutex_unlock(&srv->post_lock);
+	/* The counter only saturates after 2^64 - 2 wake-ups. */
+	n = write(srv->post_fd, &one, sizeof(one));
+	(void)n;
+	return 0;
+}
+
+/* Take the queue (all of it, or one route's part when r is not NULL). */
+static struct post *
+take_posts(struct server *srv, struct route *r)
+{
+	struct post *list = NULL, **tail = &list, **pp, *p;
+
+	pthread_mutex_lock(&srv->post_lock);
+	for (pp = &srv->post_head; (p = *pp) != NULL; ) {
+		if (r == NULL || p->route == r) {
+			*pp = p->next;
+			p->next = NULL;
+			*tail = p;
+			tail = &p->next;
+		} else {
+			pp = &p->next;
+		}
+	}
+	srv->post_tail = pp;
+	pthread_mutex_unlock(&srv->post_lock);
+	return list;
+}
+
+static void
+run_posts(struct post *p, bool run)
+{
+	struct post *next;
+
+	for (; p != NULL; p = next) {
+		next = p->next;
+		if (run)
+			p->fn((struct wsd_route *)p->route, p->arg);
+		free(p);
+	}
+}
+
+static void
+post_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("post: read: %s", strerror(errno));
+	run_posts(take_posts(srv, NULL), true);
+}
+
 /* ---------------------------------------------------------------- generations */
 
 static void
 route_fini(struct route *r)
 {
+	struct server *srv = r->gen->srv;
+
+	/* Work queued for the route runs before it goes. */
+	if (srv->post_tail != NULL)
+		run_posts(take_posts(srv, r), true);
 	if (r->inited && r->plugin->ops.fini != NULL)
 		r->plugin->ops.fini(r->state);
 	r->inited = false;
+	/* Its threads are stopped now; what they queued meanwhile is void. */
+	if (srv->post_tail != NULL)
+		run_posts(take_posts(srv, r), false);
+	while (!TAILQ_EMPTY(&r->timers))
+		timer_free(TAILQ_FIRST(&r->timers));
 	plugin_unref(r->plugin);
 	r->plugin = NULL;
 }
@@ -468,6 +646,20 @@ server_reload(struct server *srv)
 }
 
 static void
+reopen_logs(struct server *srv)
+{
+	size_t i;
+
+	log_notice("SIGUSR1: plugins reopen their log files");
+	for (i = 0; i < srv->gen->routes.n; i++) {
+		struct route *r = &srv->gen->routes.routes[i];
+
+		if (r->inited && r->plugin->ops.reopen != NULL)
+			r->plugin->ops.reopen(r->state);
+	}
+}
+
+static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
@@ -484,27 +676,54 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		if (!srv->stopping)
 			server_reload(srv);
 		break;
+	case SIGUSR1:
+		reopen_logs(srv);
+		break;
 	}
 }
 
 /* ---------------------------------------------------------------- start */
 
 int
+server_init(struct server *srv)
+{
+	TAILQ_INIT(&srv->conns);
+	srv->post_fd = -1;
+	if ((srv->base = event_base_new()) == NULL) {
+		log_err("cannot create the event loop");
+		return -1;
+	}
+	pthread_mutex_init(&srv->post_lock, NULL);
+	srv->post_head = NULL;
+	srv->post_tail = &srv->post_head;
+	srv->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->post_fd == -1 ||
+	    (srv->ev_post = event_new(srv->base, srv->post_fd,
+	    EV_READ | EV_PERSIST, post_cb, srv)) == NULL ||
+	    event_add(srv->ev_post, NULL) == -1) {
+		log_err("cannot set up the post queue: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
 server_start(struct server *srv)
 {
 	const struct wsd_config *cfg = srv->gen->cfg;
 
-	TAILQ_INIT(&srv->conns);
 	signal(SIGPIPE, SIG_IGN);
 	set_max_connections(srv, cfg);
 
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, signal_cb, srv);
 	srv->ev_hup = evsignal_new(srv->base, SIGHUP, signal_cb, srv);
+	srv->ev_usr1 = evsignal_new(srv->base, SIGUSR1, signal_cb, srv);
 	srv->ev_stop = evtimer_new(srv->base, stop_deadline_cb, srv);
 	srv->ev_resume = evtimer_new(srv->base, resume_cb, srv);
 	if (srv->ev_term == NULL || srv->ev_int == NULL ||
-	    srv->ev_hup == NULL || srv->ev_stop == NULL ||
+	    srv->ev_hup == NULL || srv->ev_usr1 == NULL ||
+	    srv->ev_stop == NULL ||
 	    srv->ev_resume == NULL) {
 		log_err("out of memory");
 		return -1;
@@ -512,6 +731,7 @@ server_start(struct server *srv)
 	evsignal_add(srv->ev_term, NULL);
 	evsignal_add(srv->ev_int, NULL);
 	evsignal_add(srv->ev_hup, NULL);
+	evsignal_add(srv->ev_usr1, NULL);
 
 	if (sync_listeners(srv, cfg) == -1)
 		return -1;
@@ -536,10 +756,24 @@ server_free(struct server *srv)
 		event_free(srv->ev_int);
 	if (srv->ev_hup != NULL)
 		event_free(srv->ev_hup);
+	if (srv->ev_usr1 != NULL)
+		event_free(srv->ev_usr1);
 	if (srv->ev_stop != NULL)
 		event_free(srv->ev_stop);
 	if (srv->ev_resume != NULL)
 		event_free(srv->ev_resume);
 	generation_unref(srv->gen);
 	srv->gen = NULL;
+	/* Posts for routes that are gone now have nobody to run them. */
+	if (srv->post_tail != NULL)
+		run_posts(take_posts(srv, NULL), false);
+	if (srv->ev_post != NULL)
+		event_free(srv->ev_post);
+	if (srv->post_fd != -1)
+		close(srv->post_fd);
+	if (srv->post_tail != NULL)
+		pthread_mutex_destroy(&srv->post_lock);
+	if (srv->base != NULL)
+		event_base_free(srv->base);
+	srv->base = NULL;
 }

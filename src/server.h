@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
@@ -53,8 +54,14 @@ struct server {
 	uint64_t		 next_id;
 	bool			 stopping;
 	bool			 accept_paused;
-	struct event		*ev_term, *ev_int, *ev_hup, *ev_stop,
-				*ev_resume;
+	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1,
+				*ev_stop, *ev_resume;
+
+	/* wsd_post(): a queue any thread may append to, and its wake-up. */
+	pthread_mutex_t		 post_lock;
+	struct post		*post_head, **post_tail;
+	int			 post_fd;	/* eventfd */
+	struct event		*ev_post;
 };
 
 /*
@@ -67,12 +74,23 @@ struct generation *generation_new(struct server *srv, struct wsd_config *cfg,
 void		 generation_ref(struct generation *g);
 void		 generation_unref(struct generation *g);
 
-/* Start listening with the current generation.  Returns 0 or -1. */
+/*
+ * Create the loop and the post queue; needed before generation_new()
+ * (plugins may add timers in init, also under wsd -t).  Returns 0 or -1.
+ */
+int		 server_init(struct server *srv);
+/* Signals, limits, listeners.  Returns 0 or -1. */
 int		 server_start(struct server *srv);
 /* Called by conn.c when a connection is gone. */
 void		 server_conn_gone(struct server *srv);
 /* Tear everything down (after the loop has exited). */
 void		 server_free(struct server *srv);
+
+/* Route timers and the thread-safe post (see <wsd/plugin.h>). */
+struct wsd_timer *server_timer_add(struct route *r, uint64_t after_ms,
+		    uint64_t repeat_ms, wsd_timer_fn fn, void *arg);
+void		 server_timer_cancel(struct wsd_timer *t);
+int		 server_post(struct route *r, wsd_post_fn fn, void *arg);
 
 /* The table of host functions handed to plugins (host.c). */
 const struct wsd_host *host_table(void);

@@ -1,8 +1,8 @@
 /*
- * wsd/plugin.h - the whole contract between wsd and its plugins.
+ * wsd/plugin.h - the whole contract between wsd and its plugins (ABI 1).
  *
  * A plugin is a shared object in wsd's plugins directory.  It exports one
- * symbol, WSD_PLUGIN_SYMBOL ("wsd_plugin"), a constant struct wsd_plugin
+ * symbol, WSD_PLUGIN_SYMBOL ("wsd_plugin"): a constant struct wsd_plugin,
  * best written with the WSD_PLUGIN() macro:
  *
  *	#include <wsd/plugin.h>
@@ -16,31 +16,63 @@
  *
  *	WSD_PLUGIN(.name = "echo", .message = on_message);
  *
- * Lifecycle.  Each route of the configuration that names the plugin is
- * one instance: `init` runs once per route when the configuration is
- * loaded (also under `wsd -t`, which then calls `fini` straight away), and
- * gets the host table, the route handle and a place for the instance's
- * state pointer.  For every client of the route, `open` runs after the 101
- * response has been queued, then `message` once per complete message, then
- * `close` exactly once.  `close` also runs when `open` itself closed the
- * connection.  `fini` runs when the route is retired (shutdown, or a reload
- * that dropped it, once its last connection is gone).
+ * Build:  cc $(pkg-config --cflags wsd-plugin) -shared -fPIC -o echo.so echo.c
+ * A plugin links against nothing of wsd: everything it calls reaches wsd
+ * through the host table, which the wsd_*() inline wrappers below use.
  *
- * Threads.  wsd calls every callback on its event-loop thread, and every
- * host function must be called on that thread, from inside a callback.
+ * LIFECYCLE
  *
- * Ownership.  Strings and buffers that wsd passes in are wsd's, valid
- * until the callback returns unless stated otherwise.  Data passed to
- * wsd_send() is copied before it returns.  A struct wsd_conn * is valid
- * from `open` until `close` returns; a struct wsd_route * from `init`
- * until `fini` returns.
+ * Each route of the configuration that names the plugin is one instance.
+ *   init      once per route when the configuration is loaded (also by
+ *             `wsd -t`, which calls fini straight after).  Reads settings,
+ *             allocates the instance state, may add timers.
+ *   handshake optional, for every upgrade request to the route, before
+ *             the 101 is sent: may refuse it with an HTTP status, pick a
+ *             subprotocol, add response headers.
+ *   open      the client is connected (the 101 is queued).
+ *   message   once per complete message.
+ *   drain     a client that was over the route's send high-water mark has
+ *             caught up.
+ *   close     exactly once per opened connection, also when open itself
+ *             closed it.  Never for a connection refused in handshake.
+ *   reopen    SIGUSR1: reopen log files (logrotate).
+ *   fini      once per route, last: the route is retired (shutdown, or a
+ *             reload that replaced it, once its last client is gone).
+ *             Timers are cancelled for the plugin after fini returns.
  *
- * Versions.  WSD_ABI_MAJOR changes only when old plugins truly cannot
- * work; WSD_ABI_MINOR grows when members are appended to struct wsd_plugin
- * or struct wsd_host.  wsd loads a plugin of the same major and a minor
- * no newer than its own; callbacks past the plugin's `size` are treated
- * as absent.  A plugin must check host->size (or use the wsd_*() wrappers,
- * which do) before using host functions newer than the minor it needs.
+ * THREADS
+ *
+ * wsd calls every callback on its event-loop thread, and every host
+ * function must be called on that thread, from inside a callback, with a
+ * single exception: wsd_post(), which any thread may call to have a
+ * function run on the loop (as Tornado's IOLoop.add_callback).  A plugin
+ * that starts threads must stop them (join) in fini.
+ *
+ * OWNERSHIP
+ *
+ *   - Strings and buffers wsd passes to a callback are wsd's and valid
+ *     until the callback returns, unless stated otherwise.
+ *   - Data passed to wsd_send() and wsd_broadcast() is copied (once)
+ *     before they return.
+ *   - struct wsd_conn * is valid from handshake/open until close returns.
+ *     Sending on a closing connection is a harmless no-op that returns
+ *     WSD_SEND_DROPPED.
+ *   - struct wsd_route * is valid from init until fini returns.
+ *   - Strings returned by the request accessors (path, query, arg,
+ *     header, cookie) are wsd's and valid during handshake and open only:
+ *     wsd frees the request head once open returns.  Copy what you keep.
+ *   - Setting strings are valid until fini returns.
+ *   - The plugin owns its state pointer and its per-connection pointer
+ *     (wsd_set_data) and frees them in fini and close.
+ *
+ * VERSIONS
+ *
+ * WSD_ABI_MAJOR changes only when old plugins truly cannot work.
+ * WSD_ABI_MINOR grows when members are appended to struct wsd_plugin or
+ * struct wsd_host.  wsd loads a plugin of its own major whose minor is no
+ * newer than its own; callbacks past the end of an older plugin's
+ * descriptor (its `size`) are treated as absent.  wsd refuses another
+ * major, or a newer minor, naming the file and both versions.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -62,75 +94,83 @@ extern "C" {
 #define WSD_TEXT	1
 #define WSD_BINARY	2
 
-/* Log levels, the syslog numbers. */
+/* Log levels: the syslog numbers. */
 #define WSD_LOG_ERR	3
 #define WSD_LOG_WARNING	4
 #define WSD_LOG_NOTICE	5
 #define WSD_LOG_INFO	6
 #define WSD_LOG_DEBUG	7
 
-/* What wsd_send() did with a message. */
+/* What a send did with a message. */
 enum wsd_send_result {
 	WSD_SEND_OK = 0,		/* queued */
-	WSD_SEND_BACKPRESSURE = 1,	/* queued, but the client is over its
-					   send high-water mark: slow down */
+	WSD_SEND_BACKPRESSURE = 1,	/* queued, but the client is now over
+					   the route's send high-water mark;
+					   `drain` runs when it catches up */
 	WSD_SEND_DROPPED = -1,		/* not queued: the connection is
-					   closing, the opcode or text was
-					   invalid, or the send buffer limit
-					   was passed (the connection is then
-					   closed with 1008) */
+					   closing, the opcode or the text
+					   (not UTF-8) was invalid, or the
+					   send buffer limit was passed (the
+					   connection is then closed, 1008) */
 };
 
 struct wsd_conn;	/* one client connection; opaque */
-struct wsd_route;	/* one route: a plugin instance; opaque */
+struct wsd_route;	/* one route, one plugin instance; opaque */
+struct wsd_timer;	/* a timer of a route; opaque */
+
+typedef void (*wsd_timer_fn)(struct wsd_route *r, void *arg);
+typedef void (*wsd_post_fn)(struct wsd_route *r, void *arg);
+typedef void (*wsd_conn_fn)(struct wsd_conn *c, void *arg);
 
 /*
- * Host services, handed to `init`.  Use the inline wrappers below rather
- * than the table.  The table belongs to wsd and lives as long as the
- * process.
+ * Host services.  The table belongs to wsd and lives as long as the
+ * process.  Use the inline wrappers below; they document each entry.
  */
 struct wsd_host {
 	uint32_t	abi_major;
 	uint32_t	abi_minor;
 	uint32_t	size;		/* sizeof(struct wsd_host) in wsd */
 
-	/* Logging, with the route's path in the line. */
-	void		(*log)(struct wsd_route *r, int level, const char *fmt,
-			    va_list ap);
+	void		 (*log)(struct wsd_route *r, int level,
+			    const char *fmt, va_list ap);
 
-	/* Sending and closing. */
-	int		(*send)(struct wsd_conn *c, int opcode,
+	int		 (*send)(struct wsd_conn *c, int opcode,
 			    const void *data, size_t len);
-	int		(*close)(struct wsd_conn *c, int code,
+	int		 (*close)(struct wsd_conn *c, int code,
 			    const char *reason);
 
-	/* What the client asked for (see the accessors' comments). */
 	const char	*(*path)(struct wsd_conn *c);
 	const char	*(*query)(struct wsd_conn *c);
 	const char	*(*arg)(struct wsd_conn *c, const char *name);
 	const char	*(*header)(struct wsd_conn *c, const char *name);
+	const char	*(*cookie)(struct wsd_conn *c, const char *name);
 	const char	*(*remote_addr)(struct wsd_conn *c);
 	uint64_t	 (*id)(struct wsd_conn *c);
+	const char	*(*subprotocol)(struct wsd_conn *c);
 
-	/* The plugin's own per-connection pointer. */
 	void		 (*set_data)(struct wsd_conn *c, void *data);
 	void		*(*get_data)(struct wsd_conn *c);
-
-	/* The route a connection belongs to. */
 	struct wsd_route *(*conn_route)(struct wsd_conn *c);
-	const char	*(*route_path)(struct wsd_route *r);
-
-	/* Bytes queued for the client and not yet written to the socket. */
 	size_t		 (*buffered)(struct wsd_conn *c);
 
-	/*
-	 * Settings of the route's `settings` group.  Each returns 0 and
-	 * stores the value (or the default when the key is absent), or -1
-	 * when the key has the wrong type, which wsd reports with file and
-	 * line and which fails the configuration.  Strings are wsd's and
-	 * live until `fini`.  Keys the plugin never asks about during
-	 * `init` are reported as unknown.
-	 */
+	int		 (*accept_subprotocol)(struct wsd_conn *c,
+			    const char *name);
+	int		 (*add_header)(struct wsd_conn *c, const char *name,
+			    const char *value);
+
+	const char	*(*route_path)(struct wsd_route *r);
+	size_t		 (*broadcast)(struct wsd_route *r, int opcode,
+			    const void *data, size_t len);
+	size_t		 (*clients)(struct wsd_route *r);
+	size_t		 (*foreach)(struct wsd_route *r, wsd_conn_fn fn,
+			    void *arg);
+	struct wsd_timer *(*timer_add)(struct wsd_route *r,
+			    uint64_t after_ms, uint64_t repeat_ms,
+			    wsd_timer_fn fn, void *arg);
+	void		 (*timer_cancel)(struct wsd_timer *t);
+	int		 (*post)(struct wsd_route *r, wsd_post_fn fn,
+			    void *arg);
+
 	int		 (*setting_string)(struct wsd_route *r,
 			    const char *key, const char *def,
 			    const char **out);
@@ -138,9 +178,13 @@ struct wsd_host {
 			    long long def, long long *out);
 	int		 (*setting_bool)(struct wsd_route *r, const char *key,
 			    int def, int *out);
-	/* Report a bad setting value: "FILE:LINE: route P: key: message". */
-	void		 (*setting_error)(struct wsd_route *r, const char *key,
-			    const char *msg);
+	int		 (*setting_float)(struct wsd_route *r,
+			    const char *key, double def, double *out);
+	int		 (*setting_strings)(struct wsd_route *r,
+			    const char *key, const char *const **out,
+			    size_t *n);
+	void		 (*setting_error)(struct wsd_route *r,
+			    const char *key, const char *msg);
 };
 
 /*
@@ -148,51 +192,73 @@ struct wsd_host {
  * callback may be NULL.
  */
 struct wsd_plugin {
-	uint32_t	 abi_major;	/* WSD_ABI_MAJOR when built */
+	uint32_t	 abi_major;	/* WSD_ABI_MAJOR it was built with */
 	uint32_t	 abi_minor;	/* WSD_ABI_MINOR it needs */
-	uint32_t	 size;		/* sizeof(struct wsd_plugin) when built */
+	uint32_t	 size;		/* sizeof(struct wsd_plugin), built */
 	const char	*name;
 	const char	*version;
 	/*
-	 * Where wsd stores its host table before the first callback, so the
-	 * inline wrappers below can reach it.  WSD_PLUGIN() sets it.
+	 * Where wsd stores its host table before the first callback, so
+	 * the inline wrappers can reach it.  WSD_PLUGIN() sets it.
 	 */
 	const struct wsd_host **host_slot;
 
 	/*
-	 * Once per route.  Store instance state in *state.  Return 0, or -1
-	 * to refuse the route (log why first); the configuration then fails.
+	 * Once per route.  Store the instance state in *state.  Return 0,
+	 * or -1 to refuse the route (log why, or report a setting with
+	 * wsd_setting_error()); the configuration then fails.
 	 */
 	int	(*init)(const struct wsd_host *host, struct wsd_route *r,
 		    void **state);
-	/* Once per route, last.  Free the state. */
+	/* Once per route, last.  Stop threads, free the state. */
 	void	(*fini)(void *state);
 
-	/* A client connected.  May send, close, or read the request. */
+	/*
+	 * Before the 101: return 0 to accept, or an HTTP status from 400 to
+	 * 599 to refuse (403 for an origin you do not trust).  The route's
+	 * `origins` list has been applied already.  May call the request
+	 * accessors, wsd_accept_subprotocol(), wsd_add_header() and
+	 * wsd_set_data(); must not send or close.  If it refuses, it must
+	 * free what it attached with wsd_set_data(): close will not run.
+	 */
+	int	(*handshake)(void *state, struct wsd_conn *c);
+
+	/* A client connected.  May send, close, read the request. */
 	void	(*open)(void *state, struct wsd_conn *c);
 
 	/*
 	 * One whole message: WSD_TEXT (valid UTF-8, not NUL terminated) or
-	 * WSD_BINARY.  data is valid until the callback returns.
+	 * WSD_BINARY.
 	 */
 	void	(*message)(void *state, struct wsd_conn *c, int opcode,
 		    const void *data, size_t len);
 
 	/*
-	 * The connection is gone.  code is the close code received from the
-	 * client or sent by wsd (1005 if the close frame had none, 1006 if
-	 * the TCP connection ended without a close frame); reason is NUL
-	 * terminated (possibly ""), valid until the callback returns.  No
-	 * sends are possible; free per-connection data here.
+	 * The connection is gone (Tornado's on_close with close_code and
+	 * close_reason).  code is the one the client sent in its Close
+	 * frame (1005 if that had none), else the one wsd sent, else 1006
+	 * if TCP ended without a Close.  reason is NUL terminated, possibly
+	 * "".  Sends are no-ops now; free per-connection data here.
 	 */
 	void	(*close)(void *state, struct wsd_conn *c, int code,
 		    const char *reason);
+
+	/*
+	 * The client's buffered output fell back under half the route's
+	 * send high-water mark after a send returned
+	 * WSD_SEND_BACKPRESSURE.
+	 */
+	void	(*drain)(void *state, struct wsd_conn *c);
+
+	/* SIGUSR1: reopen log files. */
+	void	(*reopen)(void *state);
 };
 
 /*
  * The host table, for the wrappers.  WSD_PLUGIN() defines it, hidden, so
  * every source file of one plugin shares it and plugins never see each
- * other's; wsd fills it before calling `init`.
+ * other's; wsd fills it before calling init.  A unit test may set it to
+ * a fake host.
  */
 extern const struct wsd_host *wsd_host_ __attribute__((visibility("hidden")));
 
@@ -209,6 +275,9 @@ extern const struct wsd_host *wsd_host_ __attribute__((visibility("hidden")));
 		__VA_ARGS__						\
 	}
 
+/* ---------------------------------------------------------------- logging */
+
+/* Log through wsd's logger; the line carries the route's path. */
 __attribute__((format(printf, 3, 4), unused)) static inline void
 wsd_log(struct wsd_route *r, int level, const char *fmt, ...)
 {
@@ -218,6 +287,8 @@ wsd_log(struct wsd_route *r, int level, const char *fmt, ...)
 	wsd_host_->log(r, level, fmt, ap);
 	va_end(ap);
 }
+
+/* ---------------------------------------------------------------- a connection */
 
 /* Send one message; see enum wsd_send_result. */
 static inline int
@@ -229,8 +300,8 @@ wsd_send(struct wsd_conn *c, int opcode, const void *data, size_t len)
 /*
  * Start the closing handshake with code (1000, 1001, 1003, 1007-1011 or
  * 3000-4999) and a UTF-8 reason of at most 123 bytes (may be NULL).
- * Returns 0, or -1 if the connection was already closing or the code or
- * reason is invalid.  `close` runs later, when the connection is gone.
+ * Returns 0, or -1 if the connection is already closing or the code or
+ * reason is invalid.  close runs later, when the connection is gone.
  */
 static inline int
 wsd_close(struct wsd_conn *c, int code, const char *reason)
@@ -238,38 +309,45 @@ wsd_close(struct wsd_conn *c, int code, const char *reason)
 	return wsd_host_->close(c, code, reason);
 }
 
-/*
- * The request path ("/echo"), the raw query string (NULL if none), a
- * percent-decoded query argument (NULL if absent), a request header
- * (first of that name, case-insensitive; NULL if absent).  These are
- * valid in `open` only: wsd frees the request head once `open` returns,
- * so copy what you need later.
- */
+/* The request path, e.g. "/echo" (handshake and open only). */
 static inline const char *
 wsd_path(struct wsd_conn *c)
 {
 	return wsd_host_->path(c);
 }
 
+/* The raw query string after '?', or NULL (handshake and open only). */
 static inline const char *
 wsd_query(struct wsd_conn *c)
 {
 	return wsd_host_->query(c);
 }
 
+/* A percent-decoded query argument, or NULL (handshake and open only). */
 static inline const char *
 wsd_arg(struct wsd_conn *c, const char *name)
 {
 	return wsd_host_->arg(c, name);
 }
 
+/*
+ * A request header by name, case-insensitive, the first of that name, or
+ * NULL (handshake and open only).
+ */
 static inline const char *
 wsd_header(struct wsd_conn *c, const char *name)
 {
 	return wsd_host_->header(c, name);
 }
 
-/* "192.0.2.1:5555" or "[2001:db8::1]:5555"; valid until `close` returns. */
+/* A cookie's raw value, or NULL (handshake and open only). */
+static inline const char *
+wsd_cookie(struct wsd_conn *c, const char *name)
+{
+	return wsd_host_->cookie(c, name);
+}
+
+/* "192.0.2.1:5555" or "[2001:db8::1]:5555"; valid until close returns. */
 static inline const char *
 wsd_remote_addr(struct wsd_conn *c)
 {
@@ -283,6 +361,14 @@ wsd_conn_id(struct wsd_conn *c)
 	return wsd_host_->id(c);
 }
 
+/* The negotiated subprotocol, or NULL; valid until close returns. */
+static inline const char *
+wsd_subprotocol(struct wsd_conn *c)
+{
+	return wsd_host_->subprotocol(c);
+}
+
+/* The plugin's own pointer for this connection (NULL at first). */
 static inline void
 wsd_set_data(struct wsd_conn *c, void *data)
 {
@@ -301,18 +387,115 @@ wsd_conn_route(struct wsd_conn *c)
 	return wsd_host_->conn_route(c);
 }
 
-static inline const char *
-wsd_route_path(struct wsd_route *r)
-{
-	return wsd_host_->route_path(r);
-}
-
+/* Bytes queued for the client and not yet written to its socket. */
 static inline size_t
 wsd_buffered(struct wsd_conn *c)
 {
 	return wsd_host_->buffered(c);
 }
 
+/*
+ * In handshake: answer with this subprotocol, which must be one the
+ * client offered (Sec-WebSocket-Protocol).  Returns 0 or -1.
+ */
+static inline int
+wsd_accept_subprotocol(struct wsd_conn *c, const char *name)
+{
+	return wsd_host_->accept_subprotocol(c, name);
+}
+
+/*
+ * In handshake: add a header to the 101 response (e.g. Set-Cookie).
+ * name must be a token and value free of CR, LF and NUL.  Returns 0 or -1.
+ */
+static inline int
+wsd_add_header(struct wsd_conn *c, const char *name, const char *value)
+{
+	return wsd_host_->add_header(c, name, value);
+}
+
+/* ---------------------------------------------------------------- a route */
+
+/* The route's configured path. */
+static inline const char *
+wsd_route_path(struct wsd_route *r)
+{
+	return wsd_host_->route_path(r);
+}
+
+/*
+ * Send one message to every open client of the route.  The frame is
+ * encoded once and shared by reference among all of them.  Clients over
+ * the send buffer limit are closed (1008) instead.  Returns how many
+ * clients it was queued for.
+ */
+static inline size_t
+wsd_broadcast(struct wsd_route *r, int opcode, const void *data, size_t len)
+{
+	return wsd_host_->broadcast(r, opcode, data, len);
+}
+
+/* How many open clients the route has. */
+static inline size_t
+wsd_clients(struct wsd_route *r)
+{
+	return wsd_host_->clients(r);
+}
+
+/*
+ * Call fn for every open client of the route; returns how many.  fn may
+ * send to or close the connection it is given.
+ */
+static inline size_t
+wsd_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
+{
+	return wsd_host_->foreach(r, fn, arg);
+}
+
+/*
+ * Run fn after after_ms milliseconds, then every repeat_ms if that is
+ * not 0.  The timer belongs to the route: wsd_timer_cancel() stops it,
+ * and all that remain are cancelled after fini.  A one-shot timer is
+ * freed after it has run.  Returns NULL on failure.  Under `wsd -t`
+ * timers are created but never run.
+ */
+static inline struct wsd_timer *
+wsd_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
+    wsd_timer_fn fn, void *arg)
+{
+	return wsd_host_->timer_add(r, after_ms, repeat_ms, fn, arg);
+}
+
+/*
+ * Stop and free a timer that has not fired (or a repeating one), also
+ * from inside its own callback.
+ */
+static inline void
+wsd_timer_cancel(struct wsd_timer *t)
+{
+	wsd_host_->timer_cancel(t);
+}
+
+/*
+ * THE THREAD-SAFE CALL.  From any thread, queue fn(r, arg) to run on the
+ * loop that owns the route, in order.  Returns 0, or -1 (out of memory).
+ * Calls still queued when the route is retired run before its fini.
+ */
+static inline int
+wsd_post(struct wsd_route *r, wsd_post_fn fn, void *arg)
+{
+	return wsd_host_->post(r, fn, arg);
+}
+
+/* ---------------------------------------------------------------- settings */
+
+/*
+ * Typed settings of the route's `settings` group, read in init.  Each
+ * stores the value, or def when the key is absent, and returns 0; or
+ * returns -1 when the value has the wrong type, which wsd reports with
+ * file and line and which fails the configuration (also under wsd -t).
+ * Keys init never asks about are reported as unknown.
+ */
 static inline int
 wsd_setting_string(struct wsd_route *r, const char *key, const char *def,
     const char **out)
@@ -333,6 +516,30 @@ wsd_setting_bool(struct wsd_route *r, const char *key, int def, int *out)
 	return wsd_host_->setting_bool(r, key, def, out);
 }
 
+/* An integer is accepted for a float. */
+static inline int
+wsd_setting_float(struct wsd_route *r, const char *key, double def,
+    double *out)
+{
+	return wsd_host_->setting_float(r, key, def, out);
+}
+
+/*
+ * A list or array of strings.  *out is a NULL-terminated array (empty
+ * when absent), owned by wsd until fini; *n its length (n may be NULL).
+ */
+static inline int
+wsd_setting_strings(struct wsd_route *r, const char *key,
+    const char *const **out, size_t *n)
+{
+	return wsd_host_->setting_strings(r, key, out, n);
+}
+
+/*
+ * Report a bad or missing setting ("FILE:LINE: route P: setting 'key':
+ * msg", at the key's line, or the settings group's when it is absent).
+ * The configuration then fails.
+ */
 static inline void
 wsd_setting_error(struct wsd_route *r, const char *key, const char *msg)
 {
