@@ -1008,7 +1008,9 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 		return WSD_SEND_DROPPED;
 	lim = conn_limits(c);
 	queued = evbuffer_get_length(bufferevent_get_output(c->bev));
-	if (queued + len + WS_FRAME_MAX_HEADER > lim->max_send_buffer) {
+	/* One message alone may be larger than the limit; a backlog not. */
+	if (queued > 0 && queued + len + WS_FRAME_MAX_HEADER >
+	    lim->max_send_buffer) {
 		log_notice("conn %llu %s: send buffer limit (%llu bytes) "
 		    "passed, closing", (unsigned long long)c->id, c->remote,
 		    (unsigned long long)lim->max_send_buffer);
@@ -1212,7 +1214,8 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 			continue;
 		out = bufferevent_get_output(c->bev);
 		queued = evbuffer_get_length(out);
-		if (queued + f->len > conn_limits(c)->max_send_buffer) {
+		if (queued > 0 &&
+		    queued + f->len > conn_limits(c)->max_send_buffer) {
 			log_notice("conn %llu %s: send buffer limit passed, "
 			    "closing", (unsigned long long)c->id, c->remote);
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
