@@ -464,10 +464,16 @@ upgrade(struct conn *c, struct route *r)
 static void
 handle_request(struct conn *c)
 {
-	struct generation *g = c->gen;
+	struct generation *g = c->srv->gen;
 	struct route *r;
 	int head_only;
 
+	/* A reload since accept: the request gets the new routes. */
+	if (c->gen != g) {
+		generation_ref(g);
+		generation_unref(c->gen);
+		c->gen = g;
+	}
 	note_request_line(c);
 	r = route_find(&g->routes, c->req.path, c->req.path_len);
 	if (r != NULL) {
