@@ -156,6 +156,7 @@ main(int argc, char *argv[])
 	}
 	log_notice("wsd %s started: %zu route(s)", PACKAGE_VERSION,
 	    srv.gen->routes.n);
+	server_notify_ready(&srv);
 	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
 	server_free(&srv);
 	log_notice("stopped");

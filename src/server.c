@@ -22,6 +22,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin.h"
 #include "server.h"
 
@@ -365,6 +366,35 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 	}
 }
 
+/* Note where l is bound, and log it (tests read the port from this). */
+static void
+describe_listener(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	memset(&ss, 0, sizeof(ss));
+	getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl);
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(l->bound, sizeof(l->bound), "[%s]:%u", host,
+		    ntohs(s6->sin6_port));
+	} else if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(l->bound, sizeof(l->bound), "%s:%u", host,
+		    ntohs(s4->sin_port));
+	} else {
+		snprintf(l->bound, sizeof(l->bound), "fd %d",
+		    (int)evconnlistener_get_fd(l->lev));
+	}
+	log_notice("listening on %s", l->bound);
+}
+
 static struct listener *
 listener_open(struct server *srv, const char *address, int port)
 {
@@ -372,8 +402,7 @@ listener_open(struct server *srv, const char *address, int port)
 	socklen_t sl = sizeof(ss);
 	struct listener *l;
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	    LEV_OPT_REUSEABLE;
-	char host[INET6_ADDRSTRLEN];
+	    LEV_OPT_REUSEABLE | LEV_OPT_DEFERRED_ACCEPT;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET6, address, &((struct sockaddr_in6 *)&ss)->
@@ -415,22 +444,36 @@ listener_open(struct server *srv, const char *address, int port)
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	sl = sizeof(ss);
-	getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl);
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	describe_listener(l);
+	return l;
+}
 
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(l->bound, sizeof(l->bound), "[%s]:%u", host,
-		    ntohs(s6->sin6_port));
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+/* Socket activation: take over an inherited listening socket. */
+static struct listener *
+listener_adopt(struct server *srv, int fd)
+{
+	struct listener *l;
 
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(l->bound, sizeof(l->bound), "%s:%u", host,
-		    ntohs(s4->sin_port));
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->address = strdup("inherited")) == NULL) {
+		free(l);
+		log_err("out of memory");
+		return NULL;
 	}
-	log_notice("listening on %s", l->bound);
+	l->srv = srv;
+	l->port = -1;
+	evutil_make_socket_nonblocking(fd);
+	l->lev = evconnlistener_new(srv->base, accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l->lev == NULL) {
+		log_err("cannot use inherited socket %d: %s", fd,
+		    strerror(errno));
+		free(l->address);
+		free(l);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->lev, accept_error_cb);
+	describe_listener(l);
 	return l;
 }
 
@@ -458,6 +501,10 @@ sync_listeners(struct server *srv, const struct wsd_config *cfg)
 {
 	struct listener *keep = NULL, *fresh = NULL, *l, *next, **pp;
 	size_t i;
+
+	/* Inherited sockets are systemd's to change, not the config's. */
+	if (srv->activated)
+		return 0;
 
 	for (i = 0; i < cfg->nlisten; i++) {
 		const struct wsd_listen_conf *lc = &cfg->listen[i];
@@ -596,6 +643,8 @@ server_stop(struct server *srv, const char *why)
 		return;
 	}
 	srv->stopping = true;
+	notify_send("STOPPING=1\nSTATUS=stopping, closing %zu connection(s)",
+	    srv->nconns);
 	log_notice("%s: stopping, closing %zu connection(s)", why,
 	    srv->nconns);
 	for (l = srv->listeners; l != NULL; l = l->next)
@@ -623,6 +672,8 @@ server_reload(struct server *srv)
 	size_t i;
 
 	log_notice("reloading %s", srv->config_file);
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)mono_ms() * 1000);
 	cfg = config_load(srv->config_file, srv->plugin_dir_default, &errs);
 	g = cfg != NULL ? generation_new(srv, cfg, &errs) : NULL;
 	if (g == NULL) {
@@ -631,18 +682,25 @@ server_reload(struct server *srv)
 		log_err("reload failed: still running the previous "
 		    "configuration");
 		errors_clear(&errs);
+		notify_send("READY=1\nSTATUS=reload failed; serving %zu "
+		    "connection(s) with the previous configuration",
+		    srv->nconns);
 		return;
 	}
 	if (sync_listeners(srv, g->cfg) == -1) {
 		log_err("reload failed: cannot open the new listeners; still "
 		    "running the previous configuration");
 		generation_unref(g);
+		notify_send("READY=1\nSTATUS=reload failed; serving %zu "
+		    "connection(s) with the previous configuration",
+		    srv->nconns);
 		return;
 	}
 	log_set_level(g->cfg->log_level);
 	generation_unref(srv->gen);
 	srv->gen = g;
 	log_notice("reloaded: %zu route(s)", g->routes.n);
+	server_notify_ready(srv);
 }
 
 static void
@@ -680,6 +738,26 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		reopen_logs(srv);
 		break;
 	}
+}
+
+/* ---------------------------------------------------------------- systemd */
+
+void
+server_notify_ready(struct server *srv)
+{
+	notify_send("READY=1\nSTATUS=%zu connection(s), %zu route(s)",
+	    srv->nconns, srv->gen->routes.n);
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	notify_send("WATCHDOG=1\nSTATUS=%zu connection(s)%s", srv->nconns,
+	    srv->stopping ? ", stopping" : "");
 }
 
 /* ---------------------------------------------------------------- start */
@@ -722,6 +800,9 @@ int
 server_start(struct server *srv)
 {
 	const struct wsd_config *cfg = srv->gen->cfg;
+	struct listener *l;
+	uint64_t wd;
+	int i, nfds;
 
 	signal(SIGPIPE, SIG_IGN);
 	set_max_connections(srv, cfg);
@@ -744,8 +825,34 @@ server_start(struct server *srv)
 	evsignal_add(srv->ev_hup, NULL);
 	evsignal_add(srv->ev_usr1, NULL);
 
-	if (sync_listeners(srv, cfg) == -1)
+	if ((nfds = notify_listen_fds()) > 0) {
+		/* Socket activation: systemd's sockets replace `listen`. */
+		srv->activated = true;
+		for (i = 0; i < nfds; i++) {
+			if ((l = listener_adopt(srv, 3 + i)) == NULL)
+				return -1;
+			l->next = srv->listeners;
+			srv->listeners = l;
+		}
+	} else if (sync_listeners(srv, cfg) == -1) {
 		return -1;
+	}
+
+	/* Pet systemd's watchdog at half its interval. */
+	if ((wd = notify_watchdog_usec()) > 0) {
+		struct timeval tv;
+
+		wd /= 2;
+		tv.tv_sec = (time_t)(wd / 1000000);
+		tv.tv_usec = (suseconds_t)(wd % 1000000);
+		srv->ev_watchdog = event_new(srv->base, -1, EV_PERSIST,
+		    watchdog_cb, srv);
+		if (srv->ev_watchdog == NULL ||
+		    event_add(srv->ev_watchdog, &tv) == -1) {
+			log_err("cannot set up the watchdog timer");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -769,6 +876,8 @@ server_free(struct server *srv)
 		event_free(srv->ev_hup);
 	if (srv->ev_usr1 != NULL)
 		event_free(srv->ev_usr1);
+	if (srv->ev_watchdog != NULL)
+		event_free(srv->ev_watchdog);
 	if (srv->ev_stop != NULL)
 		event_free(srv->ev_stop);
 	if (srv->ev_resume != NULL)

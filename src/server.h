@@ -55,7 +55,8 @@ struct server {
 	bool			 stopping;
 	bool			 accept_paused;
 	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1,
-				*ev_stop, *ev_resume;
+				*ev_stop, *ev_resume, *ev_watchdog;
+	bool			 activated;	/* listeners from systemd */
 
 	/* wsd_post(): a queue any thread may append to, and its wake-up. */
 	pthread_mutex_t		 post_lock;
@@ -81,6 +82,8 @@ void		 generation_unref(struct generation *g);
 int		 server_init(struct server *srv);
 /* Signals, limits, listeners.  Returns 0 or -1. */
 int		 server_start(struct server *srv);
+/* Tell systemd we are ready, with a status line. */
+void		 server_notify_ready(struct server *srv);
 /* Called by conn.c when a connection is gone. */
 void		 server_conn_gone(struct server *srv);
 /* Tear everything down (after the loop has exited). */
