@@ -221,6 +221,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
+	"strict_permissions",
 	"routes", NULL
 };
 static const char *const listen_keys[] = { "address", "port", NULL };
@@ -1055,6 +1056,14 @@ config_load(const char *file, const char *plugin_dir_default,
 	if ((s = get_group(&ld, root, "limits")) != NULL)
 		parse_limits(&ld, s, &c->limits, false);
 	parse_log_level(&ld, root);
+	c->strict_permissions = true;
+	if ((s = config_setting_get_member(root, "strict_permissions")) != NULL) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			problem(&ld, s, "'strict_permissions' must be true or "
+			    "false");
+		else
+			c->strict_permissions = config_setting_get_bool(s);
+	}
 	parse_plugin_dir(&ld, root, plugin_dir_default);
 	parse_document_root(&ld, root);
 	parse_listen(&ld, root);

@@ -66,6 +66,7 @@ struct wsd_config {
 	char			*plugin_dir;	/* absolute or relative to dir */
 	char			*document_root;	/* NULL: no static files */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG */
+	bool			 strict_permissions; /* plugin file checks */
 	struct wsd_limits	 limits;
 	struct wsd_route_conf	*routes;
 	size_t			 nroutes;

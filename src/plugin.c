@@ -9,9 +9,16 @@
  * count routes per file.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin.h"
 
@@ -98,6 +105,87 @@ plugin_load(const char *path, const struct wsd_host *host, char *err,
 	p->next = loaded;
 	loaded = p;
 	return p;
+}
+
+static int
+check_one(const char *what, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: refusing plugin: %s %s is owned by "
+		    "uid %u, not root or the daemon's user (set "
+		    "strict_permissions = false to allow)", path, what,
+		    path, (unsigned)st.st_uid);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "%s: refusing plugin: %s %s is writable "
+		    "by %s (set strict_permissions = false to allow)", path,
+		    what, path, st.st_mode & S_IWOTH ? "everyone" : "its group");
+		return -1;
+	}
+	return 0;
+}
+
+int
+plugin_check_permissions(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], real[PATH_MAX];
+
+	/* Judge the file a symlink leads to, and the directory it is in. */
+	if (realpath(path, real) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s", real);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	if (check_one("file", real, err, errlen) == -1)
+		return -1;
+	if (check_one("directory", dir, err, errlen) == -1) {
+		/* Name the plugin first, whichever part failed. */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "%s (%s)", why, path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+plugin_wants_execstack(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd, i, r = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(ph)) {
+		close(fd);
+		return -1;
+	}
+	for (i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff +
+		    (Elf64_Off)i * sizeof(ph))) != (ssize_t)sizeof(ph)) {
+			r = -1;
+			break;
+		}
+		if (ph.p_type == PT_GNU_STACK) {
+			r = (ph.p_flags & PF_X) != 0;
+			break;
+		}
+	}
+	close(fd);
+	return r;
 }
 
 void

@@ -29,6 +29,22 @@ struct plugin {
 struct plugin	*plugin_load(const char *path, const struct wsd_host *host,
 		    char *err, size_t errlen);
 
+/*
+ * Refuse a plugin that others could have changed: the file or its
+ * directory writable by group or others, or owned by someone other than
+ * root or the daemon's user (as sshd's StrictModes).  Returns 0, or -1
+ * with the reason in err.
+ */
+int		 plugin_check_permissions(const char *path, char *err,
+		    size_t errlen);
+
+/*
+ * 1 if the ELF object at path asks for an executable stack (PT_GNU_STACK
+ * with PF_X), which systemd's MemoryDenyWriteExecute= refuses; 0 if not;
+ * -1 if it cannot be read as ELF.
+ */
+int		 plugin_wants_execstack(const char *path);
+
 /* Drop a reference; the last one unloads the object. */
 void		 plugin_unref(struct plugin *p);
 

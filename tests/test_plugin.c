@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -126,6 +128,60 @@ test_abi_rules(void **state)
 	assert_non_null(strstr(err, "no name"));
 }
 
+static void
+test_execstack(void **state)
+{
+	char *good = plugin_path("good"), *bad = plugin_path("execstack");
+
+	(void)state;
+	assert_int_equal(plugin_wants_execstack(good), 0);
+	assert_int_equal(plugin_wants_execstack(bad), 1);
+	assert_int_equal(plugin_wants_execstack("/nonexistent.so"), -1);
+	/* Not ELF at all. */
+	assert_int_equal(plugin_wants_execstack("/etc/hostname"), -1);
+	free(good);
+	free(bad);
+}
+
+static void
+test_permissions(void **state)
+{
+	char dir[] = "/tmp/wsd-perm-XXXXXX", path[128], err[512];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/p.so", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fclose(f);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(plugin_check_permissions(path, err, sizeof(err)), 0);
+	/* Writable by the group or everyone: refused, naming the file. */
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_int_equal(plugin_check_permissions(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "writable by its group"));
+	assert_int_equal(chmod(path, 0646), 0);
+	assert_int_equal(plugin_check_permissions(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "writable by everyone"));
+	assert_int_equal(chmod(path, 0644), 0);
+	/* A directory others can write to lets them swap the file. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(plugin_check_permissions(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "directory"));
+	assert_int_equal(chmod(dir, 0755), 0);
+	/* Owned by somebody else (needs root to set up). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 12345, 0), 0);
+		assert_int_equal(plugin_check_permissions(path, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "owned by uid 12345"));
+	}
+	unlink(path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -135,6 +191,8 @@ main(void)
 		cmocka_unit_test(test_missing_symbol),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_abi_rules),
+		cmocka_unit_test(test_execstack),
+		cmocka_unit_test(test_permissions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
