@@ -89,24 +89,17 @@ format_addr(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 struct conn *
-conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
-    int socklen)
+conn_new_bev(struct server *srv, struct bufferevent *bev, const char *remote)
 {
 	struct conn *c;
-	int one = 1;
 
-	(void)socklen;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		goto fail;
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		goto fail;
+		return NULL;
 	if ((c->timer = evtimer_new(srv->base, conn_timercb, c)) == NULL) {
-		bufferevent_free(c->bev);	/* closes fd */
 		free(c);
 		return NULL;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bev;
 	c->srv = srv;
 	c->id = ++srv->next_id;
 	c->state = CONN_HTTP;
@@ -114,7 +107,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	generation_ref(c->gen);
 	c->start_ms = conn_now_ms(srv);
 	c->utf8 = UTF8_ACCEPT;
-	format_addr(sa, c->remote, sizeof(c->remote));
+	snprintf(c->remote, sizeof(c->remote), "%s", remote);
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 
@@ -122,11 +115,28 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
 	return c;
+}
 
-fail:
-	free(c);
-	evutil_closesocket(fd);
-	return NULL;
+struct conn *
+conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+    int socklen)
+{
+	struct bufferevent *bev;
+	struct conn *c;
+	char remote[64];
+	int one = 1;
+
+	(void)socklen;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	format_addr(sa, remote, sizeof(remote));
+	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	if ((c = conn_new_bev(srv, bev, remote)) == NULL)
+		bufferevent_free(bev);	/* closes fd */
+	return c;
 }
 
 void

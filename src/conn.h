@@ -95,6 +95,14 @@ struct conn {
 struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
 		    const struct sockaddr *sa, int socklen);
 
+/*
+ * The same over any bufferevent (a socket's, or one end of a pair in the
+ * fuzzer), which the connection then owns.  Returns NULL on ENOMEM (the
+ * bufferevent is then still the caller's).
+ */
+struct conn	*conn_new_bev(struct server *srv, struct bufferevent *bev,
+		    const char *remote);
+
 /* Refuse an accepted socket with 503 (max_connections reached). */
 void		 conn_refuse(struct server *srv, evutil_socket_t fd);
 
