@@ -1,0 +1,251 @@
+"""The demo page www/index.html in a real browser.
+
+Drives Debian's headless Chromium through python3-selenium (packages
+chromium, chromium-driver, python3-selenium).  Without them the test
+FAILS: the demo page is part of what wsd ships.
+
+The page is served by wsd from $WSD_SRCDIR/www; /clock and /echo have no
+`origins`, so the page's same-host Origin must pass the default check.
+"""
+
+import os
+import re
+import shutil
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wsdtest as W  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = "/tmp/wsd-demo.png"      # for people to look at
+SCREENSHOT_CLOSED = "/tmp/wsd-demo-closed.png"
+
+TICK_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
+# What Chromium logs when a reconnect attempt finds nobody listening.
+REFUSED_RE = re.compile(r"WebSocket connection to 'ws://127\.0\.0\.1:\d+/"
+                        r"(clock|echo)' failed")
+MESSAGE = "h\u00e9llo <b>wsd</b> & \u2603 \U0001F600"
+
+
+def need_browser():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("python3 module selenium")
+    if missing:
+        raise AssertionError(
+            "browser test cannot run, missing: %s\n"
+            "install the Debian packages chromium, chromium-driver and "
+            "python3-selenium (and run with /usr/bin/python3)"
+            % ", ".join(missing))
+
+
+def new_driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+              "--disable-dev-shm-usage", "--no-first-run",
+              "--no-default-browser-check", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync",
+              "--disable-quic", "--disable-extensions",
+              "--window-size=900,900",
+              "--user-data-dir=" + os.path.join(W.tmpdir(), "profile")):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    log = os.path.join(W.tmpdir(), "chromedriver.log")
+    service = Service(CHROMEDRIVER, log_path=log)
+    driver = webdriver.Chrome(service=service, options=opts)
+    driver.set_page_load_timeout(W.T(30))
+    driver.set_script_timeout(W.T(30))
+    return driver
+
+
+def wait_for(driver, what, fn, timeout=30):
+    """Poll fn(driver) until it returns a true value (returned)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import TimeoutException
+    try:
+        return WebDriverWait(driver, W.T(timeout), poll_frequency=0.1) \
+            .until(fn)
+    except TimeoutException:
+        raise AssertionError("timed out after %ss waiting for %s; page:\n%s"
+                             % (W.T(timeout), what, page_summary(driver)))
+
+
+def text(driver, id_):
+    return driver.execute_script(
+        "var e = document.getElementById(arguments[0]);"
+        "return e ? e.textContent : null;", id_)
+
+
+def page_summary(driver):
+    try:
+        return "\n".join("    #%s: %r" % (i, text(driver, i)) for i in (
+            "support", "clock", "clock-state", "echo-state", "echo-log"))
+    except Exception as e:  # noqa: B902 - best effort diagnostics
+        return "    (page not readable: %s)" % e
+
+
+def js_errors(entries, allow=None):
+    """Browser log entries that are errors, minus those matching allow."""
+    bad = []
+    for e in entries:
+        if e.get("level") not in ("SEVERE", "ERROR"):
+            continue
+        if allow is not None and allow.search(e.get("message", "")):
+            continue
+        bad.append(e)
+    return bad
+
+
+def screenshot(driver, name, copy_to):
+    """Save a screenshot in a temp dir and copy it to copy_to."""
+    path = os.path.join(W.tmpdir(), name)
+    assert driver.save_screenshot(path), "screenshot failed"
+    try:
+        shutil.copyfile(path, copy_to)
+    except OSError as e:
+        print("    (could not write %s: %s)" % (copy_to, e))
+    return path
+
+
+def config(port=8888):
+    return dict(document_root=W.WWW_DIR, port=port, routes=[
+        W.route("/clock", "clock", origins=None,
+                settings={"interval_ms": 1000}),
+        W.route("/echo", "echo-logger", origins=None),
+    ])
+
+
+def test_demo_page():
+    need_browser()
+    from selenium.webdriver.common.by import By
+
+    d = W.start(**config())
+    d2 = None
+    driver = None
+    try:
+        driver = new_driver()
+        url = "http://127.0.0.1:%d/" % d.port
+        driver.get(url)
+        assert driver.title == "wsd demo", driver.title
+        assert text(driver, "support") == "", page_summary(driver)
+
+        # -- clock: two distinct ticks after the placeholder
+        wait_for(driver, "the clock socket to open",
+                 lambda dr: text(dr, "clock-state").startswith("open"))
+        seen = [text(driver, "clock-time")]
+        for _ in range(2):
+            prev = seen[-1]
+            seen.append(wait_for(
+                driver, "a clock tick after %r" % prev,
+                lambda dr: (lambda t: t if t != prev else None)(
+                    text(dr, "clock-time"))))
+        ticks = seen[-2:]
+        for t in ticks:
+            assert TICK_RE.match(t), "clock shows %r, not a time" % t
+        assert ticks[0] < ticks[1], "clock went backwards: %r" % ticks
+        m = re.search(r"(\d+) ticks? received", text(driver, "clock"))
+        assert m and int(m.group(1)) >= 2, text(driver, "clock")
+
+        # -- echo: literal text, no markup made from it
+        wait_for(driver, "the echo socket to open",
+                 lambda dr: text(dr, "echo-state").startswith("open"))
+        send = driver.find_element(By.ID, "send")
+        wait_for(driver, "the Send button to be enabled",
+                 lambda dr: send.is_enabled())
+        box = driver.find_element(By.ID, "msg")
+        box.send_keys(MESSAGE)
+        assert box.get_attribute("value") == MESSAGE, box.get_attribute("value")
+        send.click()
+        items = wait_for(driver, "the echo reply in #echo-log",
+                         lambda dr: dr.find_elements(By.CSS_SELECTOR,
+                                                     "#echo-log li"))
+        assert len(items) == 1, [i.text for i in items]
+        got = text(driver, "echo-log")
+        assert got == MESSAGE, "echo-log shows %r, sent %r" % (got, MESSAGE)
+        assert not driver.find_elements(By.CSS_SELECTOR, "#echo-log b"), \
+            "server data was parsed as HTML"
+        html = driver.execute_script(
+            "return document.getElementById('echo-log').innerHTML")
+        assert "&lt;b&gt;wsd&lt;/b&gt;" in html, html
+        assert box.get_attribute("value") == "", "input not cleared"
+        # a second message lands below the first (newest last)
+        box.send_keys("second")
+        box.submit()
+        wait_for(driver, "the second reply",
+                 lambda dr: len(dr.find_elements(By.CSS_SELECTOR,
+                                                 "#echo-log li")) == 2)
+        last = driver.find_elements(By.CSS_SELECTOR, "#echo-log li")[-1]
+        assert last.text == "second", last.text
+        # the page's own Origin passed the default same-host check
+        d.wait_log(r"/echo: conn \d+ open from", timeout=5)
+        assert not d.find_log(r"origin .* not allowed"), d.tail()
+
+        screenshot(driver, "wsd-demo.png", SCREENSHOT)
+        errors = js_errors(driver.get_log("browser"))
+        assert not errors, "browser console errors: %r" % errors
+
+        # -- the daemon goes away: 1001 shown, reconnecting
+        rc = d.stop(signal.SIGTERM)
+        assert rc == 0, "wsd exited with %s on SIGTERM" % rc
+        for sid in ("clock-state", "echo-state"):
+            wait_for(driver, "#%s to show close code 1001 and a reconnect"
+                     % sid, lambda dr: re.search(
+                         r"1001.*reconnect|reconnect.*1001",
+                         text(dr, sid), re.S))
+        st = text(driver, "echo-state")
+        assert "server shutting down" in st, st
+        assert not send.is_enabled(), "Send enabled while disconnected"
+        # it keeps trying (and failing) while nobody listens
+        wait_for(driver, "a failed reconnect attempt", lambda dr: re.search(
+            r"connection failed \(1006", text(dr, "echo-state")))
+        screenshot(driver, "wsd-demo-closed.png", SCREENSHOT_CLOSED)
+        errors = js_errors(driver.get_log("browser"), allow=REFUSED_RE)
+        assert not errors, "browser console errors: %r" % errors
+
+        # -- a new daemon on the same port: the page gets back by itself
+        d2 = W.Daemon(W.write_config(**config(d.port)), port_override=False)
+        assert d2.wait_listening() == d.port
+        for sid in ("clock-state", "echo-state"):
+            wait_for(driver, "#%s to reconnect" % sid,
+                     lambda dr: text(dr, sid).startswith("open"))
+        before = text(driver, "clock-time")
+        wait_for(driver, "the clock to tick again",
+                 lambda dr: text(dr, "clock-time") != before)
+        wait_for(driver, "Send to be enabled again",
+                 lambda dr: send.is_enabled())
+        box.send_keys("back")
+        send.click()
+        wait_for(driver, "the echo after reconnecting",
+                 lambda dr: len(dr.find_elements(By.CSS_SELECTOR,
+                                                 "#echo-log li")) == 3)
+        assert text(driver, "echo-log").endswith("back"), \
+            text(driver, "echo-log")
+        errors = js_errors(driver.get_log("browser"), allow=REFUSED_RE)
+        assert not errors, "browser console errors: %r" % errors
+        rc = d2.stop(signal.SIGTERM)
+        assert rc == 0, "second wsd exited with %s on SIGTERM" % rc
+    finally:
+        if driver is not None:
+            try:
+                driver.quit()
+            except Exception as e:  # noqa: B902 - keep cleaning up
+                print("    driver.quit failed: %s" % e)
+        d.kill()
+        if d2 is not None:
+            d2.kill()
+
+
+TESTS = [
+    test_demo_page,
+]
+
+if __name__ == "__main__":
+    W.run(TESTS)
