@@ -102,7 +102,14 @@ h_broadcast(struct wsd_route *r, int opcode, const void *data, size_t len)
 static size_t
 h_clients(struct wsd_route *r)
 {
-	return R(r)->nconns;
+	struct conn *c;
+	size_t n = 0;
+
+	/* The list also holds connections in their closing handshake. */
+	TAILQ_FOREACH(c, &R(r)->conns, route_link)
+		if (c->state == CONN_OPEN)
+			n++;
+	return n;
 }
 
 static size_t

@@ -278,7 +278,7 @@ route_setting_error(struct route *r, const char *key, const char *msg)
 		    config_setting_source_line(where), r->path, key, msg);
 	else
 		errors_add(r->errs, "%s:%d: route %s: setting '%s': %s",
-		    r->conf != NULL ? "config" : "?",
+		    r->gen != NULL ? route_config_file(r) : "?",
 		    r->conf != NULL ? r->conf->line : 0, r->path, key, msg);
 }
 

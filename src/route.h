@@ -97,6 +97,9 @@ void	route_setting_error(struct route *r, const char *key,
  */
 size_t	route_settings_check_unknown(struct route *r);
 
+/* The configuration file the route came from (server.c). */
+const char *route_config_file(const struct route *r);
+
 /* Forget what init read (frees r->seen). */
 void	route_settings_done(struct route *r);
 

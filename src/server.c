@@ -36,6 +36,12 @@ struct post {
 	struct post	*next;
 };
 
+const char *
+route_config_file(const struct route *r)
+{
+	return r->gen->cfg->file;
+}
+
 /* ---------------------------------------------------------------- timers */
 
 static uint64_t
