@@ -1185,6 +1185,15 @@ conn_add_header(struct conn *c, const char *name, const char *value)
 	return 0;
 }
 
+/*
+ * Below this size a broadcast frame is copied into each client's buffer
+ * rather than referenced: libevent 2.1 allocates a chain of at least
+ * 1 KiB for every reference, so a reference to a short frame (a clock
+ * tick is ~30 bytes) costs 30 times more than the copy.  The frame is
+ * still encoded once.
+ */
+#define SHARE_MIN	1024
+
 /* One encoded frame shared by every recipient of a broadcast. */
 struct shared_frame {
 	size_t	refs;
@@ -1237,11 +1246,16 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 			continue;
 		}
-		f->refs++;
-		if (evbuffer_add_reference(out, f->data, f->len,
-		    shared_frame_unref, f) == -1) {
-			f->refs--;
-			continue;
+		if (f->len < SHARE_MIN) {
+			if (evbuffer_add(out, f->data, f->len) == -1)
+				continue;
+		} else {
+			f->refs++;
+			if (evbuffer_add_reference(out, f->data, f->len,
+			    shared_frame_unref, f) == -1) {
+				f->refs--;
+				continue;
+			}
 		}
 		c->msgs_out++;
 		c->bytes_out += len;

@@ -42,6 +42,7 @@ struct route {
 	struct plugin		*plugin;
 	void			*state;		/* the plugin's */
 	bool			 inited;	/* init succeeded: fini owed */
+	bool			 retiring;	/* fini begun; under post_lock */
 	struct generation	*gen;		/* owner */
 	struct conn_list	 conns;		/* open WebSocket clients */
 	size_t			 nconns;

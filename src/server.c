@@ -145,6 +145,12 @@ server_post(struct route *r, wsd_post_fn fn, void *arg)
 	p->arg = arg;
 	p->next = NULL;
 	pthread_mutex_lock(&srv->post_lock);
+	if (r->retiring) {
+		/* fini has begun: nothing would run it; arg stays the caller's. */
+		pthread_mutex_unlock(&srv->post_lock);
+		free(p);
+		return -1;
+	}
 	*srv->post_tail = p;
 	srv->post_tail = &p->next;
 	pthread_mutex_unlock(&srv->post_lock);
@@ -208,15 +214,19 @@ route_fini(struct route *r)
 {
 	struct server *srv = r->gen->srv;
 
-	/* Work queued for the route runs before it goes. */
-	if (srv->post_tail != NULL)
+	/*
+	 * From here on wsd_post() refuses the route, so its threads keep
+	 * their arguments; work queued before runs before fini.
+	 */
+	if (srv->post_ready) {
+		pthread_mutex_lock(&srv->post_lock);
+		r->retiring = true;
+		pthread_mutex_unlock(&srv->post_lock);
 		run_posts(take_posts(srv, r), true);
+	}
 	if (r->inited && r->plugin->ops.fini != NULL)
 		r->plugin->ops.fini(r->state);
 	r->inited = false;
-	/* Its threads are stopped now; what they queued meanwhile is void. */
-	if (srv->post_tail != NULL)
-		run_posts(take_posts(srv, r), false);
 	while (!TAILQ_EMPTY(&r->timers))
 		timer_free(TAILQ_FIRST(&r->timers));
 	plugin_unref(r->plugin);
@@ -804,6 +814,7 @@ server_init(struct server *srv)
 	pthread_mutex_init(&srv->post_lock, NULL);
 	srv->post_head = NULL;
 	srv->post_tail = &srv->post_head;
+	srv->post_ready = true;
 	srv->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (srv->post_fd == -1 ||
 	    (srv->ev_post = event_new(srv->base, srv->post_fd,
@@ -903,15 +914,14 @@ server_free(struct server *srv)
 		event_free(srv->ev_resume);
 	generation_unref(srv->gen);
 	srv->gen = NULL;
-	/* Posts for routes that are gone now have nobody to run them. */
-	if (srv->post_tail != NULL)
-		run_posts(take_posts(srv, NULL), false);
+	/* Every route is retired: no post can be queued any more. */
 	if (srv->ev_post != NULL)
 		event_free(srv->ev_post);
 	if (srv->post_fd != -1)
 		close(srv->post_fd);
-	if (srv->post_tail != NULL)
+	if (srv->post_ready)
 		pthread_mutex_destroy(&srv->post_lock);
+	srv->post_ready = false;
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	srv->base = NULL;

@@ -62,6 +62,7 @@ struct server {
 	pthread_mutex_t		 post_lock;
 	struct post		*post_head, **post_tail;
 	int			 post_fd;	/* eventfd */
+	bool			 post_ready;	/* set once, by server_init */
 	struct event		*ev_post;
 };
 

@@ -425,7 +425,9 @@ wsd_route_path(struct wsd_route *r)
 
 /*
  * Send one message to every open client of the route.  The frame is
- * encoded once and shared by reference among all of them.  Clients over
+ * encoded once and shared by reference among all of them (a frame under
+ * 1 KiB is copied into each queue instead, which costs less than a
+ * reference there).  Clients over
  * the send buffer limit are closed (1008) instead.  Returns how many
  * clients it was queued for.
  */
@@ -478,8 +480,10 @@ wsd_timer_cancel(struct wsd_timer *t)
 
 /*
  * THE THREAD-SAFE CALL.  From any thread, queue fn(r, arg) to run on the
- * loop that owns the route, in order.  Returns 0, or -1 (out of memory).
- * Calls still queued when the route is retired run before its fini.
+ * loop that owns the route, in order.  Returns 0; or -1 when out of
+ * memory or once the route is being retired (its fini has begun), and
+ * then fn will not run and arg remains the caller's to free.  Calls
+ * queued before fini begins all run before fini.
  */
 static inline int
 wsd_post(struct wsd_route *r, wsd_post_fn fn, void *arg)

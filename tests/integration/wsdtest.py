@@ -188,9 +188,11 @@ _daemons = []
 class Daemon:
     """A running wsd; stderr (and stdout) lines collected by threads."""
 
-    def __init__(self, conf, args=None, port_override=True):
+    def __init__(self, conf, args=None, port_override=True, wrapper=None):
+        """wrapper: a command prefix instead of WSD_TEST_WRAPPER's."""
         self.conf = conf
-        argv = WRAPPER + [WSD, "-c", conf]
+        argv = (WRAPPER if wrapper is None else list(wrapper)) + \
+            [WSD, "-c", conf]
         if port_override:
             argv += ["-p", "0"]
         argv += list(args or [])
@@ -325,9 +327,9 @@ class Daemon:
             t.join(T(5))
 
 
-def start_daemon(conf, args=None, timeout=10):
+def start_daemon(conf, args=None, timeout=10, wrapper=None):
     """Start wsd -c conf -p 0 and wait until it listens (d.port)."""
-    d = Daemon(conf, args)
+    d = Daemon(conf, args, wrapper=wrapper)
     try:
         d.wait_listening(timeout)
     except BaseException:

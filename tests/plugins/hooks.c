@@ -1,0 +1,276 @@
+/*
+ * hooks: a test plugin that exercises the plugin API for
+ * tests/integration/test_api.py.
+ *
+ * handshake  refuses ?deny=1 with 403 and Cookie user=banned with 401;
+ *            picks subprotocol chat.v2, else chat.v1, when offered; adds
+ *            "Set-Cookie: session=s123; Path=/; HttpOnly" and "X-Hook: yes";
+ *            answers 500 if wsd_add_header() accepts a value with CR LF or
+ *            a name with a space (so a test sees that bug).
+ * open       sends "<greeting> sub=S user=U path=P arg=X" (none when
+ *            absent).
+ * message    text commands:
+ *              clients             -> the decimal wsd_clients()
+ *              bcast:<rest>        -> broadcast <rest>, then "sent:<n>"
+ *              foreach             -> "each" to every client, then
+ *                                     "visited:<n>"
+ *              timer:<ms>          -> a one-shot timer that broadcasts
+ *                                     "fired"
+ *              close:<code>:<why>  -> wsd_close(code, why)
+ *              closetwice          -> wsd_close twice; the second and a
+ *                                     send after it must fail, else "BUG"
+ *                                     is logged at error level
+ *              sendbig:<n>         -> n bytes binary
+ *              bp                  -> 64 KiB binary messages until a send
+ *                                     reports back-pressure (at most
+ *                                     1000), then "bp:<count>"; drain
+ *                                     then sends "drained"
+ * close      logs "hooks close code=<n> reason=<r>" at info level.
+ *
+ * Settings: greeting = "hello" (the first word of the open message).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* asprintf */
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wsd/plugin.h>
+
+#define BP_CHUNK	(64 * 1024)
+#define BP_MAX		1000
+
+struct hooks {
+	struct wsd_route	*route;
+	const char		*greeting;
+};
+
+static int
+hooks_init(const struct wsd_host *host, struct wsd_route *r, void **state)
+{
+	struct hooks *h;
+	const char *greeting;
+
+	(void)host;
+	if (wsd_setting_string(r, "greeting", "hello", &greeting) == -1)
+		return -1;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -1;
+	h->route = r;
+	h->greeting = greeting;
+	*state = h;
+	return 0;
+}
+
+static void
+hooks_fini(void *state)
+{
+	free(state);
+}
+
+static int
+hooks_handshake(void *state, struct wsd_conn *c)
+{
+	struct hooks *h = state;
+	const char *deny = wsd_arg(c, "deny");
+	const char *user = wsd_cookie(c, "user");
+
+	/* wsd must refuse header injection and a non-token name. */
+	if (wsd_add_header(c, "X-Injected", "a\r\nX-Evil: 1") != -1) {
+		wsd_log(h->route, WSD_LOG_ERR,
+		    "BUG: wsd_add_header accepted a value with CR LF");
+		return 500;
+	}
+	if (wsd_add_header(c, "Bad Name", "x") != -1) {
+		wsd_log(h->route, WSD_LOG_ERR,
+		    "BUG: wsd_add_header accepted a name with a space");
+		return 500;
+	}
+
+	if (deny != NULL && strcmp(deny, "1") == 0)
+		return 403;
+	if (user != NULL && strcmp(user, "banned") == 0)
+		return 401;
+	if (wsd_accept_subprotocol(c, "chat.v2") == -1)
+		(void)wsd_accept_subprotocol(c, "chat.v1");
+	if (wsd_add_header(c, "Set-Cookie",
+	    "session=s123; Path=/; HttpOnly") == -1 ||
+	    wsd_add_header(c, "X-Hook", "yes") == -1) {
+		wsd_log(h->route, WSD_LOG_ERR,
+		    "BUG: wsd_add_header refused a valid header");
+		return 500;
+	}
+	return 0;
+}
+
+static void
+send_text(struct wsd_conn *c, const char *s)
+{
+	wsd_send(c, WSD_TEXT, s, strlen(s));
+}
+
+static void
+hooks_open(void *state, struct wsd_conn *c)
+{
+	struct hooks *h = state;
+	const char *sub = wsd_subprotocol(c);
+	const char *user = wsd_cookie(c, "user");
+	const char *path = wsd_path(c);
+	const char *arg = wsd_arg(c, "x");
+	char *msg;
+
+	if (asprintf(&msg, "%s sub=%s user=%s path=%s arg=%s", h->greeting,
+	    sub != NULL ? sub : "none", user != NULL ? user : "none",
+	    path != NULL ? path : "none", arg != NULL ? arg : "none") == -1) {
+		wsd_close(c, 1011, "out of memory");
+		return;
+	}
+	send_text(c, msg);
+	free(msg);
+}
+
+static void
+each_cb(struct wsd_conn *c, void *arg)
+{
+	(void)arg;
+	send_text(c, "each");
+}
+
+static void
+fire_cb(struct wsd_route *r, void *arg)
+{
+	(void)arg;
+	wsd_broadcast(r, WSD_TEXT, "fired", 5);
+}
+
+static int
+starts(const char *msg, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(msg, prefix, n) == 0;
+}
+
+static void
+command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
+{
+	char reply[64];
+
+	if (len == 7 && memcmp(m, "clients", 7) == 0) {
+		snprintf(reply, sizeof(reply), "%zu", wsd_clients(h->route));
+		send_text(c, reply);
+	} else if (starts(m, len, "bcast:")) {
+		size_t n = wsd_broadcast(h->route, WSD_TEXT, m + 6, len - 6);
+
+		snprintf(reply, sizeof(reply), "sent:%zu", n);
+		send_text(c, reply);
+	} else if (len == 7 && memcmp(m, "foreach", 7) == 0) {
+		size_t n = wsd_foreach(h->route, each_cb, NULL);
+
+		snprintf(reply, sizeof(reply), "visited:%zu", n);
+		send_text(c, reply);
+	} else if (starts(m, len, "timer:")) {
+		unsigned long long ms = strtoull(m + 6, NULL, 10);
+
+		if (wsd_timer_add(h->route, ms, 0, fire_cb, NULL) == NULL)
+			send_text(c, "timer failed");
+	} else if (starts(m, len, "close:")) {
+		char *colon;
+		int code = (int)strtol(m + 6, &colon, 10);
+
+		if (*colon != ':')
+			colon = NULL;
+		if (wsd_close(c, code, colon != NULL ? colon + 1 : NULL) == -1)
+			send_text(c, "close refused");
+	} else if (len == 10 && memcmp(m, "closetwice", 10) == 0) {
+		int r1 = wsd_close(c, 1000, "a");
+		int r2 = wsd_close(c, 1000, "b");
+		int s = wsd_send(c, WSD_TEXT, "after close", 11);
+
+		if (r1 != 0 || r2 != -1 || s != WSD_SEND_DROPPED)
+			wsd_log(h->route, WSD_LOG_ERR, "hooks: BUG: closetwice: "
+			    "first close %d (want 0), second %d (want -1), "
+			    "send after close %d (want %d)", r1, r2, s,
+			    WSD_SEND_DROPPED);
+	} else if (starts(m, len, "sendbig:")) {
+		size_t n = (size_t)strtoull(m + 8, NULL, 10), i;
+		unsigned char *buf = malloc(n > 0 ? n : 1);
+
+		if (buf == NULL) {
+			send_text(c, "sendbig: out of memory");
+			return;
+		}
+		for (i = 0; i < n; i++)
+			buf[i] = (unsigned char)(i * 7 + 3);
+		wsd_send(c, WSD_BINARY, buf, n);
+		free(buf);
+	} else if (len == 2 && memcmp(m, "bp", 2) == 0) {
+		unsigned char *buf = calloc(1, BP_CHUNK);
+		int count = 0, r = WSD_SEND_OK;
+
+		if (buf == NULL) {
+			send_text(c, "bp: out of memory");
+			return;
+		}
+		while (count < BP_MAX && r == WSD_SEND_OK) {
+			r = wsd_send(c, WSD_BINARY, buf, BP_CHUNK);
+			count++;
+		}
+		free(buf);
+		if (r == WSD_SEND_BACKPRESSURE)
+			snprintf(reply, sizeof(reply), "bp:%d", count);
+		else
+			snprintf(reply, sizeof(reply), "bp failed:%d after %d",
+			    r, count);
+		send_text(c, reply);
+	} else {
+		send_text(c, "unknown command");
+	}
+}
+
+static void
+hooks_message(void *state, struct wsd_conn *c, int opcode, const void *data,
+    size_t len)
+{
+	char *m;
+
+	if (opcode != WSD_TEXT)
+		return;
+	/* A NUL-terminated copy, for strtol and friends. */
+	if ((m = malloc(len + 1)) == NULL)
+		return;
+	memcpy(m, data, len);
+	m[len] = '\0';
+	command(state, c, m, len);
+	free(m);
+}
+
+static void
+hooks_drain(void *state, struct wsd_conn *c)
+{
+	(void)state;
+	send_text(c, "drained");
+}
+
+static void
+hooks_close(void *state, struct wsd_conn *c, int code, const char *reason)
+{
+	struct hooks *h = state;
+
+	(void)c;
+	wsd_log(h->route, WSD_LOG_INFO, "hooks close code=%d reason=%s", code,
+	    reason);
+}
+
+WSD_PLUGIN(
+	.name = "hooks",
+	.version = "1",
+	.init = hooks_init,
+	.fini = hooks_fini,
+	.handshake = hooks_handshake,
+	.open = hooks_open,
+	.message = hooks_message,
+	.close = hooks_close,
+	.drain = hooks_drain,
+);
