@@ -129,7 +129,9 @@ main(int argc, char *argv[])
 	/* Configuration, then every plugin and its settings. */
 	cfg = config_load(file, PLUGINDIR, &errs);
 	if (cfg != NULL) {
-		log_set_level(cfg->log_level);
+		/* -t -q: problems only, whatever log_level says. */
+		log_set_level(test && quiet && cfg->log_level > LOG_WARNING ?
+		    LOG_WARNING : cfg->log_level);
 		srv.gen = generation_new(&srv, cfg, &errs);
 	}
 	if (srv.gen == NULL) {

@@ -174,15 +174,33 @@ def line_of(path, needle):
 
 # ------------------------------------------------------------ processes
 
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something; any of it fails the test, whatever else it checked.
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|"
+                          r"runtime error: |SUMMARY: UndefinedBehavior")
+
+
+def sanitizer_report(text):
+    m = SANITIZER_RE.search(text)
+    if m is None:
+        return None
+    return text[max(0, m.start() - 200):m.start() + 3000]
+
+
 def run_wsd(args, timeout=10, cwd=None):
     """Run wsd to completion; CompletedProcess with str stdout/stderr."""
-    return subprocess.run(WRAPPER + [WSD] + list(args), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=T(timeout), cwd=cwd,
-                          errors="surrogateescape")
+    r = subprocess.run(WRAPPER + [WSD] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=T(timeout), cwd=cwd,
+                       errors="surrogateescape")
+    report = sanitizer_report(r.stderr)
+    if report is not None:
+        _run_reports.append(report)
+    return r
 
 
 _daemons = []
+_run_reports = []
 
 
 class Daemon:
@@ -309,18 +327,27 @@ class Daemon:
         return self.wait_exit(timeout)
 
     def kill(self):
-        """For finally blocks: make sure the process is gone."""
+        """For finally blocks: make sure the process is gone.  It is asked
+        to stop first (SIGTERM), so that a sanitizer build gets to check
+        for leaks at exit; SIGKILL only if it does not."""
         if self.proc.poll() is not None:
             if not self.expected_exit:
                 self.crashed = self.proc.returncode
         else:
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, signal.SIGTERM)
+                self.proc.wait(T(8))
             except ProcessLookupError:
                 pass
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
             self.proc.wait()
         self.expected_exit = True
         self._join()
+
+    def sanitizer_report(self):
+        """What ASan, LSan or UBSan printed, or None."""
+        return sanitizer_report(self.raw.decode("utf-8", "replace"))
 
     def _join(self):
         for t in self.threads:
@@ -795,6 +822,13 @@ def run(tests):
                 if d.crashed is not None and err is None:
                     err = "wsd (pid %d) exited unexpectedly with %s\n" % (
                         d.pid, d.crashed)
+                report = d.sanitizer_report()
+                if report is not None and err is None:
+                    err = "sanitizer report from wsd (pid %d):\n%s" % (
+                        d.pid, report)
+            if _run_reports and err is None:
+                err = "sanitizer report from wsd -t:\n%s" % _run_reports[0]
+            del _run_reports[:]
             dt = time.monotonic() - t0
             if err is None:
                 passed += 1
