@@ -425,6 +425,22 @@ describe_listener(struct listener *l)
 }
 
 static struct listener *
+listener_alloc(struct server *srv, const char *address, int port)
+{
+	struct listener *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->address = strdup(address)) == NULL) {
+		free(l);
+		log_err("out of memory");
+		return NULL;
+	}
+	l->srv = srv;
+	l->port = port;
+	return l;
+}
+
+static struct listener *
 listener_open(struct server *srv, const char *address, int port)
 {
 	struct sockaddr_storage ss;
@@ -453,14 +469,8 @@ listener_open(struct server *srv, const char *address, int port)
 		log_err("listen address %s is not an IP address", address);
 		return NULL;
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->address = strdup(address)) == NULL) {
-		free(l);
-		log_err("out of memory");
+	if ((l = listener_alloc(srv, address, port)) == NULL)
 		return NULL;
-	}
-	l->srv = srv;
-	l->port = port;
 	l->lev = evconnlistener_new_bind(srv->base, accept_cb, l, flags, 1024,
 	    (struct sockaddr *)&ss, (int)sl);
 	if (l->lev == NULL) {
@@ -483,14 +493,8 @@ listener_adopt(struct server *srv, int fd)
 {
 	struct listener *l;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->address = strdup("inherited")) == NULL) {
-		free(l);
-		log_err("out of memory");
+	if ((l = listener_alloc(srv, "inherited", -1)) == NULL)
 		return NULL;
-	}
-	l->srv = srv;
-	l->port = -1;
 	evutil_make_socket_nonblocking(fd);
 	l->lev = evconnlistener_new(srv->base, accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
