@@ -252,7 +252,12 @@ conn_linger(struct conn *c)
 	c->state = CONN_LINGER;
 	c->over_hwm = false;
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	/*
+	 * Inside a plugin callback the message it was handed may point into
+	 * the input buffer: leave it, conn_readcb drains it on the way out.
+	 */
+	if (c->in_cb == 0)
+		evbuffer_drain(in, evbuffer_get_length(in));
 	timer_in(c, conn_limits(c)->close_timeout_ms);
 	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -609,10 +614,20 @@ handle_close_frame(struct conn *c, const uint8_t *p, size_t len)
 static void
 handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 {
+	size_t queued;
+
 	switch (op) {
 	case WS_OP_PING:
-		if (c->state == CONN_OPEN)
-			send_frame(c, WS_OP_PONG, p, len);
+		if (c->state != CONN_OPEN)
+			break;
+		/* A ping storm from a client that never reads its pongs. */
+		queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+		if (queued > 0 && queued + len + 2 >
+		    conn_limits(c)->max_send_buffer) {
+			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
+			break;
+		}
+		send_frame(c, WS_OP_PONG, p, len);
 		break;
 	case WS_OP_PONG:
 		c->ping_outstanding = false;
@@ -836,9 +851,11 @@ conn_readcb(struct bufferevent *bev, void *arg)
 		process_frames(c);
 		break;
 	default:
-		evbuffer_drain(in, evbuffer_get_length(in));
 		break;
 	}
+	/* Closing: whatever else the client sent is of no interest. */
+	if (c->state == CONN_LINGER || c->state == CONN_DEAD)
+		evbuffer_drain(in, evbuffer_get_length(in));
 	if (c->free_pending)
 		conn_free(c);
 }

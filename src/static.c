@@ -132,8 +132,15 @@ static_respond(struct evbuffer *out, const char *root,
 	}
 	if (!S_ISREG(st.st_mode))
 		goto notfound;
-	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		/* Out of descriptors is not "no such file". */
+		if (errno == EMFILE || errno == ENFILE) {
+			http_write_error(out, 503, "Retry-After: 1\r\n",
+			    head_only);
+			return 503;
+		}
 		goto notfound;
+	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		goto notfound;

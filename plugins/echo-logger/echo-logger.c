@@ -234,6 +234,37 @@ record(const char *event, const struct client *cl)
 	    "remote", cl->remote);
 }
 
+/*
+ * jansson escapes control bytes below 0x20 but writes DEL (0x7f) raw.
+ * DEL can only occur inside a JSON string, where \u007f means the same,
+ * so the line stays valid JSON.  Returns s itself when there is no DEL,
+ * else a new string (free it), or NULL when out of memory.
+ */
+static char *
+del_escaped(const char *s)
+{
+	size_t n = 0, len = 0;
+	const char *p;
+	char *out, *o;
+
+	for (p = s; *p != '\0'; p++, len++)
+		n += *p == 0x7f;
+	if (n == 0)
+		return (char *)s;
+	if ((out = malloc(len + n * 5 + 1)) == NULL)
+		return NULL;
+	for (p = s, o = out; *p != '\0'; p++) {
+		if (*p == 0x7f) {
+			memcpy(o, "\\u007f", 6);
+			o += 6;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static void
 emit_json(struct echo *e, json_t *obj)
 {
@@ -242,7 +273,12 @@ emit_json(struct echo *e, json_t *obj)
 	if (obj == NULL)
 		return;
 	if ((s = json_dumps(obj, JSON_COMPACT)) != NULL) {
-		emit(e, s);
+		char *line = del_escaped(s);
+
+		if (line != NULL)
+			emit(e, line);
+		if (line != s)
+			free(line);
 		free(s);
 	}
 	json_decref(obj);
