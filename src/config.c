@@ -1010,6 +1010,55 @@ parse_routes(struct loader *ld, const config_setting_t *root)
 
 /* ------------------------------------------------------------ load */
 
+/*
+ * libconfig 1.5 calls exit() when an @include names something it cannot
+ * read as a file (a directory, an empty name), which would kill a running
+ * daemon on SIGHUP.  So look at the @include lines first, recursively, and
+ * refuse any that does not name a regular file.  Returns the number of
+ * problems added to errs.
+ */
+static size_t
+check_includes(const char *file, const char *dir, struct wsd_errors *errs,
+    int depth)
+{
+	char *line = NULL, *name, *end, *path;
+	size_t cap = 0, bad = 0;
+	struct stat st;
+	int lineno = 0;
+	FILE *f;
+
+	if (depth > 10 || (f = fopen(file, "r")) == NULL)
+		return 0;	/* libconfig reports these itself */
+	while (getline(&line, &cap, f) != -1) {
+		lineno++;
+		name = line + strspn(line, " \t");
+		if (strncmp(name, "@include", 8) != 0)
+			continue;
+		name += 8;
+		name += strspn(name, " \t");
+		if (*name++ != '"' || (end = strchr(name, '"')) == NULL)
+			continue;	/* a syntax error libconfig will report */
+		*end = '\0';
+		path = name[0] == '/' ? xstrdup(name) :
+		    xasprintf("%s/%s", dir, name);
+		if (stat(path, &st) == -1) {
+			errors_add(errs, "%s:%d: @include \"%s\": %s", file,
+			    lineno, name, strerror(errno));
+			bad++;
+		} else if (!S_ISREG(st.st_mode)) {
+			errors_add(errs, "%s:%d: @include \"%s\": not a regular "
+			    "file", file, lineno, name);
+			bad++;
+		} else {
+			bad += check_includes(path, dir, errs, depth + 1);
+		}
+		free(path);
+	}
+	free(line);
+	fclose(f);
+	return bad;
+}
+
 struct wsd_config *
 config_load(const char *file, const char *plugin_dir_default,
     struct wsd_errors *errs)
@@ -1029,6 +1078,11 @@ config_load(const char *file, const char *plugin_dir_default,
 	config_set_auto_convert(&c->cf, CONFIG_FALSE);
 	config_set_include_dir(&c->cf, c->dir);
 
+	/* libconfig exits the process on an @include it cannot read. */
+	if (check_includes(file, c->dir, errs, 0) > 0) {
+		config_free(c);
+		return NULL;
+	}
 	errno = 0;
 	if (config_read_file(&c->cf, file) != CONFIG_TRUE) {
 		saved = errno;

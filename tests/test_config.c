@@ -959,6 +959,30 @@ test_errors_appended(void **state)
 	assert_error(f, 1, "unknown key 'bogus'");
 }
 
+/*
+ * libconfig 1.5 exits the whole process on an @include of a directory
+ * (found by fuzz_config); wsd must refuse it with FILE:LINE instead, also
+ * inside an included file.  Before the fix this test never returned.
+ */
+static void
+test_include_directory(void **state)
+{
+	struct fx *f = *state;
+	char *inc;
+
+	assert_fails(f, "log_level = \"info\";\n@include \"www\"\n", 1);
+	assert_error(f, 2, "@include \"www\": not a regular file");
+	assert_fails(f, "@include \"\"\n", 1);
+	assert_error(f, 1, "not a regular file");
+	assert_fails(f, "  @include \"missing.inc\"\n", 1);
+	assert_error(f, 1, "No such file or directory");
+	inc = xasprintf("%s/outer.inc", f->dir);
+	write_file(inc, "# outer\n@include \"plugins\"\n");
+	assert_fails(f, "@include \"outer.inc\"\n", 1);
+	assert_non_null(find_error_in(f, inc, 2, "not a regular file"));
+	free(inc);
+}
+
 int
 main(void)
 {
@@ -967,6 +991,7 @@ main(void)
 		cmocka_unit_test(test_parse_log_level),
 		cmocka_unit_test(test_default_limits),
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_include_directory),
 		T(test_full_config),
 		T(test_defaults),
 		T(test_boundaries),

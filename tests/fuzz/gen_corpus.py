@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/).
+
+The seeds are checked in; this script is how they were made, so they can
+be reviewed and regenerated:
+
+    python3 tests/fuzz/gen_corpus.py [OUTDIR]    # default: next to this file
+
+It only writes files named here (it never deletes), and its output does
+not depend on anything but this script.  Keep the seeds small: the whole
+corpus is a few dozen KB.
+"""
+
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+MASK = b"\x37\xfa\x21\x3d"
+ZERO = b"\x00\x00\x00\x00"
+
+
+# ------------------------------------------------------------ helpers
+
+def frame(op, payload=b"", fin=True, mask=MASK, rsv=0, length=None,
+          form=None):
+    """One frame; masked unless mask is None.  form forces the length
+    encoding (7, 16 or 64) even when it is not minimal."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv << 4) | op
+    mbit = 0x80 if mask is not None else 0
+    if form is None:
+        form = 7 if n < 126 else 16 if n < 65536 else 64
+    if form == 7:
+        head = bytes([b0, mbit | n])
+    elif form == 16:
+        head = bytes([b0, mbit | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+def close(code=None, reason=b"", **kw):
+    p = b"" if code is None else struct.pack(">H", code) + reason
+    return frame(0x8, p, **kw)
+
+
+def request(path="/echo", method="GET", version="HTTP/1.1", headers=None,
+            upgrade=True):
+    h = [("Host", "localhost:8888")]
+    if upgrade:
+        h += [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+              ("Sec-WebSocket-Key", KEY.decode()),
+              ("Sec-WebSocket-Version", "13")]
+    if headers is not None:
+        h = headers
+    lines = "".join("%s: %s\r\n" % kv for kv in h)
+    return ("%s %s %s\r\n%s\r\n" % (method, path, version, lines)).encode()
+
+
+HS = request()
+
+# Handshakes in several styles.
+HANDSHAKES = {
+    "minimal": HS,
+    "browser": request("/echo?id=browser-1&x=%41%2B+b", headers=[
+        ("Host", "localhost:8888"),
+        ("Connection", "keep-alive, Upgrade"),
+        ("Pragma", "no-cache"),
+        ("Cache-Control", "no-cache"),
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"),
+        ("Upgrade", "websocket"),
+        ("Origin", "http://localhost:8888"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+        ("Accept-Language", "en-US,en;q=0.9"),
+        ("Cookie", "session=abc123; theme=dark;  id = 42"),
+        ("Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="),
+        ("Sec-WebSocket-Extensions",
+         "permessage-deflate; client_max_window_bits"),
+        ("Sec-WebSocket-Protocol", "chat, superchat"),
+    ]),
+    "lowercase": request(headers=[
+        ("host", "[::1]:8888"), ("upgrade", "WebSocket"),
+        ("connection", "upgrade"), ("sec-websocket-key", KEY.decode()),
+        ("sec-websocket-version", "13"), ("origin", "https://[::1]:8888"),
+    ]),
+    "split-lists": request(headers=[
+        ("Host", "example.com"), ("Upgrade", "h2c"),
+        ("Upgrade", "websocket"), ("Connection", "keep-alive"),
+        ("Connection", "  Upgrade  "), ("Sec-WebSocket-Key", KEY.decode()),
+        ("Sec-WebSocket-Version", "13"),
+        ("Origin", "http://example.com"),
+    ]),
+    "tabs": b"GET /echo HTTP/1.1\r\nHost:\tx\t\r\nUpgrade:\twebsocket\r\n"
+            b"Connection:Upgrade\r\nSec-WebSocket-Key:  " + KEY +
+            b"  \r\nSec-WebSocket-Version:13\r\n\r\n",
+    "json-same-origin": request("/json", headers=[
+        ("Host", "Example.COM:80"), ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY.decode()),
+        ("Sec-WebSocket-Version", "13"), ("Origin", "http://example.com"),
+    ]),
+    "quiet-origin": request("/quiet", headers=[
+        ("Host", "x:8443"), ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY.decode()),
+        ("Sec-WebSocket-Version", "13"), ("Origin", "https://x:8443"),
+    ]),
+}
+
+# Requests that are refused or served as plain HTTP.
+REQUESTS = {
+    "static-index": request("/", upgrade=False),
+    "static-file": request("/a.txt?v=1", upgrade=False),
+    "static-head": request("/sub/", method="HEAD", upgrade=False),
+    "static-dir-redirect": request("/sub", upgrade=False),
+    "static-empty": request("/empty.txt", upgrade=False),
+    "static-encoded": request("/%73ub/b.js", upgrade=False),
+    "static-dotdot": request("/sub/%2e%2e/%2E%2E/secret.txt", upgrade=False),
+    "static-symlink": request("/escape.txt", upgrade=False),
+    "static-404": request("/nope.html", upgrade=False),
+    "post": request("/", method="POST", upgrade=False),
+    "http10": request(version="HTTP/1.0"),
+    "http20": request(version="HTTP/2.0"),
+    "no-version-header": request(headers=[
+        ("Host", "x"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY.decode())]),
+    "version-8": request(headers=[
+        ("Host", "x"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY.decode()),
+        ("Sec-WebSocket-Version", "8")]),
+    "bad-key": request(headers=[
+        ("Host", "x"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "short=="), ("Sec-WebSocket-Version", "13")]),
+    "two-hosts": request(headers=[
+        ("Host", "x"), ("Host", "y"), ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY.decode()),
+        ("Sec-WebSocket-Version", "13")]),
+    "foreign-origin": request("/json", headers=[
+        ("Host", "x"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", KEY.decode()), ("Sec-WebSocket-Version", "13"),
+        ("Origin", "http://evil.example")]),
+    "upgrade-404": request("/nowhere"),
+    "upgrade-put": request(method="PUT"),
+    "obs-fold": b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+    "bare-lf": b"GET / HTTP/1.1\nHost: x\n\n",
+    "absolute-form": b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    "nul-in-value": b"GET / HTTP/1.1\r\nHost: x\x00y\r\n\r\n",
+    "many-headers": b"GET / HTTP/1.1\r\n" +
+                    b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(40)) +
+                    b"\r\n",
+    "incomplete": b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgr",
+}
+
+
+# ------------------------------------------------------------ targets
+
+def corpus_http():
+    out = {}
+    for k, v in HANDSHAKES.items():
+        out["handshake-" + k] = v
+    for k, v in REQUESTS.items():
+        out["request-" + k] = v
+    out["pipelined"] = HS + frame(0x1, b"after the head")
+    out["query-escapes"] = (b"GET /echo?a=1&b=%zz&c=%00&d=%e2%82%ac&&e&=f"
+                            b"&id=x+y HTTP/1.1\r\nHost: x\r\n\r\n")
+    out["cookies"] = (b"GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1;b=2; "
+                      b"c = 3 ;=4; d\r\nCookie: id=two\r\n\r\n")
+    out["origin-ports"] = (b"GET /echo HTTP/1.1\r\nHost: h:443\r\nOrigin: "
+                           b"https://H\r\nUpgrade: websocket\r\nConnection:"
+                           b" upgrade\r\nSec-WebSocket-Key: " + KEY +
+                           b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    out["obs-text"] = b"GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9 \xff\r\n\r\n"
+    return out
+
+
+def corpus_frame():
+    p = b"Hello, wsd!"
+    out = {
+        "text-masked": frame(0x1, p),
+        "text-unmasked": frame(0x1, p, mask=None),
+        "binary-16": frame(0x2, bytes(range(256)) * 2),
+        "binary-16-unmasked": frame(0x2, bytes(300), mask=None),
+        "binary-64-header": frame(0x2, b"", length=70000),
+        "binary-64-unmasked": frame(0x2, b"", length=1 << 40, mask=None),
+        "continuation": frame(0x0, p, fin=False),
+        "fragment-start": frame(0x1, p, fin=False),
+        "ping": frame(0x9, b"ping"),
+        "pong-unmasked": frame(0xA, b"", mask=None),
+        "close-empty": close(),
+        "close-code": close(1000),
+        "close-reason": close(1001, b"going away"),
+        "close-unmasked": close(4000, b"app", mask=None),
+        "err-rsv1": frame(0x1, p, rsv=4),
+        "err-rsv3": frame(0x2, p, rsv=1, mask=None),
+        "err-opcode-3": frame(0x3, p),
+        "err-opcode-b": frame(0xB, p, mask=None),
+        "err-control-fragmented": frame(0x9, b"x", fin=False),
+        "err-control-long": frame(0x8, bytes(126)),
+        "err-not-minimal-16": frame(0x1, b"abc", form=16),
+        "err-not-minimal-64": frame(0x2, b"", length=200, form=64),
+        "err-64-msb": b"\x82\xff\x80" + bytes(7) + MASK,
+        "short-1": b"\x81",
+        "short-ext": b"\x81\xfe\x01",
+        "zero-mask-payload": frame(0x2, bytes(range(64)), mask=ZERO),
+    }
+    return out
+
+
+def corpus_utf8():
+    return {
+        "ascii": b"The quick brown fox jumps over the lazy dog. " * 3,
+        "mixed": "h\u00e9llo \u20ac \U0001d11e \u0000 end".encode(),
+        "boundaries": "".join(map(chr, [0x7f, 0x80, 0x7ff, 0x800, 0xfff,
+                                        0x1000, 0xd7ff, 0xe000, 0xffff,
+                                        0x10000, 0x10ffff])).encode(),
+        "cjk": "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8".encode(),
+        "emoji-long": ("\U0001f600\U0001f680 ascii run of text " * 4).encode(),
+        "overlong-2": b"\xc0\xaf",
+        "overlong-3": b"\xe0\x80\xaf",
+        "overlong-4": b"\xf0\x80\x80\xaf",
+        "surrogate": b"\xed\xa0\x80",
+        "surrogate-low": b"\xed\xbf\xbf",
+        "above-max": b"\xf4\x90\x80\x80",
+        "f5": b"abc\xf5\x80\x80\x80",
+        "lone-continuation": b"abc\x80def",
+        "truncated-3": b"abc\xe2\x82",
+        "truncated-4": b"\xf0\x9f\x98",
+        "autobahn-6.4.1": b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+                          b"\xf4\x90\x80\x80\x65\x64\x69\x74\x65\x64",
+        "ascii-then-bad": b"A" * 17 + b"\xff" + b"B" * 9,
+    }
+
+
+def conf_from_repo():
+    with open(os.path.join(REPO, "etc", "wsd.conf"), "rb") as f:
+        text = f.read()
+    # The harness's directory has plugins/ and www/ next to wsd.conf.
+    return (text.replace(b'"../plugins/.libs"', b'"plugins"')
+                .replace(b'"../www"', b'"www"'))
+
+
+def corpus_config():
+    out = {
+        "etc-wsd.conf": conf_from_repo(),
+        "empty": b"",
+        "minimal": b'routes = ( { path = "/echo"; plugin = "echo-logger"; } );\n',
+        "all-limits": b"""# every limit, in every number form
+listen = ( { address = "::1"; port = 0; }, { address = "0.0.0.0"; port = 65535; } );
+plugin_dir = "plugins/";
+document_root = "www";
+log_level = "DEBUG";
+strict_permissions = false;
+limits = {
+  max_message_size = 5000000000L;
+  max_fragments = 1;
+  max_head_size = 256;
+  max_headers = 10000;
+  handshake_timeout = 0.0001;
+  idle_timeout = 0;
+  ping_interval = 2.5;
+  close_timeout = 4294967L;
+  max_send_buffer = 1024;
+  send_high_water = 1;
+  max_connections = 4294967295L;
+};
+routes = (
+  { path = "/a"; plugin = "echo-logger"; origins = ( "*" );
+    limits = { max_message_size = 1; idle_timeout = 1e3; };
+    settings = { anything = [ 1, 2 ]; nested = { x = "y"; }; }; },
+  { path = "/b"; plugin = "clock"; origins = [ "http://a", "https://b:1" ]; }
+);
+""",
+        "includes": b'@include "inc.conf"\n@include "routes.conf"\n'
+                    b'log_level = "warning";\n',
+        "include-bad": b'@include "bad.conf"\n',
+        "include-missing": b'@include "no-such.conf"\n',
+        "errors": b"""listn = ();
+listen = ( { address = "localhost"; port = 70000; }, { port = 1; },
+           { address = "127.0.0.1"; port = 80; }, { address = "127.000.0.1"; port = 80; },
+           { address = "::ffff:127.0.0.1"; port = 80; }, 5 );
+plugin_dir = "";
+document_root = "www/../nope";
+log_level = "loud";
+strict_permissions = "yes";
+limits = { max_head_size = 100; idle_timeout = -1; ping_interval = "1";
+           close_timeout = 0; handshake_timeout = 1e300; max_conections = 1; };
+routes = (
+  { path = "echo"; plugin = "echo-logger"; },
+  { path = "/x"; plugin = "../evil"; origins = "*"; },
+  { path = "/x"; plugin = "missing"; origins = [ "" ]; limits = { max_connections = 5; }; },
+  { path = "/d"; plugin = "dir"; settings = 3; },
+  { plugin = ".hidden"; },
+  "not a group"
+);
+""",
+        "routes-not-list": b'routes = { path = "/a"; };\n',
+        "syntax-error": b'limits = { max_message_size = ; };\n',
+        "unterminated": b'routes = ( { path = "/a',
+        "control-chars": b'log_level = "\\x01\\x7f";\nplugin_dir = "a\\tb";\n'
+                         b'routes = ( { path = "/\\n"; plugin = "e\\x02"; } );\n',
+    }
+    return out
+
+
+def ctl(chunks=0, window=0, stalled=False, seed=0):
+    """The trailing byte of a fuzz_conn input (see fuzz_conn.c)."""
+    return bytes([chunks | window << 2 | (0x10 if stalled else 0) |
+                  seed << 5])
+
+
+def corpus_conn():
+    hello = "h\u00e9llo \u20ac \U0001d11e".encode()
+    frames_all = (frame(0x1, hello) +
+                  frame(0x2, bytes(range(200))) +
+                  frame(0x1, b"", mask=ZERO) +
+                  frame(0x9, b"are you there?") +
+                  frame(0xA, b"unsolicited pong") +
+                  frame(0x1, b"frag", fin=False) +
+                  frame(0x9, b"ping between fragments") +
+                  frame(0x0, b"men", fin=False) +
+                  frame(0x0, b"ted") +
+                  frame(0x2, b"x" * 300, mask=ZERO) +
+                  close(1000, b"bye"))
+    out = {}
+    for k, v in HANDSHAKES.items():
+        out["handshake-" + k] = v + frame(0x1, b"hi") + close(1000) + ctl()
+    for k, v in REQUESTS.items():
+        out["request-" + k] = v + ctl(1)
+    out["all-frames"] = HS + frames_all + ctl(0)
+    out["all-frames-bytewise"] = HS + frames_all + ctl(1, seed=3)
+    out["all-frames-chunks"] = HS + frames_all + ctl(2, window=2, seed=5)
+    out["all-frames-stalled"] = HS + frames_all + ctl(3, window=1,
+                                                      stalled=True)
+    out["close-empty"] = HS + close() + ctl()
+    out["close-code-only"] = HS + close(1001) + ctl()
+    out["close-4999-reason"] = HS + close(4999, "r\u00e9ason".encode()) + ctl()
+    out["close-bad-code"] = HS + close(1005) + ctl()
+    out["close-one-byte"] = HS + frame(0x8, b"\x03") + ctl()
+    out["close-bad-utf8"] = HS + close(1000, b"\xff") + ctl()
+    out["after-close"] = HS + close(1000) + frame(0x1, b"too late") + ctl()
+    out["len-16"] = HS + frame(0x2, bytes(1000)) + ctl(2)
+    out["len-64-truncated"] = HS + frame(0x2, b"abc", length=65536) + ctl()
+    out["len-64-too-big"] = HS + frame(0x2, b"", length=1 << 33) + ctl()
+    out["unmasked"] = HS + frame(0x1, b"no mask", mask=None) + ctl()
+    out["rsv"] = HS + frame(0x1, b"x", rsv=4) + ctl()
+    out["opcode-3"] = HS + frame(0x3, b"x") + ctl()
+    out["control-fragmented"] = HS + frame(0x9, b"x", fin=False) + ctl()
+    out["control-long"] = HS + frame(0x9, bytes(126)) + ctl()
+    out["not-minimal"] = HS + frame(0x1, b"x", form=16) + ctl()
+    out["cont-without-start"] = HS + frame(0x0, b"x") + ctl()
+    out["text-inside-fragments"] = (HS + frame(0x1, b"a", fin=False) +
+                                    frame(0x1, b"b") + ctl())
+    out["bad-utf8"] = HS + frame(0x1, b"ok \xed\xa0\x80") + ctl()
+    out["bad-utf8-split"] = (HS + frame(0x1, b"\xf0\x9f", fin=False) +
+                             frame(0x0, b"\x98", fin=False) +
+                             frame(0x0, b"\x28") + frame(0x1, b"x") + ctl(1))
+    out["utf8-split-across-frames"] = (HS + frame(0x1, b"\xe2\x82", fin=False)
+                                       + frame(0x0, b"\xac") + ctl(1))
+    json_hs = HANDSHAKES["json-same-origin"]
+    out["json-too-big"] = json_hs + frame(0x2, bytes(1200)) + ctl(2)
+    out["json-too-many-fragments"] = (json_hs + b"".join(
+        frame(0x1 if i == 0 else 0x0, b"ab", fin=(i == 5))
+        for i in range(6)) + ctl())
+    out["json-send-buffer"] = (json_hs + frame(0x1, b"y" * 900) * 4 +
+                               ctl(0, window=1, stalled=True))
+    out["json-backpressure"] = (json_hs + frame(0x2, bytes(100)) * 8 +
+                                ctl(2, window=1, seed=1))
+    out["quiet"] = HANDSHAKES["quiet-origin"] + frame(0x1, b"shh") + ctl()
+    out["frames-in-head-packet"] = (HS + frame(0x9, b"") + frame(0x1, b"a")
+                                    + ctl(3, seed=7))
+    out["head-then-garbage"] = request("/", upgrade=False) + b"junk" + ctl()
+    out["head-too-long"] = (b"GET / HTTP/1.1\r\nX: " + b"a" * 4200 +
+                            b"\r\n\r\n" + ctl(3))
+    out["route-without-upgrade"] = request("/echo", upgrade=False) + ctl()
+
+    # The fuzz plugin (fuzz_plugin.c): query arguments steer the
+    # handshake, the first byte of each message is a command.
+    def fz(query="", extra=()):
+        h = [("Host", "x"), ("Upgrade", "websocket"),
+             ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY.decode()),
+             ("Sec-WebSocket-Version", "13"),
+             ("Sec-WebSocket-Protocol", "chat, superchat")] + list(extra)
+        return request("/fuzz" + query, headers=h)
+
+    def cmd(data, op=0x2):
+        return frame(op, data, mask=ZERO)
+
+    out["fuzz-refuse-403"] = fz("?status=403") + ctl()
+    out["fuzz-refuse-200"] = fz("?status=200") + ctl()
+    out["fuzz-subprotocol-headers"] = (fz("?proto=superchat&hdr=v&hname=X-Y",
+                                          [("Cookie", "id=7"),
+                                           ("Origin", "http://x")]) +
+                                       cmd(b"q") + close(1000) + ctl())
+    out["fuzz-bad-subprotocol"] = fz("?proto=nope&hname=Upgrade") + ctl()
+    out["fuzz-open-close"] = fz("?open=close") + cmd(b"x") + close(4000) + ctl()
+    out["fuzz-open-both"] = fz("?open=both") + ctl()
+    out["fuzz-close-from-message"] = (fz() + cmd(b"c\x03\xe8done") +
+                                      cmd(b"ignored") + close(1000) + ctl())
+    out["fuzz-close-bad-code"] = fz() + cmd(b"c\x03\xedno") + close() + ctl()
+    out["fuzz-broadcast"] = fz() + cmd(b"bhello all", 0x1) + ctl()
+    out["fuzz-repeat-backpressure"] = (fz() + cmd(b"d" + b"D" * 100) +
+                                       cmd(b"n\x0c" + b"R" * 200) +
+                                       cmd(b"tback to text", 0x1) +
+                                       ctl(2, window=1))
+    out["fuzz-repeat-limit"] = (fz() + cmd(b"n\x40" + b"L" * 500) +
+                                ctl(0, window=1, stalled=True))
+    out["fuzz-text-invalid"] = fz() + cmd(b"t\xff\xfe") + cmd(b"tok") + ctl()
+    out["fuzz-raw-opcode"] = fz() + cmd(b"o\x09ping?") + cmd(b"o\x02") + ctl()
+    out["fuzz-foreach"] = fz() + cmd(b"feach") + ctl()
+    out["fuzz-timer"] = fz() + cmd(b"Tlater") + ctl(1)
+    out["fuzz-post"] = fz() + cmd(b"pposted") + ctl(1)
+    out["fuzz-empty"] = fz() + cmd(b"") + cmd(b"", 0x2) + ctl()
+    return out
+
+
+TARGETS = {
+    "http": corpus_http,
+    "frame": corpus_frame,
+    "utf8": corpus_utf8,
+    "config": corpus_config,
+    "conn": corpus_conn,
+}
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
+    total = 0
+    for target, fn in TARGETS.items():
+        d = os.path.join(outdir, target)
+        os.makedirs(d, exist_ok=True)
+        for name, data in sorted(fn().items()):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+            total += len(data)
+        print("%s: %d seeds" % (target, len(fn())))
+    print("%d bytes" % total)
+
+
+if __name__ == "__main__":
+    main()
