@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// ws peer for the wsd benchmark: /echo echoes every message with its
+// type, /clock pushes the local time to every client every 100 ms.
+// usage: node ws_server.js PORT   (listens on 127.0.0.1)
+// Uses Debian's node-ws (/usr/share/nodejs/ws) or `npm install ws`.
+'use strict';
+const http = require('http');
+let WebSocket;
+try {
+  WebSocket = require('ws');
+} catch (e) {
+  WebSocket = require('/usr/share/nodejs/ws');
+}
+
+const port = parseInt(process.argv[2], 10);
+const server = http.createServer((req, res) => {
+  res.writeHead(404);
+  res.end();
+});
+const echo = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: false,
+  maxPayload: 16 << 20 });
+const clock = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: false,
+  clientTracking: true });
+
+echo.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+
+server.on('upgrade', (req, socket, head) => {
+  const path = req.url.split('?')[0];
+  const wss = path === '/echo' ? echo : path === '/clock' ? clock : null;
+  if (wss === null) {
+    socket.destroy();
+    return;
+  }
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+});
+
+function stamp() {
+  const d = new Date();
+  const p = (n, w) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1, 2)}-${p(d.getDate(), 2)} ` +
+    `${p(d.getHours(), 2)}:${p(d.getMinutes(), 2)}:${p(d.getSeconds(), 2)}.` +
+    `${p(d.getMilliseconds(), 3)}`;
+}
+
+setInterval(() => {
+  const s = stamp();
+  for (const ws of clock.clients)
+    if (ws.readyState === WebSocket.OPEN)
+      ws.send(s);
+}, 100);
+
+server.listen({ port: port, host: '127.0.0.1', backlog: 4096 }, () => {
+  process.stderr.write(`ws: listening on 127.0.0.1:${port}\n`);
+});

@@ -1,0 +1,1456 @@
+/*
+ * wsbench: a WebSocket load generator for the wsd benchmark.
+ *
+ * One epoll loop per thread, many connections per loop.  Every client
+ * frame is masked, every Sec-WebSocket-Accept is checked (SHA-1/base64
+ * with OpenSSL), every echoed payload is compared byte for byte.
+ *
+ * Modes:
+ *   echo    N connections send messages of S bytes, K in flight each, for
+ *           a duration (or a fixed --count of messages in all); reports
+ *           msg/s, MB/s, latency percentiles, messages per connection.
+ *   fanout  N clients listen on a broadcast path; ticks are matched by
+ *           payload; reports ticks seen, the share delivered to every
+ *           client and the first-to-last spread per tick.
+ *   idle    open N connections, report successes, failures by kind
+ *           and handshakes/s, then hold them for --hold seconds.
+ *
+ * With --pid P the server's CPU time (utime+stime from /proc/P/stat) is
+ * sampled over the measured interval and its RSS (VmRSS) before the
+ * connections and while they are held.
+ *
+ * The last line on stdout is "RESULT key=value ...", for bench/run.
+ * Everything is bounded by --deadline (seconds, whole run).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum mode { M_ECHO, M_FANOUT, M_IDLE };
+
+/* ------------------------------------------------------------ options */
+
+static struct {
+	enum mode	mode;
+	const char	*host;
+	int		 port;
+	const char	*path;
+	int		 conns;
+	size_t		 size;
+	int		 inflight;
+	double		 duration;
+	double		 warmup;
+	long long	 count;		/* echo: total messages, -1: by time */
+	int		 text;
+	int		 threads;
+	int		 nsrc;		/* source addresses 127.0.0.2.. */
+	int		 pending;	/* handshakes in progress at once */
+	double		 hs_timeout;
+	double		 hold;
+	double		 deadline;
+	pid_t		 pid;
+	const char	*ready_file;	/* idle: written while holding */
+} opt = {
+	.mode = M_ECHO, .host = "127.0.0.1", .port = 0, .path = NULL,
+	.conns = 100, .size = 64, .inflight = 1, .duration = 10,
+	.warmup = 1, .count = -1, .text = 0, .threads = 1, .nsrc = 64,
+	.pending = 200, .hs_timeout = 10, .hold = 0, .deadline = 120,
+	.pid = 0, .ready_file = NULL,
+};
+
+static double t_deadline;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "wsbench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	printf("RESULT error=1\n");
+	fflush(stdout);
+	_exit(2);
+}
+
+static void
+on_alarm(int sig)
+{
+	static const char msg[] = "wsbench: global deadline passed\n"
+	    "RESULT error=1 deadline=1\n";
+
+	(void)sig;
+	if (write(2, msg, 33) < 0 || write(1, msg + 33, sizeof(msg) - 34) < 0)
+		_exit(3);
+	_exit(3);
+}
+
+/* ------------------------------------------------------------ histogram */
+
+/* Log buckets: 8 per power of two, of nanoseconds (12.5% resolution). */
+#define HBUCKETS	(64 * 8)
+
+struct hist {
+	uint64_t	b[HBUCKETS];
+	uint64_t	n;
+};
+
+static int
+hbucket(uint64_t v)
+{
+	int msb;
+
+	if (v < 8)
+		return (int)v;
+	msb = 63 - __builtin_clzll(v);
+	return msb * 8 + (int)((v >> (msb - 3)) & 7);
+}
+
+static uint64_t
+hbucket_value(int b)		/* the middle of bucket b */
+{
+	int msb = b / 8, sub = b % 8;
+	uint64_t lo, width;
+
+	if (b < 8)
+		return (uint64_t)b;
+	lo = (8ull + sub) << (msb - 3);
+	width = 1ull << (msb - 3);
+	return lo + width / 2;
+}
+
+static void
+hadd(struct hist *h, uint64_t v)
+{
+	h->b[hbucket(v)]++;
+	h->n++;
+}
+
+static uint64_t
+hpct(const struct hist *h, double p)
+{
+	uint64_t want, seen = 0;
+	int i;
+
+	if (h->n == 0)
+		return 0;
+	want = (uint64_t)(p / 100.0 * (double)h->n);
+	if (want >= h->n)
+		want = h->n - 1;
+	for (i = 0; i < HBUCKETS; i++) {
+		seen += h->b[i];
+		if (seen > want)
+			return hbucket_value(i);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ /proc */
+
+static double
+proc_cpu_us(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "pid (comm) ": field 3 is state; utime is 14, stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long
+proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* ------------------------------------------------------------ random */
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* ------------------------------------------------------------ connections */
+
+enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
+
+struct conn {
+	int		 fd;
+	int		 idx;		/* global index */
+	enum cstate	 state;
+	double		 t_start;	/* connect() time */
+	char		 accept[32];	/* expected Sec-WebSocket-Accept */
+	unsigned char	*in;
+	size_t		 inlen, incap;
+	unsigned char	*out;
+	size_t		 outoff, outlen, outcap;
+	int		 want_out;
+	/* echo */
+	uint64_t	 sent_seq, recv_seq;
+	uint64_t	*sent_ns;	/* ring of inflight send times */
+	uint64_t	 msgs;		/* completed in the window */
+	/* fanout */
+	uint64_t	 ticks;
+	int		 last_tick;
+};
+
+struct tick {
+	char		 key[48];
+	size_t		 keylen;
+	uint64_t	 first, last;	/* ns */
+	int		 count;
+};
+
+struct worker {
+	int		 id;
+	pthread_t	 thr;
+	int		 ep;
+	struct conn	*c;
+	int		 n;		/* connections of this worker */
+	int		 first;	/* global index of c[0] */
+	int		 next_connect;
+	int		 pending;
+	int		 open;
+	uint64_t	 rng;
+	unsigned char	*payload;	/* base payload, size bytes */
+	unsigned char	*scratch;	/* expected payload */
+	struct hist	 lat;
+	/* counters */
+	long		 ok, refused, http_err, closed_early, timeouts,
+			 bad_accept, other_err;
+	double		 t_first_conn, t_last_ok;
+	struct hist	 refuse_lat;	/* how soon a refusal came, ns */
+	long		 mismatches, proto_err;
+	uint64_t	 msgs, bytes;
+	long long	 quota;		/* --count share of this worker */
+	uint64_t	 done_count;
+	uint64_t	 tnow;		/* ns, taken once per event */
+	struct tick	*ticks;
+	int		 nticks, capticks;
+	int		 phase_done;
+};
+
+static volatile int g_measuring;	/* echo/fanout: inside the window */
+static volatile int g_stop;		/* everyone wind down */
+static volatile int g_conn_phase_over;
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+static void
+b64(const unsigned char *in, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+static void
+out_reserve(struct conn *c, size_t more)
+{
+	size_t need = c->outlen + more;
+
+	if (c->outoff > 0 && c->outoff == c->outlen) {
+		c->outoff = c->outlen = 0;
+		need = more;
+	}
+	if (need > c->outcap) {
+		if (c->outoff > 0) {
+			memmove(c->out, c->out + c->outoff,
+			    c->outlen - c->outoff);
+			c->outlen -= c->outoff;
+			c->outoff = 0;
+			need = c->outlen + more;
+		}
+		if (need > c->outcap) {
+			size_t cap = c->outcap ? c->outcap : 256;
+
+			while (cap < need)
+				cap *= 2;
+			if ((c->out = realloc(c->out, cap)) == NULL)
+				die("out of memory");
+			c->outcap = cap;
+		}
+	}
+}
+
+/* Append a masked client frame. */
+static void
+put_frame2(struct worker *w, struct conn *c, int opcode,
+    const unsigned char *p0, size_t n0, const unsigned char *p, size_t len)
+{
+	unsigned char *o;
+	uint32_t key = (uint32_t)xorshift(&w->rng);
+	unsigned char k[4];
+	uint64_t k8;
+	size_t i, h;
+
+	len += n0;
+	out_reserve(c, len + 14);
+	o = c->out + c->outlen;
+	o[0] = 0x80 | (unsigned char)opcode;
+	if (len < 126) {
+		o[1] = 0x80 | (unsigned char)len;
+		h = 2;
+	} else if (len < 65536) {
+		o[1] = 0x80 | 126;
+		o[2] = (unsigned char)(len >> 8);
+		o[3] = (unsigned char)len;
+		h = 4;
+	} else {
+		o[1] = 0x80 | 127;
+		for (i = 0; i < 8; i++)
+			o[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		h = 10;
+	}
+	memcpy(k, &key, 4);
+	memcpy(o + h, k, 4);
+	h += 4;
+	k8 = (uint64_t)key | (uint64_t)key << 32;
+	/* n0 is 0 or a multiple of 4, so the key phase carries over */
+	for (i = 0; i < n0; i++)
+		o[h + i] = p0[i] ^ k[i & 3];
+	h += n0;
+	len -= n0;
+	for (i = 0; i + 8 <= len; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, p + i, 8);
+		v ^= k8;
+		memcpy(o + h + i, &v, 8);
+	}
+	for (; i < len; i++)
+		o[h + i] = p[i] ^ k[i & 3];
+	c->outlen += h + len;
+}
+
+static void
+put_frame(struct worker *w, struct conn *c, int opcode,
+    const unsigned char *p, size_t len)
+{
+	put_frame2(w, c, opcode, NULL, 0, p, len);
+}
+
+static void
+set_events(struct worker *w, struct conn *c, uint32_t ev)
+{
+	struct epoll_event e = { .events = ev, .data.ptr = c };
+
+	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &e) == -1)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+static int flush_out(struct worker *, struct conn *);
+
+static void
+conn_kill(struct worker *w, struct conn *c)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
+		w->pending--;
+	if (c->state == C_OPEN)
+		w->open--;
+	c->fd = -1;
+	c->state = C_DEAD;
+	free(c->in);
+	free(c->out);
+	c->in = c->out = NULL;
+	c->inlen = c->incap = c->outlen = c->outcap = c->outoff = 0;
+}
+
+static void
+fail(struct worker *w, struct conn *c, long *counter)
+{
+	(*counter)++;
+	conn_kill(w, c);
+}
+
+static void
+start_connect(struct worker *w, struct conn *c)
+{
+	struct sockaddr_in src = { .sin_family = AF_INET }, dst = {
+		.sin_family = AF_INET };
+	struct epoll_event e = { .events = EPOLLOUT, .data.ptr = c };
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1) {
+		fprintf(stderr, "wsbench: socket: %s\n", strerror(errno));
+		c->state = C_DEAD;
+		w->other_err++;
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (opt.nsrc > 0) {
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+		src.sin_addr.s_addr = htonl(0x7f000002u +
+		    (uint32_t)(c->idx % opt.nsrc));
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1) {
+			fprintf(stderr, "wsbench: bind: %s\n", strerror(errno));
+			close(fd);
+			c->state = C_DEAD;
+			w->other_err++;
+			return;
+		}
+	}
+	dst.sin_port = htons((uint16_t)opt.port);
+	inet_pton(AF_INET, opt.host, &dst.sin_addr);
+	c->fd = fd;
+	c->state = C_CONNECTING;
+	c->t_start = now();
+	w->pending++;
+	if (w->t_first_conn == 0)
+		w->t_first_conn = c->t_start;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &e) == -1)
+		die("epoll_ctl add: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) == -1 &&
+	    errno != EINPROGRESS) {
+		if (errno == ECONNREFUSED) {
+			hadd(&w->refuse_lat, 0);
+			fail(w, c, &w->refused);
+		} else {
+			fprintf(stderr, "wsbench: connect: %s\n",
+			    strerror(errno));
+			fail(w, c, &w->other_err);
+		}
+	}
+}
+
+static void
+send_request(struct worker *w, struct conn *c)
+{
+	unsigned char key[16], dig[SHA_DIGEST_LENGTH];
+	char key64[32], req[512], cat[64];
+	int i, n;
+
+	for (i = 0; i < 16; i++)
+		key[i] = (unsigned char)xorshift(&w->rng);
+	b64(key, 16, key64);
+	n = snprintf(cat, sizeof(cat), "%s%s", key64, ws_guid);
+	SHA1((const unsigned char *)cat, (size_t)n, dig);
+	b64(dig, sizeof(dig), c->accept);
+	n = snprintf(req, sizeof(req),
+	    "GET %s HTTP/1.1\r\n"
+	    "Host: %s:%d\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: %s\r\n"
+	    "Sec-WebSocket-Version: 13\r\n"
+	    "\r\n", opt.path, opt.host, opt.port, key64);
+	out_reserve(c, (size_t)n);
+	memcpy(c->out + c->outlen, req, (size_t)n);
+	c->outlen += (size_t)n;
+	c->state = C_HANDSHAKE;
+	flush_out(w, c);
+}
+
+/* Write what is queued; returns -1 if the connection died. */
+static int
+flush_out(struct worker *w, struct conn *c)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+		if (n > 0) {
+			c->outoff += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN) {
+			if (!c->want_out) {
+				c->want_out = 1;
+				set_events(w, c, EPOLLIN | EPOLLOUT);
+			}
+			return 0;
+		}
+		if (c->state == C_OPEN)
+			fail(w, c, &w->proto_err);
+		else
+			fail(w, c, &w->closed_early);
+		return -1;
+	}
+	c->outoff = c->outlen = 0;
+	if (c->want_out) {
+		c->want_out = 0;
+		set_events(w, c, EPOLLIN);
+	}
+	return 0;
+}
+
+/*
+ * A message is the worker's base payload with its first 16 bytes (or
+ * fewer, if smaller) replaced by a stamp: connection and sequence number
+ * in ASCII hex, so a text payload stays valid UTF-8.
+ */
+static size_t
+make_stamp(struct conn *c, uint64_t seq, unsigned char *dst)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = opt.size < 16 ? opt.size : 16, i;
+	uint64_t v = seq ^ ((uint64_t)c->idx << 40);
+
+	for (i = 0; i < n; i++)
+		dst[i] = (unsigned char)hex[(v >> (4 * (15 - i))) & 15];
+	return n;
+}
+
+static void
+echo_send_one(struct worker *w, struct conn *c)
+{
+	unsigned char st[16];
+	size_t n = make_stamp(c, c->sent_seq, st);
+
+	c->sent_ns[c->sent_seq % (uint64_t)opt.inflight] = w->tnow;
+	c->sent_seq++;
+	if (n % 4 == 0)
+		put_frame2(w, c, opt.text ? 1 : 2, st, n, w->payload + n,
+		    opt.size - n);
+	else {
+		memcpy(w->scratch, st, n);
+		put_frame(w, c, opt.text ? 1 : 2, w->scratch, n);
+	}
+}
+
+static int
+echo_may_send(struct worker *w)
+{
+	if (g_stop)
+		return 0;
+	if (opt.count >= 0)
+		return (long long)w->done_count < w->quota ? 1 : 0;
+	return 1;
+}
+
+static void
+echo_fill(struct worker *w, struct conn *c)
+{
+	while (c->sent_seq - c->recv_seq < (uint64_t)opt.inflight &&
+	    echo_may_send(w)) {
+		if (opt.count >= 0 && (long long)(w->done_count +
+		    (c->sent_seq - c->recv_seq)) >= w->quota)
+			break;
+		echo_send_one(w, c);
+	}
+}
+
+static struct tick *
+tick_find(struct worker *w, const unsigned char *p, size_t len)
+{
+	size_t n = len < sizeof(w->ticks[0].key) ? len :
+	    sizeof(w->ticks[0].key);
+	int i, lim;
+
+	lim = w->nticks > 64 ? w->nticks - 64 : 0;
+	for (i = w->nticks - 1; i >= lim; i--)
+		if (w->ticks[i].keylen == n &&
+		    memcmp(w->ticks[i].key, p, n) == 0)
+			return &w->ticks[i];
+	if (w->nticks == w->capticks) {
+		w->capticks = w->capticks ? w->capticks * 2 : 256;
+		w->ticks = realloc(w->ticks,
+		    (size_t)w->capticks * sizeof(*w->ticks));
+		if (w->ticks == NULL)
+			die("out of memory");
+	}
+	memset(&w->ticks[w->nticks], 0, sizeof(w->ticks[0]));
+	memcpy(w->ticks[w->nticks].key, p, n);
+	w->ticks[w->nticks].keylen = n;
+	return &w->ticks[w->nticks++];
+}
+
+/* One complete message from the server. */
+static void
+on_message(struct worker *w, struct conn *c, int opcode,
+    const unsigned char *p, size_t len)
+{
+	uint64_t t = w->tnow;
+
+	if (opt.mode == M_ECHO) {
+		uint64_t seq = c->recv_seq;
+		int bad;
+
+		if (seq >= c->sent_seq) {
+			w->proto_err++;
+			fprintf(stderr, "wsbench: unexpected message\n");
+			return;
+		}
+		{
+			unsigned char st[16];
+			size_t sn = make_stamp(c, seq, st);
+
+			bad = opcode != (opt.text ? 1 : 2) ||
+			    len != opt.size || memcmp(p, st, sn) != 0 ||
+			    memcmp(p + sn, w->payload + sn, len - sn) != 0;
+		}
+		if (bad) {
+			if (w->mismatches++ < 3)
+				fprintf(stderr, "wsbench: conn %d message %llu:"
+				    " echo differs (opcode %d, %zu bytes)\n",
+				    c->idx, (unsigned long long)seq, opcode,
+				    len);
+		}
+		c->recv_seq++;
+		w->done_count++;
+		if (g_measuring) {
+			hadd(&w->lat,
+			    t - c->sent_ns[seq % (uint64_t)opt.inflight]);
+			c->msgs++;
+			w->msgs++;
+			w->bytes += len;
+		}
+		echo_fill(w, c);
+		return;
+	}
+	if (opt.mode == M_FANOUT) {
+		struct tick *k = tick_find(w, p, len);
+
+		if (k->count == 0 || t < k->first)
+			k->first = t;
+		if (t > k->last)
+			k->last = t;
+		k->count++;
+		c->ticks++;
+		return;
+	}
+	/* idle: nothing expected, ignore pushes */
+}
+
+/* Parse server frames in c->in; returns -1 if the connection died. */
+static int
+parse_frames(struct worker *w, struct conn *c)
+{
+	size_t off = 0;
+
+	for (;;) {
+		unsigned char *p = c->in + off;
+		size_t avail = c->inlen - off, h = 2, len;
+		int opcode, i;
+
+		if (avail < 2)
+			break;
+		if (p[1] & 0x80) {
+			fprintf(stderr, "wsbench: masked server frame\n");
+			fail(w, c, &w->proto_err);
+			return -1;
+		}
+		len = p[1] & 0x7f;
+		if (len == 126) {
+			if (avail < 4)
+				break;
+			len = (size_t)p[2] << 8 | p[3];
+			h = 4;
+		} else if (len == 127) {
+			if (avail < 10)
+				break;
+			len = 0;
+			for (i = 0; i < 8; i++)
+				len = len << 8 | p[2 + i];
+			h = 10;
+		}
+		if (avail < h + len) {
+			if (h + len > c->incap) {
+				c->incap = h + len + 65536;
+				if (off > 0) {
+					memmove(c->in, c->in + off, avail);
+					c->inlen = avail;
+					off = 0;
+				}
+				c->in = realloc(c->in, c->incap);
+				if (c->in == NULL)
+					die("out of memory");
+			}
+			break;
+		}
+		opcode = p[0] & 0x0f;
+		if (!(p[0] & 0x80)) {
+			fprintf(stderr, "wsbench: fragmented server message "
+			    "(not expected from an echo or clock)\n");
+			fail(w, c, &w->proto_err);
+			return -1;
+		}
+		if (opcode == 8) {
+			if (!g_stop)
+				fail(w, c, &w->proto_err);
+			else
+				conn_kill(w, c);
+			return -1;
+		} else if (opcode == 9) {
+			put_frame(w, c, 10, p + h, len);
+			if (flush_out(w, c) == -1)
+				return -1;
+		} else if (opcode == 1 || opcode == 2) {
+			on_message(w, c, opcode, p + h, len);
+			if (c->state != C_OPEN)
+				return -1;
+		}
+		off += h + len;
+	}
+	if (off > 0) {
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	if (c->outlen > c->outoff)
+		return flush_out(w, c);
+	return 0;
+}
+
+static int
+header_value(const char *head, const char *name, char *out, size_t outsz)
+{
+	const char *p = head;
+	size_t nl = strlen(name);
+
+	while ((p = strstr(p, "\r\n")) != NULL) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1, *e;
+			size_t n;
+
+			while (*v == ' ' || *v == '\t')
+				v++;
+			e = strstr(v, "\r\n");
+			n = e ? (size_t)(e - v) : strlen(v);
+			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+				n--;
+			if (n >= outsz)
+				return -1;
+			memcpy(out, v, n);
+			out[n] = '\0';
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+on_readable(struct worker *w, struct conn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->incap - c->inlen < 4096) {
+			c->incap = c->incap ? c->incap * 2 : 16384;
+			if ((c->in = realloc(c->in, c->incap)) == NULL)
+				die("out of memory");
+		}
+		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			if (c->state == C_HANDSHAKE) {
+				hadd(&w->refuse_lat, now_ns() -
+				    (uint64_t)(c->t_start * 1e9));
+				fail(w, c, &w->closed_early);
+			} else if (g_stop)
+				conn_kill(w, c);
+			else
+				fail(w, c, &w->proto_err);
+			return;
+		}
+		c->inlen += (size_t)n;
+		if (c->state == C_HANDSHAKE) {
+			char *end, got[64];
+			size_t hl;
+
+			c->in[c->inlen] = '\0';	/* room: incap - inlen >= 4096 */
+			if ((end = strstr((char *)c->in, "\r\n\r\n")) == NULL) {
+				if (c->inlen > 8192)
+					fail(w, c, &w->http_err);
+				continue;
+			}
+			*end = '\0';
+			hl = (size_t)(end - (char *)c->in) + 4;
+			if (strncmp((char *)c->in, "HTTP/1.1 101", 12) != 0) {
+				double dt = now() - c->t_start;
+
+				hadd(&w->refuse_lat, (uint64_t)(dt * 1e9));
+				if (w->http_err == 0)
+					fprintf(stderr, "wsbench: refused: %.40s\n",
+					    (char *)c->in);
+				fail(w, c, &w->http_err);
+				return;
+			}
+			if (header_value((char *)c->in, "Sec-WebSocket-Accept",
+			    got, sizeof(got)) == -1 ||
+			    strcmp(got, c->accept) != 0) {
+				fprintf(stderr, "wsbench: bad Sec-WebSocket-Accept\n");
+				fail(w, c, &w->bad_accept);
+				return;
+			}
+			memmove(c->in, c->in + hl, c->inlen - hl);
+			c->inlen -= hl;
+			c->state = C_OPEN;
+			w->pending--;
+			w->open++;
+			w->ok++;
+			w->t_last_ok = now();
+			if (opt.mode == M_ECHO && g_conn_phase_over)
+				echo_fill(w, c);
+			if (opt.mode == M_IDLE && c->incap > 16384 &&
+			    c->inlen == 0) {
+				/* keep idle clients small */
+				free(c->in);
+				c->in = NULL;
+				c->incap = 0;
+			}
+		}
+		if (c->state == C_OPEN && parse_frames(w, c) == -1)
+			return;
+		if (opt.mode == M_IDLE && c->inlen == 0 && c->in != NULL) {
+			free(c->in);
+			c->in = NULL;
+			c->incap = 0;
+			return;
+		}
+	}
+}
+
+static void
+on_event(struct worker *w, struct conn *c, uint32_t ev)
+{
+	w->tnow = now_ns();
+	if (c->state == C_CONNECTING) {
+		int err = 0;
+		socklen_t sl = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+		if (err != 0) {
+			if (err == ECONNREFUSED) {
+				hadd(&w->refuse_lat, now_ns() -
+				    (uint64_t)(c->t_start * 1e9));
+				fail(w, c, &w->refused);
+			} else if (err == ETIMEDOUT) {
+				fail(w, c, &w->timeouts);
+			} else {
+				if (w->other_err == 0)
+					fprintf(stderr, "wsbench: connect: %s\n",
+					    strerror(err));
+				fail(w, c, &w->other_err);
+			}
+			return;
+		}
+		if (!(ev & EPOLLOUT))
+			return;
+		set_events(w, c, EPOLLIN);
+		send_request(w, c);
+		return;
+	}
+	if ((ev & EPOLLOUT) && c->state != C_DEAD)
+		if (flush_out(w, c) == -1)
+			return;
+	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->state != C_DEAD)
+		on_readable(w, c);
+}
+
+static void
+check_timeouts(struct worker *w, double t)
+{
+	int i;
+
+	for (i = 0; i < w->n; i++) {
+		struct conn *c = &w->c[i];
+
+		if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) &&
+		    t - c->t_start > opt.hs_timeout)
+			fail(w, c, &w->timeouts);
+	}
+}
+
+static void
+connect_more(struct worker *w)
+{
+	while (w->next_connect < w->n && w->pending < opt.pending &&
+	    !g_stop) {
+		struct conn *c = &w->c[w->next_connect++];
+
+		start_connect(w, c);
+	}
+}
+
+static int
+conn_phase_done(struct worker *w)
+{
+	return w->next_connect == w->n && w->pending == 0;
+}
+
+/* The loop: run until *flag is set (or until the connection phase is
+ * done if flag is NULL), or the deadline. */
+static void
+loop(struct worker *w, volatile int *flag, double until)
+{
+	struct epoll_event ev[256];
+	double last_to = now();
+	int i, n;
+
+	for (;;) {
+		double t = now();
+
+		if (t > t_deadline)
+			die("deadline passed");
+		if (flag != NULL && *flag)
+			return;
+		if (flag == NULL && conn_phase_done(w))
+			return;
+		if (until > 0 && t >= until)
+			return;
+		connect_more(w);
+		if (t - last_to > 0.1) {
+			check_timeouts(w, t);
+			last_to = t;
+		}
+		n = epoll_wait(w->ep, ev, 256, 20);
+		if (n == -1 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+
+			if (c->state != C_DEAD && c->fd >= 0)
+				on_event(w, c, ev[i].events);
+		}
+	}
+}
+
+static volatile int g_go_measure, g_end_measure, g_all_done;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_phase_count;
+
+static void
+phase_arrive(void)
+{
+	pthread_mutex_lock(&g_mu);
+	g_phase_count++;
+	pthread_mutex_unlock(&g_mu);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	/* 1. connect everybody */
+	loop(w, NULL, 0);
+	phase_arrive();
+	loop(w, &g_conn_phase_over, 0);
+	if (opt.mode == M_IDLE)
+		return NULL;
+	/* 2. run */
+	if (opt.mode == M_ECHO) {
+		for (i = 0; i < w->n; i++)
+			if (w->c[i].state == C_OPEN) {
+				w->tnow = now_ns();
+				echo_fill(w, &w->c[i]);
+				flush_out(w, &w->c[i]);
+			}
+	}
+	if (opt.mode == M_ECHO && opt.count >= 0) {
+		/* until the quota is echoed */
+		struct epoll_event ev[256];
+
+		while ((long long)w->done_count < w->quota && w->open > 0) {
+			int n = epoll_wait(w->ep, ev, 256, 50);
+
+			if (now() > t_deadline)
+				die("deadline passed in --count run");
+			for (i = 0; i < n; i++) {
+				struct conn *c = ev[i].data.ptr;
+
+				if (c->state != C_DEAD)
+					on_event(w, c, ev[i].events);
+			}
+		}
+		phase_arrive();
+		return NULL;
+	}
+	loop(w, &g_all_done, 0);
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: wsbench -m echo|fanout|idle -p PORT [-P PATH] [-c CONNS]\n"
+	    "  [-s SIZE] [-k INFLIGHT] [-d SECONDS] [-w WARMUP] [-n COUNT]\n"
+	    "  [-t (text payload)] [-T THREADS] [-S NSRC] [-q PENDING]\n"
+	    "  [-H HANDSHAKE_TIMEOUT] [-o HOLD] [-D DEADLINE] [-x SERVER_PID]\n"
+	    "  [-r READY_FILE] [-a HOST]\n");
+	exit(2);
+}
+
+static void
+sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct worker *ws;
+	struct rlimit rl;
+	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0;
+	long rss0 = 0, rss1 = 0;
+	int ch, i, per, rem, idx;
+
+	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:a:"))
+	    != -1) {
+		switch (ch) {
+		case 'm':
+			if (strcmp(optarg, "echo") == 0)
+				opt.mode = M_ECHO;
+			else if (strcmp(optarg, "fanout") == 0)
+				opt.mode = M_FANOUT;
+			else if (strcmp(optarg, "idle") == 0)
+				opt.mode = M_IDLE;
+			else
+				usage();
+			break;
+		case 'p': opt.port = atoi(optarg); break;
+		case 'P': opt.path = optarg; break;
+		case 'c': opt.conns = atoi(optarg); break;
+		case 's': opt.size = (size_t)atol(optarg); break;
+		case 'k': opt.inflight = atoi(optarg); break;
+		case 'd': opt.duration = atof(optarg); break;
+		case 'w': opt.warmup = atof(optarg); break;
+		case 'n': opt.count = atoll(optarg); break;
+		case 't': opt.text = 1; break;
+		case 'T': opt.threads = atoi(optarg); break;
+		case 'S': opt.nsrc = atoi(optarg); break;
+		case 'q': opt.pending = atoi(optarg); break;
+		case 'H': opt.hs_timeout = atof(optarg); break;
+		case 'o': opt.hold = atof(optarg); break;
+		case 'D': opt.deadline = atof(optarg); break;
+		case 'x': opt.pid = (pid_t)atoi(optarg); break;
+		case 'r': opt.ready_file = optarg; break;
+		case 'a': opt.host = optarg; break;
+		default: usage();
+		}
+	}
+	if (opt.port <= 0 || opt.conns < 0 || opt.inflight < 1 ||
+	    opt.threads < 1 || opt.pending < 1)
+		usage();
+	if (opt.path == NULL)
+		opt.path = opt.mode == M_FANOUT ? "/clock" : "/echo";
+	if (opt.threads > opt.conns && opt.conns > 0)
+		opt.threads = opt.conns;
+	t_deadline = now() + opt.deadline;
+	signal(SIGALRM, on_alarm);
+	alarm((unsigned)opt.deadline + 5);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* As many descriptors as the hard limit allows. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    (rlim_t)opt.conns + 16 > rl.rlim_cur)
+		die("%d connections need more descriptors than the limit %llu",
+		    opt.conns, (unsigned long long)rl.rlim_cur);
+
+	ws = calloc((size_t)opt.threads, sizeof(*ws));
+	per = opt.conns / opt.threads;
+	rem = opt.conns % opt.threads;
+	idx = 0;
+	for (i = 0; i < opt.threads; i++) {
+		struct worker *w = &ws[i];
+		int j;
+		size_t b;
+
+		w->id = i;
+		w->n = per + (i < rem);
+		w->first = idx;
+		w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)i << 32) ^
+		    (uint64_t)now_ns();
+		w->c = calloc((size_t)w->n + 1, sizeof(*w->c));
+		if ((w->ep = epoll_create1(0)) == -1)
+			die("epoll_create1: %s", strerror(errno));
+		for (j = 0; j < w->n; j++) {
+			w->c[j].fd = -1;
+			w->c[j].idx = idx++;
+			w->c[j].last_tick = -1;
+			if (opt.mode == M_ECHO)
+				w->c[j].sent_ns = calloc((size_t)opt.inflight,
+				    sizeof(uint64_t));
+		}
+		if (opt.count >= 0)
+			w->quota = opt.conns ? opt.count * w->n / opt.conns : 0;
+		/* Base payload: printable ASCII with some 2-, 3- and 4-byte
+		 * UTF-8 sequences in text mode, any bytes in binary mode. */
+		w->payload = malloc(opt.size + 1);
+		w->scratch = malloc(opt.size + 1);
+		for (b = 0; b < opt.size; ) {
+			if (!opt.text) {
+				w->payload[b] = (unsigned char)(b * 131 + 7);
+				b++;
+			} else if (b % 97 == 50 && b + 4 <= opt.size) {
+				memcpy(w->payload + b, "\xf0\x9f\x98\x80", 4);
+				b += 4;
+			} else if (b % 89 == 40 && b + 3 <= opt.size) {
+				memcpy(w->payload + b, "\xe2\x82\xac", 3);
+				b += 3;
+			} else if (b % 53 == 20 && b + 2 <= opt.size) {
+				memcpy(w->payload + b, "\xc3\xa9", 2);
+				b += 2;
+			} else {
+				w->payload[b] = (unsigned char)(' ' + b % 95);
+				b++;
+			}
+		}
+	}
+	if (opt.count >= 0) {	/* hand out the rounding remainder */
+		long long given = 0;
+
+		for (i = 0; i < opt.threads; i++)
+			given += ws[i].quota;
+		ws[0].quota += opt.count - given;
+	}
+
+	rss0 = proc_rss_kb(opt.pid);
+	t0 = now();
+	for (i = 0; i < opt.threads; i++)
+		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
+	/* Wait for every worker to finish connecting. */
+	while (g_phase_count < opt.threads) {
+		if (now() > t_deadline)
+			die("deadline passed while connecting");
+		sleep_s(0.005);
+	}
+	{
+		long ok = 0, refused = 0, http = 0, early = 0, to = 0, bad = 0,
+		    other = 0;
+		double first = 0, last = 0;
+		struct hist rl_all;
+
+		memset(&rl_all, 0, sizeof(rl_all));
+		for (i = 0; i < opt.threads; i++) {
+			struct worker *w = &ws[i];
+			int b;
+
+			ok += w->ok; refused += w->refused; http += w->http_err;
+			early += w->closed_early; to += w->timeouts;
+			bad += w->bad_accept; other += w->other_err;
+			if (w->t_first_conn && (!first || w->t_first_conn < first))
+				first = w->t_first_conn;
+			if (w->t_last_ok > last)
+				last = w->t_last_ok;
+			for (b = 0; b < HBUCKETS; b++)
+				rl_all.b[b] += w->refuse_lat.b[b];
+			rl_all.n += w->refuse_lat.n;
+		}
+		fprintf(stderr, "wsbench: %ld/%d connected in %.2f s "
+		    "(refused %ld, http error %ld, closed %ld, timed out %ld, "
+		    "bad accept %ld, other %ld)\n", ok, opt.conns, now() - t0,
+		    refused, http, early, to, bad, other);
+		if (opt.mode == M_IDLE) {
+			double hs = ok > 0 && last > first ? ok / (last - first)
+			    : 0;
+			long failed = refused + http + early + to + bad + other;
+			long fast = 0;
+			int b;
+			uint64_t seen = 0;
+
+			/* refusals that came within 1 s */
+			for (b = 0; b < HBUCKETS; b++) {
+				if (hbucket_value(b) < 1000000000ull)
+					seen += rl_all.b[b];
+			}
+			fast = (long)seen;
+			if (opt.hold > 0) {
+				if (opt.ready_file != NULL) {
+					FILE *f = fopen(opt.ready_file, "w");
+
+					if (f != NULL) {
+						fprintf(f, "holding %ld\n", ok);
+						fclose(f);
+					}
+				}
+				sleep_s(opt.hold / 2);
+				rss1 = proc_rss_kb(opt.pid);
+				sleep_s(opt.hold / 2);
+			} else
+				rss1 = proc_rss_kb(opt.pid);
+			/* still open at the end of the hold? */
+			{
+				long still = 0;
+
+				g_conn_phase_over = 1;
+				for (i = 0; i < opt.threads; i++) {
+					pthread_join(ws[i].thr, NULL);
+				}
+				(void)still;
+			}
+			printf("RESULT mode=idle conns=%d ok=%ld failed=%ld "
+			    "refused=%ld http_err=%ld closed_early=%ld "
+			    "timeouts=%ld bad_accept=%ld other=%ld "
+			    "fast_refusals=%ld refusal_p50_ms=%.2f "
+			    "refusal_max_ms=%.2f hs_per_s=%.0f "
+			    "connect_s=%.3f rss0_kb=%ld rss1_kb=%ld "
+			    "rss_per_conn_b=%.0f\n", opt.conns, ok, failed,
+			    refused, http, early, to, bad, other, fast,
+			    hpct(&rl_all, 50) / 1e6, hpct(&rl_all, 100) / 1e6,
+			    hs, last - first, rss0, rss1,
+			    ok > 0 && opt.pid > 0 ? (double)(rss1 - rss0) *
+			    1024.0 / (double)ok : 0);
+			fflush(stdout);
+			_exit(0);
+		}
+		if (ok == 0)
+			die("no connection succeeded");
+		(void)bad;
+	}
+
+	/* echo / fanout: run for warmup + duration (or count) */
+	g_conn_phase_over = 1;
+	if (opt.mode == M_ECHO && opt.count >= 0) {
+		g_measuring = 1;
+		t_meas0 = now();
+		cpu0 = proc_cpu_us(opt.pid);
+		while (g_phase_count < 2 * opt.threads) {
+			if (now() > t_deadline)
+				die("deadline passed");
+			sleep_s(0.002);
+		}
+		t_meas1 = now();
+		cpu1 = proc_cpu_us(opt.pid);
+		g_stop = 1;
+		g_all_done = 1;
+	} else {
+		sleep_s(opt.mode == M_FANOUT ? (opt.warmup > 0.3 ?
+		    opt.warmup : 0.3) : opt.warmup);
+		if (opt.mode == M_FANOUT) {
+			/* Ticks first seen from here on count. */
+			for (i = 0; i < opt.threads; i++)
+				ws[i].phase_done = 0;
+		}
+		cpu0 = proc_cpu_us(opt.pid);
+		t_meas0 = now();
+		g_measuring = 1;
+		sleep_s(opt.duration);
+		g_measuring = 0;
+		cpu1 = proc_cpu_us(opt.pid);
+		t_meas1 = now();
+		if (opt.mode == M_FANOUT)
+			sleep_s(1.0);	/* let the last ticks arrive */
+		g_stop = 1;
+		g_all_done = 1;
+	}
+	for (i = 0; i < opt.threads; i++)
+		pthread_join(ws[i].thr, NULL);
+
+	if (opt.mode == M_ECHO) {
+		struct hist lat;
+		uint64_t msgs = 0, bytes = 0, *per_conn;
+		long mism = 0, perr = 0, open = 0, nc = 0;
+		double el = t_meas1 - t_meas0;
+		int b, j;
+
+		memset(&lat, 0, sizeof(lat));
+		per_conn = calloc((size_t)opt.conns + 1, sizeof(uint64_t));
+		for (i = 0; i < opt.threads; i++) {
+			struct worker *w = &ws[i];
+
+			for (b = 0; b < HBUCKETS; b++)
+				lat.b[b] += w->lat.b[b];
+			lat.n += w->lat.n;
+			msgs += w->msgs;
+			bytes += w->bytes;
+			mism += w->mismatches;
+			perr += w->proto_err;
+			open += w->open;
+			for (j = 0; j < w->n; j++)
+				if (w->c[j].state == C_OPEN ||
+				    w->c[j].msgs > 0)
+					per_conn[nc++] = w->c[j].msgs;
+		}
+		qsort(per_conn, (size_t)nc, sizeof(uint64_t), cmp_u64);
+		printf("RESULT mode=echo conns=%d size=%zu inflight=%d "
+		    "text=%d secs=%.3f msgs=%llu msg_per_s=%.0f MB_per_s=%.2f "
+		    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
+		    "conn_min=%llu conn_med=%llu conn_max=%llu "
+		    "mismatches=%ld proto_err=%ld open_at_end=%ld "
+		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f\n",
+		    opt.conns, opt.size, opt.inflight, opt.text, el,
+		    (unsigned long long)msgs, msgs / el, bytes / el / 1e6,
+		    hpct(&lat, 50) / 1e3, hpct(&lat, 99) / 1e3,
+		    hpct(&lat, 99.9) / 1e3, hpct(&lat, 100) / 1e3,
+		    (unsigned long long)(nc ? per_conn[0] : 0),
+		    (unsigned long long)(nc ? per_conn[nc / 2] : 0),
+		    (unsigned long long)(nc ? per_conn[nc - 1] : 0),
+		    mism, perr, open, cpu1 - cpu0,
+		    msgs ? (cpu1 - cpu0) / (double)msgs : 0);
+		fflush(stdout);
+		_exit(mism || perr ? 1 : 0);
+	}
+
+	/* fan-out */
+	{
+		uint64_t t0ns = (uint64_t)(t_meas0 * 1e9),
+		    t1ns = (uint64_t)(t_meas1 * 1e9), deliveries = 0,
+		    *spread, *per, spread_max = 0;
+		int nt = 0, full = 0, open = 0, j, k, ntot = 0;
+		struct tick *all = NULL;
+		long perr = 0;
+
+		/* Merge the ticks of all workers by key. */
+		for (i = 0; i < opt.threads; i++)
+			ntot += ws[i].nticks;
+		all = calloc((size_t)ntot + 1, sizeof(*all));
+		for (i = 0; i < opt.threads; i++) {
+			perr += ws[i].proto_err;
+			open += ws[i].open;
+			for (j = 0; j < ws[i].nticks; j++) {
+				struct tick *x = &ws[i].ticks[j];
+
+				for (k = 0; k < nt; k++)
+					if (all[k].keylen == x->keylen &&
+					    memcmp(all[k].key, x->key,
+					    x->keylen) == 0)
+						break;
+				if (k == nt)
+					all[nt++] = *x;
+				else {
+					if (x->first < all[k].first)
+						all[k].first = x->first;
+					if (x->last > all[k].last)
+						all[k].last = x->last;
+					all[k].count += x->count;
+				}
+			}
+		}
+		spread = calloc((size_t)nt + 1, sizeof(uint64_t));
+		j = 0;
+		for (k = 0; k < nt; k++) {
+			if (all[k].first < t0ns || all[k].first >= t1ns)
+				continue;
+			deliveries += (uint64_t)all[k].count;
+			if (all[k].count >= open && open > 0)
+				full++;
+			spread[j++] = all[k].last - all[k].first;
+			if (all[k].last - all[k].first > spread_max)
+				spread_max = all[k].last - all[k].first;
+		}
+		qsort(spread, (size_t)j, sizeof(uint64_t), cmp_u64);
+		per = calloc((size_t)opt.conns + 1, sizeof(uint64_t));
+		{
+			int np = 0;
+
+			for (i = 0; i < opt.threads; i++)
+				for (k = 0; k < ws[i].n; k++)
+					per[np++] = ws[i].c[k].ticks;
+			qsort(per, (size_t)np, sizeof(uint64_t), cmp_u64);
+			printf("RESULT mode=fanout conns=%d open=%d secs=%.3f "
+			    "ticks=%d full_ticks=%d full_share=%.4f "
+			    "deliveries=%llu deliveries_per_s=%.0f "
+			    "spread_p50_ms=%.2f spread_p99_ms=%.2f "
+			    "spread_max_ms=%.2f client_ticks_min=%llu "
+			    "client_ticks_max=%llu proto_err=%ld "
+			    "server_cpu_us=%.0f cpu_us_per_delivery=%.4f\n",
+			    opt.conns, open, t_meas1 - t_meas0, j, full,
+			    j ? (double)full / j : 0,
+			    (unsigned long long)deliveries,
+			    deliveries / (t_meas1 - t_meas0),
+			    j ? spread[j / 2] / 1e6 : 0,
+			    j ? spread[(j * 99) / 100] / 1e6 : 0,
+			    spread_max / 1e6,
+			    (unsigned long long)(np ? per[0] : 0),
+			    (unsigned long long)(np ? per[np - 1] : 0),
+			    perr, cpu1 - cpu0, deliveries ?
+			    (cpu1 - cpu0) / (double)deliveries : 0);
+		}
+		fflush(stdout);
+		_exit(perr ? 1 : 0);
+	}
+}
