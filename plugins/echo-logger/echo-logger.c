@@ -13,6 +13,8 @@
  *                            length and the text or base64 payload
  *   max_logged_bytes = 64;   longer payloads are truncated in the log
  *                            (they are always echoed whole)
+ *   log_messages = true;     false: log opens and closes only, not each
+ *                            message (for busy routes and benchmarks)
  *
  * Nothing a client sends reaches the log raw: text lines escape every
  * byte that is not printable ASCII, JSON lines are escaped by jansson.
@@ -32,6 +34,7 @@ struct echo {
 	struct wsd_route	*route;
 	int			 echo;
 	int			 json;
+	int			 log_messages;
 	size_t			 max_logged;
 	const char		*path;		/* NULL: stderr via wsd_log */
 	FILE			*file;
@@ -67,13 +70,14 @@ echo_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 	const char *log, *format;
 	struct echo *e;
 	long long max;
-	int echo;
+	int echo, log_messages;
 
 	(void)host;
 	if (wsd_setting_bool(r, "echo", 1, &echo) == -1 ||
 	    wsd_setting_string(r, "log", "stderr", &log) == -1 ||
 	    wsd_setting_string(r, "format", "text", &format) == -1 ||
-	    wsd_setting_int(r, "max_logged_bytes", 64, &max) == -1)
+	    wsd_setting_int(r, "max_logged_bytes", 64, &max) == -1 ||
+	    wsd_setting_bool(r, "log_messages", 1, &log_messages) == -1)
 		return -1;
 	if (max < 0 || max > 65536) {
 		wsd_setting_error(r, "max_logged_bytes",
@@ -93,6 +97,7 @@ echo_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 	e->route = r;
 	e->echo = echo;
 	e->json = strcmp(format, "json") == 0;
+	e->log_messages = log_messages;
 	e->max_logged = (size_t)max;
 	if (strcmp(log, "stderr") != 0) {
 		e->path = log;
@@ -370,7 +375,7 @@ echo_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	struct echo *e = state;
 	struct client *cl = wsd_get_data(c);
 
-	if (cl != NULL)
+	if (cl != NULL && e->log_messages)
 		log_message(e, cl, opcode, data, len);
 	if (e->echo && wsd_send(c, opcode, data, len) == WSD_SEND_DROPPED)
 		wsd_log(e->route, WSD_LOG_NOTICE, "conn %llu: echo dropped",

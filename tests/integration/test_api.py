@@ -854,6 +854,26 @@ def test_echo_logger_sigusr1_reopens():
     assert b"after-reopen" in new and b"closed: 1000" in new, new
 
 
+def test_echo_logger_log_messages_off():
+    tmp = W.tmpdir()
+    log = os.path.join(tmp, "echo.log")
+    d = W.start(routes=[W.route("/echo", settings={
+        "log": log, "log_messages": False})])
+    try:
+        async def go():
+            async with W.ws_connect(d.port, "/echo?id=quiet") as ws:
+                for m in ("one", b"two", "three"):
+                    await W.echo(ws, m)
+        W.arun(go())
+        wait_for(lambda: b"closed: 1000" in read_bytes(log), "the close line")
+    finally:
+        d.kill()
+    lines = read_bytes(log).split(b"\n")[:-1]
+    assert len(lines) == 2, lines
+    assert b"open from" in lines[0] and b"closed: 1000" in lines[1], lines
+    assert b"one" not in read_bytes(log) and b"three" not in read_bytes(log)
+
+
 TESTS = [
     test_clock_ticks_together_on_second_boundaries,
     test_settings_clock_interval_wrong_type,
@@ -878,6 +898,7 @@ TESTS = [
     test_backpressure_then_drain,
     test_echo_logger_log_files,
     test_echo_logger_sigusr1_reopens,
+    test_echo_logger_log_messages_off,
 ]
 
 if __name__ == "__main__":
