@@ -4,8 +4,15 @@
  * A connection never frees itself from inside a plugin callback: the
  * plugin may call wsd_close() or send to a connection that is over its
  * limit, and both only change state.  Freeing happens from the top of a
- * libevent callback (read, event, write, timer), where nothing of ours
+ * libevent callback (read, write, flush, timer), where nothing of ours
  * is on the stack.
+ *
+ * Reads go into srv->rbuf, shared by all connections: the loop runs one
+ * callback at a time, and a plugin only sees a message during its
+ * callback.  Whole frames are unmasked, checked and delivered in place;
+ * what a read leaves unfinished is copied to the connection's ibuf, and
+ * the next read appends to it, sized from the frame header so that a
+ * frame up to WAIT_MAX arrives contiguous and needs no reassembly.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,7 +26,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "conn.h"
@@ -30,15 +36,31 @@
 #include "server.h"
 #include "static.h"
 
-static void	conn_readcb(struct bufferevent *, void *);
-static void	conn_writecb(struct bufferevent *, void *);
-static void	conn_eventcb(struct bufferevent *, short, void *);
+/* The shared read buffer: the most one recv() takes. */
+#define RBUF_SIZE	(256 * 1024)
+/* Unfragmented frames up to this size are gathered whole before use. */
+#define WAIT_MAX	(256 * 1024)
+/* The least a connection's own input buffer grows by. */
+#define IBUF_MIN	4096
+/* Reads per readable event, so that one client cannot hog the loop. */
+#define READ_ROUNDS	8
+/*
+ * Broadcast output is written at once, not at the end of the iteration,
+ * when this much is queued: every queued broadcast costs a 1 KiB libevent
+ * chain, and a burst of broadcasts to many clients would pile them up.
+ */
+#define FLUSH_EARLY	(16 * 1024)
+
+static void	conn_readcb(evutil_socket_t, short, void *);
+static void	conn_writecb(evutil_socket_t, short, void *);
+static void	conn_flushcb(evutil_socket_t, short, void *);
 static void	conn_timercb(evutil_socket_t, short, void *);
 static void	conn_free(struct conn *);
 static void	conn_linger(struct conn *);
 static void	conn_fail(struct conn *, int, const char *);
-static void	process_frames(struct conn *);
+static size_t	process_frames(struct conn *, uint8_t *, size_t);
 static void	arm_keepalive(struct conn *);
+static void	want_flush(struct conn *);
 
 uint64_t
 conn_now_ms(struct server *srv)
@@ -88,18 +110,68 @@ format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+int
+conn_server_init(struct server *srv)
+{
+	TAILQ_INIT(&srv->flushq);
+	if ((srv->rbuf = malloc(RBUF_SIZE)) == NULL)
+		return -1;
+	srv->ev_flush = event_new(srv->base, -1, 0, conn_flushcb, srv);
+	if (srv->ev_flush == NULL) {
+		free(srv->rbuf);
+		srv->rbuf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+conn_server_fini(struct server *srv)
+{
+	if (srv->ev_flush != NULL)
+		event_free(srv->ev_flush);
+	srv->ev_flush = NULL;
+	free(srv->rbuf);
+	srv->rbuf = NULL;
+}
+
 struct conn *
-conn_new_bev(struct server *srv, struct bufferevent *bev, const char *remote)
+conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+    int socklen)
 {
 	struct conn *c;
+	int one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	if ((c->timer = evtimer_new(srv->base, conn_timercb, c)) == NULL) {
-		free(c);
+	(void)socklen;
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    (c = calloc(1, sizeof(*c))) == NULL) {
+		evutil_closesocket(fd);
 		return NULL;
 	}
-	c->bev = bev;
+	c->fd = fd;
+	c->timer = evtimer_new(srv->base, conn_timercb, c);
+	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_readcb,
+	    c);
+	c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST,
+	    conn_writecb, c);
+	c->out = evbuffer_new();
+	if (c->timer == NULL || c->rev == NULL || c->wev == NULL ||
+	    c->out == NULL || event_add(c->rev, NULL) == -1) {
+		if (c->timer != NULL)
+			event_free(c->timer);
+		if (c->rev != NULL)
+			event_free(c->rev);
+		if (c->wev != NULL)
+			event_free(c->wev);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
+		free(c);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	/* Not for AF_UNIX (the fuzzer); TCP answers are small and urgent. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = srv;
 	c->id = ++srv->next_id;
 	c->state = CONN_HTTP;
@@ -107,35 +179,10 @@ conn_new_bev(struct server *srv, struct bufferevent *bev, const char *remote)
 	generation_ref(c->gen);
 	c->start_ms = conn_now_ms(srv);
 	c->utf8 = UTF8_ACCEPT;
-	snprintf(c->remote, sizeof(c->remote), "%s", remote);
+	format_addr(sa, c->remote, sizeof(c->remote));
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
-
-	bufferevent_setcb(c->bev, conn_readcb, NULL, conn_eventcb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
-	return c;
-}
-
-struct conn *
-conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
-    int socklen)
-{
-	struct bufferevent *bev;
-	struct conn *c;
-	char remote[64];
-	int one = 1;
-
-	(void)socklen;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	format_addr(sa, remote, sizeof(remote));
-	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		evutil_closesocket(fd);
-		return NULL;
-	}
-	if ((c = conn_new_bev(srv, bev, remote)) == NULL)
-		bufferevent_free(bev);	/* closes fd */
 	return c;
 }
 
@@ -160,17 +207,48 @@ conn_refuse(struct server *srv, evutil_socket_t fd)
 
 /* ---------------------------------------------------------------- output */
 
+/* Write c's output at the end of this loop iteration. */
+static void
+want_flush(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->flush_queued || c->state == CONN_DEAD)
+		return;
+	if (TAILQ_EMPTY(&srv->flushq))
+		event_active(srv->ev_flush, EV_TIMEOUT, 1);
+	TAILQ_INSERT_TAIL(&srv->flushq, c, flush_link);
+	c->flush_queued = true;
+}
+
+/*
+ * A broadcast was queued: write it at the end of the iteration, or now
+ * if a lot is queued.  A write error is left for conn_flush to see: this
+ * runs inside a plugin callback, where c must not be freed.
+ */
+static void
+broadcast_added(struct conn *c)
+{
+	if (evbuffer_get_length(c->out) >= FLUSH_EARLY && !c->wev_added &&
+	    !c->wr_shut)
+		(void)evbuffer_write(c->out, c->fd);
+	want_flush(c);
+}
+
 static void
 send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	uint8_t hdr[WS_FRAME_MAX_HEADER];
 	size_t hl;
 
 	hl = ws_frame_encode_header(hdr, true, opcode, len, NULL);
-	evbuffer_add(out, hdr, hl);
+	/* One chain for header and payload, when the payload is small. */
+	if (len > 0 && len <= 4096)
+		evbuffer_expand(c->out, hl + len);
+	evbuffer_add(c->out, hdr, hl);
 	if (len > 0)
-		evbuffer_add(out, data, len);
+		evbuffer_add(c->out, data, len);
+	want_flush(c);
 }
 
 static void
@@ -245,23 +323,13 @@ start_close(struct conn *c, int code, const char *reason)
 static void
 conn_linger(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-
 	if (c->state == CONN_LINGER || c->state == CONN_DEAD)
 		return;
 	c->state = CONN_LINGER;
 	c->over_hwm = false;
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	/*
-	 * Inside a plugin callback the message it was handed may point into
-	 * the input buffer: leave it, conn_readcb drains it on the way out.
-	 */
-	if (c->in_cb == 0)
-		evbuffer_drain(in, evbuffer_get_length(in));
+	/* Unread input is of no interest now: conn_readcb drops it. */
 	timer_in(c, conn_limits(c)->close_timeout_ms);
-	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_writecb(c->bev, c);
+	want_flush(c);		/* the half-close follows the last byte */
 }
 
 /* The send high-water mark of the connection's route. */
@@ -275,46 +343,76 @@ conn_hwm(const struct conn *c)
 }
 
 /*
- * After queueing: if the client is now over the high-water mark, ask
- * libevent to call conn_writecb once output falls to half of it.
+ * After queueing: if the client is now over the high-water mark, the
+ * plugin hears from `drain` once output has fallen to half of it.
  */
 static int
 check_hwm(struct conn *c, size_t queued)
 {
-	size_t hwm = conn_hwm(c);
-
-	if (queued <= hwm)
+	if (queued <= conn_hwm(c))
 		return WSD_SEND_OK;
-	if (!c->over_hwm) {
-		c->over_hwm = true;
-		bufferevent_setwatermark(c->bev, EV_WRITE, hwm / 2, 0);
-		bufferevent_setcb(c->bev, conn_readcb, conn_writecb,
-		    conn_eventcb, c);
-	}
+	c->over_hwm = true;
 	return WSD_SEND_BACKPRESSURE;
 }
 
+/* The peer reset or vanished: nothing more can be sent or received. */
 static void
-conn_writecb(struct bufferevent *bev, void *arg)
+conn_io_error(struct conn *c)
 {
-	struct conn *c = arg;
+	if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
+	    !c->close_rcvd && !c->close_sent)
+		set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+	conn_free(c);
+}
+
+/*
+ * Write what is queued, as far as the socket takes it, and wait for
+ * writability if it did not take it all.  Only from the top of a
+ * callback: it may free c.
+ */
+static void
+conn_flush(struct conn *c)
+{
 	struct route *r = c->route;
-	size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
+	size_t queued;
+
+	if (c->flush_queued) {
+		TAILQ_REMOVE(&c->srv->flushq, c, flush_link);
+		c->flush_queued = false;
+	}
+	if (c->state == CONN_DEAD)
+		return;
+	queued = evbuffer_get_length(c->out);
+	if (queued > 0 && !c->wr_shut) {
+		if (evbuffer_write(c->out, c->fd) == -1 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("conn %llu %s: write: %s",
+			    (unsigned long long)c->id, c->remote,
+			    strerror(errno));
+			conn_io_error(c);
+			return;
+		}
+		queued = evbuffer_get_length(c->out);
+	}
+	if (queued > 0 && !c->wev_added) {
+		event_add(c->wev, NULL);
+		c->wev_added = true;
+	} else if (queued == 0 && c->wev_added) {
+		event_del(c->wev);
+		c->wev_added = false;
+	}
 
 	if (c->state == CONN_LINGER) {
-		if (queued > 0)
-			return;
-		/* Everything is out: no more writes, and stop calling us. */
-		bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, c);
-		bufferevent_disable(bev, EV_WRITE);
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		/* Everything is out: half-close, and wait for the client's. */
+		if (queued == 0 && !c->wr_shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->wr_shut = true;
+		}
 		return;
 	}
 	if (!c->over_hwm || queued > conn_hwm(c) / 2)
 		return;
 	c->over_hwm = false;
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, c);
 	if (c->state == CONN_OPEN && r->plugin->ops.drain != NULL) {
 		c->in_cb++;
 		r->plugin->ops.drain(r->state, (struct wsd_conn *)c);
@@ -322,6 +420,27 @@ conn_writecb(struct bufferevent *bev, void *arg)
 		if (c->free_pending)
 			conn_free(c);
 	}
+}
+
+static void
+conn_writecb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush(arg);
+}
+
+/* The end of a loop iteration: write for everyone who queued output. */
+static void
+conn_flushcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
+		conn_flush(c);
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -333,8 +452,7 @@ respond_error(struct conn *c, int status, const char *extra)
 	    http_token_eq(c->req.method, c->req.method_len, "HEAD");
 
 	c->status = status;
-	http_write_error(bufferevent_get_output(c->bev), status, extra,
-	    head_only);
+	http_write_error(c->out, status, extra, head_only);
 	conn_linger(c);
 }
 
@@ -443,8 +561,7 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 	}
-	evbuffer_add_printf(bufferevent_get_output(c->bev),
-	    "HTTP/1.1 101 Switching Protocols\r\n"
+	evbuffer_add_printf(c->out, "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n"
@@ -457,6 +574,7 @@ upgrade(struct conn *c, struct route *r)
 	free(c->extra_headers);
 	c->extra_headers = NULL;
 	c->status = 101;
+	want_flush(c);
 
 	/* The connection now belongs to the route. */
 	c->route = r;
@@ -505,28 +623,30 @@ handle_request(struct conn *c)
 		respond_error(c, 405, "Allow: GET, HEAD\r\n");
 		return;
 	}
-	c->status = static_respond(bufferevent_get_output(c->bev),
-	    g->cfg->document_root, &c->req, head_only);
+	c->status = static_respond(c->out, g->cfg->document_root, &c->req,
+	    head_only);
 	conn_linger(c);
 }
 
-static void
-read_head(struct conn *c)
+/*
+ * Parse the request head at the start of buf and answer it.  Returns the
+ * bytes it took: 0 while the head is incomplete.
+ */
+static size_t
+read_head(struct conn *c, const uint8_t *buf, size_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	const struct wsd_limits *lim = &c->gen->cfg->limits;
-	size_t len = evbuffer_get_length(in), n;
+	const char *p = (const char *)buf;
 	struct http_header *hdrs;
-	const char *p;
+	size_t n;
 	int r;
 
 	n = len < lim->max_head_size ? len : lim->max_head_size;
 	if (n == 0)
-		return;
-	if ((p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n)) == NULL ||
-	    (hdrs = calloc(lim->max_headers, sizeof(*hdrs))) == NULL) {
+		return 0;
+	if ((hdrs = calloc(lim->max_headers, sizeof(*hdrs))) == NULL) {
 		respond_error(c, 500, NULL);
-		return;
+		return len;
 	}
 	r = http_parse_request(p, n, &c->req, hdrs, lim->max_headers);
 	if (r == HTTP_PARSE_INCOMPLETE) {
@@ -534,31 +654,31 @@ read_head(struct conn *c)
 		memset(&c->req, 0, sizeof(c->req));
 		if (len >= lim->max_head_size)
 			respond_error(c, 431, NULL);
-		return;
+		return 0;
 	}
 	if (r < 0) {
 		free(hdrs);
 		memset(&c->req, 0, sizeof(c->req));
 		respond_error(c, r == HTTP_PARSE_TOO_MANY_HEADERS ? 431 :
 		    r == HTTP_PARSE_BAD_VERSION ? 505 : 400, NULL);
-		return;
+		return len;
 	}
 
 	/* Keep our own copy: the plugin reads it in `open`. */
 	if ((c->head = malloc((size_t)r)) == NULL) {
 		free(hdrs);
 		respond_error(c, 500, NULL);
-		return;
+		return len;
 	}
 	memcpy(c->head, p, (size_t)r);
-	evbuffer_drain(in, (size_t)r);
 	c->hdrs = hdrs;
 	if (http_parse_request(c->head, (size_t)r, &c->req, hdrs,
 	    lim->max_headers) != r) {
 		respond_error(c, 500, NULL);
-		return;
+		return len;
 	}
 	handle_request(c);
+	return (size_t)r;
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -621,7 +741,7 @@ handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 		if (c->state != CONN_OPEN)
 			break;
 		/* A ping storm from a client that never reads its pongs. */
-		queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+		queued = evbuffer_get_length(c->out);
 		if (queued > 0 && queued + len + 2 >
 		    conn_limits(c)->max_send_buffer) {
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
@@ -713,15 +833,22 @@ begin_frame(struct conn *c)
 	return 0;
 }
 
-static void
-process_frames(struct conn *c)
+/*
+ * Run the frames in buf[0..len) through the engine: whole frames are
+ * unmasked and checked in place and delivered from there.  Returns the
+ * bytes taken; what is left is the unfinished start of a frame, and
+ * c->rx_want says how many more bytes it needs, when that is known.
+ */
+static size_t
+process_frames(struct conn *c, uint8_t *buf, size_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct ws_frame_header *h = &c->fh;
+	size_t pos = 0;
 
+	c->rx_want = 0;
 	while (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
-		size_t avail = evbuffer_get_length(in);
-		struct ws_frame_header *h = &c->fh;
-		uint8_t *p;
+		size_t avail = len - pos;
+		uint8_t *p = buf + pos;
 
 		if (!c->have_header) {
 			enum ws_frame_result fr;
@@ -729,19 +856,19 @@ process_frames(struct conn *c)
 			    WS_FRAME_MAX_HEADER;
 
 			if (n < 2)
-				return;
-			p = evbuffer_pullup(in, (ev_ssize_t)n);
+				return pos;
 			fr = ws_frame_parse_header(p, n, true, 0, h);
 			if (fr == WS_FRAME_NEED_MORE)
-				return;
+				return pos;
 			if (fr != WS_FRAME_OK) {
 				conn_fail(c, ws_frame_error_code(fr),
 				    ws_frame_strerror(fr));
-				return;
+				break;
 			}
 			if (begin_frame(c) == -1)
-				return;
-			evbuffer_drain(in, h->header_len);
+				break;
+			pos += h->header_len;
+			p += h->header_len;
 			avail -= h->header_len;
 			c->have_header = true;
 			c->frame_off = 0;
@@ -749,44 +876,47 @@ process_frames(struct conn *c)
 
 		if (ws_opcode_is_control(h->opcode)) {
 			uint8_t ctl[WS_CONTROL_MAX];
-			size_t len = (size_t)h->payload_len;
+			size_t clen = (size_t)h->payload_len;
 
-			if (avail < len)
-				return;
-			evbuffer_remove(in, ctl, len);
-			ws_mask(ctl, len, h->mask, 0);
+			if (avail < clen) {
+				c->rx_want = clen - avail;
+				return pos;
+			}
+			memcpy(ctl, p, clen);
+			ws_mask(ctl, clen, h->mask, 0);
+			pos += clen;
 			c->have_header = false;
-			handle_control(c, h->opcode, ctl, len);
+			handle_control(c, h->opcode, ctl, clen);
 			continue;
 		}
 
-		/* Fast path: a whole unfragmented message is here. */
-		if (h->fin && h->opcode != WS_OP_CONT && c->frame_off == 0 &&
-		    avail >= h->payload_len) {
-			size_t len = (size_t)h->payload_len;
+		/* A whole unfragmented message: use it where it lies. */
+		if (h->fin && h->opcode != WS_OP_CONT && c->frame_off == 0) {
+			size_t mlen = (size_t)h->payload_len;
 
-			p = len > 0 ? evbuffer_pullup(in, (ev_ssize_t)len) :
-			    NULL;
-			if (len > 0 && p == NULL) {
-				conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
-				return;
+			if (avail < h->payload_len) {
+				if (h->payload_len <= WAIT_MAX) {
+					c->rx_want = mlen - avail;
+					return pos;
+				}
+			} else {
+				ws_mask(p, mlen, h->mask, 0);
+				if (h->opcode == WS_OP_TEXT &&
+				    !utf8_valid(p, mlen)) {
+					conn_fail(c, WS_CLOSE_INVALID_DATA,
+					    "text message is not UTF-8");
+					break;
+				}
+				c->have_header = false;
+				c->msg_op = 0;
+				c->nfrags = 0;
+				pos += mlen;
+				deliver(c, h->opcode, p, mlen);
+				continue;
 			}
-			c->have_header = false;
-			if (len > 0)
-				ws_mask(p, len, h->mask, 0);
-			if (h->opcode == WS_OP_TEXT && !utf8_valid(p, len)) {
-				conn_fail(c, WS_CLOSE_INVALID_DATA,
-				    "text message is not UTF-8");
-				return;
-			}
-			deliver(c, h->opcode, p, len);
-			evbuffer_drain(in, len);
-			c->msg_op = 0;
-			c->nfrags = 0;
-			continue;
 		}
 
-		/* Slow path: stream the payload into the message buffer. */
+		/* Otherwise stream the payload into the message buffer. */
 		{
 			uint64_t left = h->payload_len - c->frame_off;
 			size_t take = avail < left ? avail : (size_t)left;
@@ -797,10 +927,10 @@ process_frames(struct conn *c)
 				if (msg_reserve(c, take) == -1) {
 					conn_fail(c, WS_CLOSE_INTERNAL,
 					    "out of memory");
-					return;
+					break;
 				}
 				dst = c->msg + c->msg_len;
-				evbuffer_remove(in, dst, take);
+				memcpy(dst, p, take);
 				ws_mask(dst, take, h->mask, c->frame_off);
 				if (c->msg_op == WS_OP_TEXT) {
 					c->utf8 = utf8_feed(c->utf8, dst, take);
@@ -808,71 +938,170 @@ process_frames(struct conn *c)
 						conn_fail(c,
 						    WS_CLOSE_INVALID_DATA,
 						    "text message is not UTF-8");
-						return;
+						break;
 					}
 				}
+				pos += take;
 				c->msg_len += take;
 				c->frame_off += take;
 			}
 			if (c->frame_off < h->payload_len)
-				return;
+				return pos;
 			c->have_header = false;
 			if (!h->fin)
 				continue;
 			if (c->msg_op == WS_OP_TEXT && c->utf8 != UTF8_ACCEPT) {
 				conn_fail(c, WS_CLOSE_INVALID_DATA,
 				    "text message is not UTF-8");
-				return;
+				break;
 			}
 			deliver(c, c->msg_op, c->msg, c->msg_len);
 			msg_reset(c);
 		}
 	}
+	/* Failed or closed: the rest is of no interest. */
+	return len;
+}
+
+/* Hand a read's bytes to the state machine.  Returns the bytes taken. */
+static size_t
+consume(struct conn *c, uint8_t *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (c->state == CONN_HTTP) {
+		used = read_head(c, buf, len);
+		if (c->state == CONN_HTTP)
+			return used;	/* the head is not complete yet */
+	}
+	if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
+		return used + process_frames(c, buf + used, len - used);
+	return len;
+}
+
+/*
+ * Keep the unfinished tail buf[used..len) of a read in c->ibuf: moved to
+ * its start when buf is c->ibuf, copied from the shared buffer if not.
+ */
+static int
+keep_tail(struct conn *c, const uint8_t *buf, size_t used, size_t len)
+{
+	size_t n = len - used, cap;
+	uint8_t *b;
+
+	if (n == 0) {
+		free(c->ibuf);
+		c->ibuf = NULL;
+		c->ilen = c->icap = 0;
+		return 0;
+	}
+	if (buf == c->ibuf) {
+		if (used > 0)
+			memmove(c->ibuf, buf + used, n);
+		c->ilen = n;
+		return 0;
+	}
+	cap = n + (c->rx_want > IBUF_MIN ? c->rx_want : IBUF_MIN);
+	if ((b = malloc(cap)) == NULL)
+		return -1;
+	memcpy(b, buf + used, n);
+	free(c->ibuf);
+	c->ibuf = b;
+	c->icap = cap;
+	c->ilen = n;
+	return 0;
+}
+
+/* Room in c->ibuf for the next read: what the frame lacks, or more. */
+static int
+ibuf_room(struct conn *c)
+{
+	size_t want, cap;
+	uint8_t *b;
+
+	if (c->state == CONN_HTTP)
+		want = c->gen->cfg->limits.max_head_size > c->ilen ?
+		    c->gen->cfg->limits.max_head_size - c->ilen : 1;
+	else
+		want = c->rx_want > IBUF_MIN ? c->rx_want : IBUF_MIN;
+	if (c->icap - c->ilen >= want || c->icap - c->ilen >= IBUF_MIN)
+		return 0;
+	cap = c->ilen + want;
+	if ((b = realloc(c->ibuf, cap)) == NULL)
+		return -1;
+	c->ibuf = b;
+	c->icap = cap;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- events */
 
 static void
-conn_readcb(struct bufferevent *bev, void *arg)
+conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct server *srv = c->srv;
+	int round;
 
-	switch (c->state) {
-	case CONN_HTTP:
-		read_head(c);
-		/* Frames sent right behind the request head. */
-		if (c->state == CONN_OPEN || c->state == CONN_CLOSING)
-			process_frames(c);
-		break;
-	case CONN_OPEN:
-	case CONN_CLOSING:
-		c->last_rx_ms = conn_now_ms(c->srv);
-		process_frames(c);
-		break;
-	default:
-		break;
-	}
-	/* Closing: whatever else the client sent is of no interest. */
-	if (c->state == CONN_LINGER || c->state == CONN_DEAD)
-		evbuffer_drain(in, evbuffer_get_length(in));
-	if (c->free_pending)
-		conn_free(c);
-}
+	(void)what;
+	for (round = 0; round < READ_ROUNDS; round++) {
+		uint8_t *dst;
+		size_t room, used, len;
+		ssize_t n;
+		bool tail;
 
-static void
-conn_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
-			if (!c->close_rcvd && !c->close_sent)
-				set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+		if (c->state == CONN_LINGER && c->ibuf != NULL)
+			keep_tail(c, c->ibuf, c->ilen, c->ilen);
+		tail = c->ilen > 0;
+		if (tail && ibuf_room(c) == -1) {
+			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+			break;
 		}
-		conn_free(c);
+		dst = tail ? c->ibuf + c->ilen : srv->rbuf;
+		room = tail ? c->icap - c->ilen : RBUF_SIZE;
+		n = recv(fd, dst, room, 0);
+		if (n == 0) {
+			conn_io_error(c);	/* EOF */
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				break;
+			log_debug("conn %llu %s: read: %s",
+			    (unsigned long long)c->id, c->remote,
+			    strerror(errno));
+			conn_io_error(c);
+			return;
+		}
+		if (c->state == CONN_LINGER) {
+			/* Closing: whatever the client still sends is dropped. */
+			if ((size_t)n < room)
+				break;
+			continue;
+		}
+		if (c->state != CONN_HTTP && round == 0)
+			c->last_rx_ms = conn_now_ms(srv);
+		len = tail ? c->ilen + (size_t)n : (size_t)n;
+		if (tail)
+			c->ilen = len;
+		dst = tail ? c->ibuf : srv->rbuf;
+		used = consume(c, dst, len);
+		if (c->state == CONN_LINGER || c->state == CONN_DEAD)
+			used = len;
+		if (keep_tail(c, dst, used, len) == -1) {
+			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+			break;
+		}
+		if (c->free_pending || (size_t)n < room)
+			break;
 	}
+	if (c->free_pending) {
+		conn_free(c);
+		return;
+	}
+	if (c->flush_queued)
+		conn_flush(c);
 }
 
 static void
@@ -989,8 +1218,14 @@ conn_free(struct conn *c)
 	}
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
+	if (c->flush_queued)
+		TAILQ_REMOVE(&srv->flushq, c, flush_link);
 	event_free(c->timer);
-	bufferevent_free(c->bev);
+	event_free(c->rev);
+	event_free(c->wev);
+	evbuffer_free(c->out);
+	evutil_closesocket(c->fd);
+	free(c->ibuf);
 	free_request(c);
 	free(c->msg);
 	free(c->req_line);
@@ -1040,7 +1275,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return WSD_SEND_DROPPED;
 	lim = conn_limits(c);
-	queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+	queued = evbuffer_get_length(c->out);
 	/* One message alone may be larger than the limit; a backlog not. */
 	if (queued > 0 && queued + len + WS_FRAME_MAX_HEADER >
 	    lim->max_send_buffer) {
@@ -1254,7 +1489,7 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 
 		if (c->state != CONN_OPEN)
 			continue;
-		out = bufferevent_get_output(c->bev);
+		out = c->out;
 		queued = evbuffer_get_length(out);
 		if (queued > 0 &&
 		    queued + f->len > conn_limits(c)->max_send_buffer) {
@@ -1277,6 +1512,7 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 		c->msgs_out++;
 		c->bytes_out += len;
 		check_hwm(c, queued + f->len);
+		broadcast_added(c);
 		n++;
 	}
 	shared_frame_unref(NULL, 0, f);
@@ -1288,5 +1524,5 @@ conn_buffered(struct conn *c)
 {
 	if (c->state == CONN_DEAD)
 		return 0;
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(c->out);
 }

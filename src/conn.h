@@ -2,8 +2,14 @@
  * conn: one client connection, from accept to close.  It reads the HTTP
  * request head, answers it (static file, error, or 101), then runs the
  * RFC 6455 engine: frames, reassembly, UTF-8 checks, control frames, the
- * closing handshake, keepalive pings and the idle timeout.  It is the
- * only reader of its bufferevent's input.
+ * closing handshake, keepalive pings and the idle timeout.
+ *
+ * It does its own socket I/O on plain events: a read goes into the
+ * server's shared read buffer and complete frames are handled right
+ * there, so only the unfinished tail of a read is kept per connection
+ * (and nothing at all while idle).  Output is queued in an evbuffer and
+ * written once per loop iteration for every connection that has some,
+ * so one write carries everything queued in between.
  */
 #ifndef WSD_CONN_H
 #define WSD_CONN_H
@@ -34,7 +40,10 @@ enum conn_state {
 
 struct conn {
 	struct server		*srv;
-	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+	struct event		*rev;		/* readable (persistent) */
+	struct event		*wev;		/* writable, while output waits */
+	struct evbuffer		*out;
 	struct event		*timer;
 	uint64_t		 id;
 	enum conn_state		 state;
@@ -53,6 +62,17 @@ struct conn {
 	size_t			 nstrs;
 	char			*req_line;	/* "GET /echo", for the log */
 	int			 status;	/* HTTP status answered */
+
+	/* Input not yet consumed (the tail of a read), and what it lacks. */
+	uint8_t			*ibuf;
+	size_t			 ilen, icap;
+	size_t			 rx_want;
+
+	/* Output: queued for the end of this loop iteration. */
+	TAILQ_ENTRY(conn)	 flush_link;	/* srv->flushq */
+	bool			 flush_queued;
+	bool			 wev_added;
+	bool			 wr_shut;	/* our FIN is sent */
 
 	/* Frame parser and message reassembly. */
 	struct ws_frame_header	 fh;
@@ -91,17 +111,20 @@ struct conn {
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
 };
 
-/* Take over an accepted socket.  Returns NULL (and closes fd) on ENOMEM. */
-struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
-		    const struct sockaddr *sa, int socklen);
+/*
+ * What the connections of a server share: the read buffer and the event
+ * that flushes output at the end of a loop iteration.  Call once after
+ * the loop exists; conn_server_fini() after the last connection is gone.
+ */
+int		 conn_server_init(struct server *srv);
+void		 conn_server_fini(struct server *srv);
 
 /*
- * The same over any bufferevent (a socket's, or one end of a pair in the
- * fuzzer), which the connection then owns.  Returns NULL on ENOMEM (the
- * bufferevent is then still the caller's).
+ * Take over a connected stream socket (TCP, or a socketpair end in the
+ * fuzzer).  Returns NULL (and closes fd) on ENOMEM.
  */
-struct conn	*conn_new_bev(struct server *srv, struct bufferevent *bev,
-		    const char *remote);
+struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
+		    const struct sockaddr *sa, int socklen);
 
 /* Refuse an accepted socket with 503 (max_connections reached). */
 void		 conn_refuse(struct server *srv, evutil_socket_t fd);

@@ -815,6 +815,10 @@ server_init(struct server *srv)
 		log_err("cannot create the event loop");
 		return -1;
 	}
+	if (conn_server_init(srv) == -1) {
+		log_err("out of memory");
+		return -1;
+	}
 	pthread_mutex_init(&srv->post_lock, NULL);
 	srv->post_head = NULL;
 	srv->post_tail = &srv->post_head;
@@ -926,6 +930,7 @@ server_free(struct server *srv)
 	if (srv->post_ready)
 		pthread_mutex_destroy(&srv->post_lock);
 	srv->post_ready = false;
+	conn_server_fini(srv);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	srv->base = NULL;

@@ -50,6 +50,9 @@ struct server {
 	struct listener		*listeners;
 	struct conn_list	 conns;		/* every connection */
 	size_t			 nconns;
+	struct conn_list	 flushq;	/* output to write (conn.c) */
+	struct event		*ev_flush;
+	uint8_t			*rbuf;		/* shared read buffer */
 	size_t			 max_connections;
 	uint64_t		 next_id;
 	bool			 stopping;
