@@ -139,32 +139,35 @@ struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     int socklen)
 {
+	/*
+	 * The timer and the read event live in the same allocation, after
+	 * the conn; the write event is only made for a client that once
+	 * did not take all its output at once.
+	 */
+	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn *c;
+	char *evs;
 	int one = 1;
 
 	(void)socklen;
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c))) == NULL) {
+	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL) {
 		evutil_closesocket(fd);
 		return NULL;
 	}
+	evs = (char *)(c + 1);
 	c->fd = fd;
-	c->timer = evtimer_new(srv->base, conn_timercb, c);
-	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_readcb,
-	    c);
-	c->wev = event_new(srv->base, fd, EV_WRITE | EV_PERSIST,
-	    conn_writecb, c);
-	c->out = evbuffer_new();
-	if (c->timer == NULL || c->rev == NULL || c->wev == NULL ||
-	    c->out == NULL || event_add(c->rev, NULL) == -1) {
-		if (c->timer != NULL)
-			event_free(c->timer);
-		if (c->rev != NULL)
-			event_free(c->rev);
-		if (c->wev != NULL)
-			event_free(c->wev);
-		if (c->out != NULL)
-			evbuffer_free(c->out);
+	c->timer = (struct event *)(void *)evs;
+	c->rev = (struct event *)(void *)(evs + evsz);
+	if (evtimer_assign(c->timer, srv->base, conn_timercb, c) == -1 ||
+	    event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
+	    conn_readcb, c) == -1 || (c->out = evbuffer_new()) == NULL) {
+		free(c);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	if (event_add(c->rev, NULL) == -1) {
+		evbuffer_free(c->out);
 		free(c);
 		evutil_closesocket(fd);
 		return NULL;
@@ -273,14 +276,21 @@ send_close_frame(struct conn *c, int code, const char *reason)
 	c->close_sent = true;
 }
 
+/* Record the close code and reason that `close` will report. */
 static void
 set_close(struct conn *c, int code, const char *reason, size_t rlen)
 {
+	char *r = NULL;
+
 	c->close_code = code;
-	if (rlen >= sizeof(c->close_reason))
-		rlen = sizeof(c->close_reason) - 1;
-	memcpy(c->close_reason, reason != NULL ? reason : "", rlen);
-	c->close_reason[rlen] = '\0';
+	if (rlen > WS_CONTROL_MAX - 2)
+		rlen = WS_CONTROL_MAX - 2;
+	if (rlen > 0 && (r = malloc(rlen + 1)) != NULL) {
+		memcpy(r, reason, rlen);
+		r[rlen] = '\0';
+	}
+	free(c->close_reason);
+	c->close_reason = r;	/* without memory, no reason */
 }
 
 /*
@@ -395,6 +405,13 @@ conn_flush(struct conn *c)
 		queued = evbuffer_get_length(c->out);
 	}
 	if (queued > 0 && !c->wev_added) {
+		if (c->wev == NULL && (c->wev = event_new(c->srv->base, c->fd,
+		    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL) {
+			log_err("conn %llu %s: out of memory",
+			    (unsigned long long)c->id, c->remote);
+			conn_io_error(c);
+			return;
+		}
 		event_add(c->wev, NULL);
 		c->wev_added = true;
 	} else if (queued == 0 && c->wev_added) {
@@ -448,8 +465,8 @@ conn_flushcb(evutil_socket_t fd, short what, void *arg)
 static void
 respond_error(struct conn *c, int status, const char *extra)
 {
-	int head_only = c->req.method != NULL &&
-	    http_token_eq(c->req.method, c->req.method_len, "HEAD");
+	int head_only = c->rq != NULL && c->rq->req.method != NULL &&
+	    http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
 
 	c->status = status;
 	http_write_error(c->out, status, extra, head_only);
@@ -459,21 +476,21 @@ respond_error(struct conn *c, int status, const char *extra)
 static void
 free_request(struct conn *c)
 {
+	struct conn_request *rq = c->rq;
 	size_t i;
 
-	for (i = 0; i < c->nstrs; i++)
-		free(c->strs[i]);
-	free(c->strs);
-	c->strs = NULL;
-	c->nstrs = 0;
-	free(c->head);
-	free(c->hdrs);
-	free(c->path_z);
-	free(c->query_z);
-	c->head = NULL;
-	c->hdrs = NULL;
-	c->path_z = c->query_z = NULL;
-	memset(&c->req, 0, sizeof(c->req));
+	if (rq == NULL)
+		return;
+	for (i = 0; i < rq->nstrs; i++)
+		free(rq->strs[i]);
+	free(rq->strs);
+	free(rq->head);
+	free(rq->hdrs);
+	free(rq->path_z);
+	free(rq->query_z);
+	free(rq->extra_headers);
+	free(rq);
+	c->rq = NULL;
 }
 
 /* Keep a copy of the request line for the access log. */
@@ -482,8 +499,8 @@ note_request_line(struct conn *c)
 {
 	char m[32], t[256];
 
-	log_escape(m, sizeof(m), c->req.method, c->req.method_len);
-	log_escape(t, sizeof(t), c->req.target, c->req.target_len);
+	log_escape(m, sizeof(m), c->rq->req.method, c->rq->req.method_len);
+	log_escape(t, sizeof(t), c->rq->req.target, c->rq->req.target_len);
 	free(c->req_line);
 	if (asprintf(&c->req_line, "%s %s", m, t) == -1)
 		c->req_line = NULL;
@@ -509,11 +526,11 @@ upgrade(struct conn *c, struct route *r)
 	char accept[WS_ACCEPT_LEN + 1];
 	int status;
 
-	if (!ws_is_upgrade(&c->req)) {
+	if (!ws_is_upgrade(&c->rq->req)) {
 		respond_error(c, 400, NULL);
 		return;
 	}
-	if ((status = ws_check_upgrade(&c->req, &up)) != 0) {
+	if ((status = ws_check_upgrade(&c->rq->req, &up)) != 0) {
 		respond_error(c, status, status == 426 ?
 		    "Sec-WebSocket-Version: 13\r\n" : NULL);
 		return;
@@ -534,11 +551,11 @@ upgrade(struct conn *c, struct route *r)
 		respond_error(c, 500, NULL);
 		return;
 	}
-	c->path_z = dup_counted(c->req.path, c->req.path_len);
-	if (c->req.query != NULL)
-		c->query_z = dup_counted(c->req.query, c->req.query_len);
-	if (c->path_z == NULL ||
-	    (c->req.query != NULL && c->query_z == NULL)) {
+	c->rq->path_z = dup_counted(c->rq->req.path, c->rq->req.path_len);
+	if (c->rq->req.query != NULL)
+		c->rq->query_z = dup_counted(c->rq->req.query, c->rq->req.query_len);
+	if (c->rq->path_z == NULL ||
+	    (c->rq->req.query != NULL && c->rq->query_z == NULL)) {
 		respond_error(c, 500, NULL);
 		return;
 	}
@@ -570,9 +587,9 @@ upgrade(struct conn *c, struct route *r)
 	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 	    c->subprotocol != NULL ? c->subprotocol : "",
 	    c->subprotocol != NULL ? "\r\n" : "",
-	    c->extra_headers != NULL ? c->extra_headers : "");
-	free(c->extra_headers);
-	c->extra_headers = NULL;
+	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "");
+	free(c->rq->extra_headers);
+	c->rq->extra_headers = NULL;
 	c->status = 101;
 	want_flush(c);
 
@@ -608,22 +625,22 @@ handle_request(struct conn *c)
 		c->gen = g;
 	}
 	note_request_line(c);
-	r = route_find(&g->routes, c->req.path, c->req.path_len);
+	r = route_find(&g->routes, c->rq->req.path, c->rq->req.path_len);
 	if (r != NULL) {
 		upgrade(c, r);
 		return;
 	}
-	if (ws_is_upgrade(&c->req)) {
+	if (ws_is_upgrade(&c->rq->req)) {
 		respond_error(c, 404, NULL);
 		return;
 	}
-	head_only = http_token_eq(c->req.method, c->req.method_len, "HEAD");
+	head_only = http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
 	if (!head_only &&
-	    !http_token_eq(c->req.method, c->req.method_len, "GET")) {
+	    !http_token_eq(c->rq->req.method, c->rq->req.method_len, "GET")) {
 		respond_error(c, 405, "Allow: GET, HEAD\r\n");
 		return;
 	}
-	c->status = static_respond(c->out, g->cfg->document_root, &c->req,
+	c->status = static_respond(c->out, g->cfg->document_root, &c->rq->req,
 	    head_only);
 	conn_linger(c);
 }
@@ -644,35 +661,39 @@ read_head(struct conn *c, const uint8_t *buf, size_t len)
 	n = len < lim->max_head_size ? len : lim->max_head_size;
 	if (n == 0)
 		return 0;
+	if (c->rq == NULL && (c->rq = calloc(1, sizeof(*c->rq))) == NULL) {
+		respond_error(c, 500, NULL);
+		return len;
+	}
 	if ((hdrs = calloc(lim->max_headers, sizeof(*hdrs))) == NULL) {
 		respond_error(c, 500, NULL);
 		return len;
 	}
-	r = http_parse_request(p, n, &c->req, hdrs, lim->max_headers);
+	r = http_parse_request(p, n, &c->rq->req, hdrs, lim->max_headers);
 	if (r == HTTP_PARSE_INCOMPLETE) {
 		free(hdrs);
-		memset(&c->req, 0, sizeof(c->req));
+		memset(&c->rq->req, 0, sizeof(c->rq->req));
 		if (len >= lim->max_head_size)
 			respond_error(c, 431, NULL);
 		return 0;
 	}
 	if (r < 0) {
 		free(hdrs);
-		memset(&c->req, 0, sizeof(c->req));
+		memset(&c->rq->req, 0, sizeof(c->rq->req));
 		respond_error(c, r == HTTP_PARSE_TOO_MANY_HEADERS ? 431 :
 		    r == HTTP_PARSE_BAD_VERSION ? 505 : 400, NULL);
 		return len;
 	}
 
 	/* Keep our own copy: the plugin reads it in `open`. */
-	if ((c->head = malloc((size_t)r)) == NULL) {
+	if ((c->rq->head = malloc((size_t)r)) == NULL) {
 		free(hdrs);
 		respond_error(c, 500, NULL);
 		return len;
 	}
-	memcpy(c->head, p, (size_t)r);
-	c->hdrs = hdrs;
-	if (http_parse_request(c->head, (size_t)r, &c->req, hdrs,
+	memcpy(c->rq->head, p, (size_t)r);
+	c->rq->hdrs = hdrs;
+	if (http_parse_request(c->rq->head, (size_t)r, &c->rq->req, hdrs,
 	    lim->max_headers) != r) {
 		respond_error(c, 500, NULL);
 		return len;
@@ -1208,7 +1229,8 @@ conn_free(struct conn *c)
 			set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
 		c->in_cb++;
 		r->plugin->ops.close(r->state, (struct wsd_conn *)c,
-		    c->close_code, c->close_reason);
+		    c->close_code,
+		    c->close_reason != NULL ? c->close_reason : "");
 		c->in_cb--;
 	}
 	access_log(c);
@@ -1220,9 +1242,10 @@ conn_free(struct conn *c)
 	srv->nconns--;
 	if (c->flush_queued)
 		TAILQ_REMOVE(&srv->flushq, c, flush_link);
-	event_free(c->timer);
-	event_free(c->rev);
-	event_free(c->wev);
+	event_del(c->timer);
+	event_del(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
 	evbuffer_free(c->out);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
@@ -1230,7 +1253,7 @@ conn_free(struct conn *c)
 	free(c->msg);
 	free(c->req_line);
 	free(c->subprotocol);
-	free(c->extra_headers);
+	free(c->close_reason);
 	generation_unref(c->gen);
 	free(c);
 	server_conn_gone(srv);
@@ -1317,12 +1340,12 @@ keep_string(struct conn *c, char *s)
 
 	if (s == NULL)
 		return NULL;
-	if ((n = realloc(c->strs, (c->nstrs + 1) * sizeof(*n))) == NULL) {
+	if ((n = realloc(c->rq->strs, (c->rq->nstrs + 1) * sizeof(*n))) == NULL) {
 		free(s);
 		return NULL;
 	}
-	c->strs = n;
-	c->strs[c->nstrs++] = s;
+	c->rq->strs = n;
+	c->rq->strs[c->rq->nstrs++] = s;
 	return s;
 }
 
@@ -1333,9 +1356,10 @@ conn_arg(struct conn *c, const char *name)
 	size_t vl;
 	char *d;
 
-	if (c->head == NULL || c->req.query == NULL || name == NULL)
+	if (c->rq == NULL || c->rq->head == NULL || c->rq->req.query == NULL ||
+	    name == NULL)
 		return NULL;
-	if (!http_query_find(c->req.query, c->req.query_len, name, &v, &vl))
+	if (!http_query_find(c->rq->req.query, c->rq->req.query_len, name, &v, &vl))
 		return NULL;
 	if ((d = malloc(vl + 1)) == NULL)
 		return NULL;
@@ -1351,9 +1375,9 @@ conn_header(struct conn *c, const char *name)
 {
 	const struct http_header *h;
 
-	if (c->head == NULL || name == NULL)
+	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
 		return NULL;
-	if ((h = http_find_header(&c->req, name, NULL)) == NULL)
+	if ((h = http_find_header(&c->rq->req, name, NULL)) == NULL)
 		return NULL;
 	return keep_string(c, dup_counted(h->value, h->value_len));
 }
@@ -1364,11 +1388,11 @@ conn_cookie(struct conn *c, const char *name)
 	const char *v;
 	size_t i, vl;
 
-	if (c->head == NULL || name == NULL)
+	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
 		return NULL;
 	/* Browsers send one Cookie header; HTTP/2 proxies may split it. */
-	for (i = 0; i < c->req.nheaders; i++) {
-		const struct http_header *h = &c->req.headers[i];
+	for (i = 0; i < c->rq->req.nheaders; i++) {
+		const struct http_header *h = &c->rq->req.headers[i];
 
 		if (http_token_eq(h->name, h->name_len, "Cookie") &&
 		    http_cookie_find(h->value, h->value_len, name, &v, &vl))
@@ -1388,8 +1412,8 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 		return -1;
 	one[0] = name;
 	/* It must be one the client offered, in any of its headers. */
-	for (i = 0; i < c->req.nheaders; i++) {
-		h = &c->req.headers[i];
+	for (i = 0; i < c->rq->req.nheaders; i++) {
+		h = &c->rq->req.headers[i];
 		if (http_token_eq(h->name, h->name_len,
 		    "Sec-WebSocket-Protocol") &&
 		    ws_pick_subprotocol(h->value, h->value_len, one, 1) == 0)
@@ -1429,11 +1453,11 @@ conn_add_header(struct conn *c, const char *name, const char *value)
 
 	if (!c->in_handshake || !header_ok(name, value))
 		return -1;
-	if (asprintf(&n, "%s%s: %s\r\n", c->extra_headers != NULL ?
-	    c->extra_headers : "", name, value) == -1)
+	if (asprintf(&n, "%s%s: %s\r\n", c->rq->extra_headers != NULL ?
+	    c->rq->extra_headers : "", name, value) == -1)
 		return -1;
-	free(c->extra_headers);
-	c->extra_headers = n;
+	free(c->rq->extra_headers);
+	c->rq->extra_headers = n;
 	return 0;
 }
 

@@ -38,6 +38,21 @@ enum conn_state {
 	CONN_DEAD,		/* being freed */
 };
 
+/*
+ * The request head and what is derived from it: allocated with the first
+ * bytes of a request, freed once `open` has run, so that an open
+ * connection carries none of it.
+ */
+struct conn_request {
+	char			*head;
+	struct http_request	 req;
+	struct http_header	*hdrs;
+	char			*path_z, *query_z;
+	char			**strs;		/* strings handed to the plugin */
+	size_t			 nstrs;
+	char			*extra_headers;	/* "Name: value\r\n"... */
+};
+
 struct conn {
 	struct server		*srv;
 	evutil_socket_t		 fd;
@@ -53,13 +68,8 @@ struct conn {
 	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
 	char			 remote[64];
 
-	/* The request head; only kept during the handshake and `open`. */
-	char			*head;
-	struct http_request	 req;
-	struct http_header	*hdrs;
-	char			*path_z, *query_z;
-	char			**strs;		/* strings handed to the plugin */
-	size_t			 nstrs;
+	/* The request; only kept during the handshake and `open`. */
+	struct conn_request	*rq;
 	char			*req_line;	/* "GET /echo", for the log */
 	int			 status;	/* HTTP status answered */
 
@@ -88,7 +98,7 @@ struct conn {
 	bool			 close_sent, close_rcvd;
 	bool			 open_called;
 	int			 close_code;
-	char			 close_reason[WS_CONTROL_MAX];
+	char			*close_reason;	/* NULL: none */
 	int			 in_cb;
 	bool			 free_pending;
 
@@ -101,7 +111,6 @@ struct conn {
 	/* Set by the plugin's handshake hook. */
 	bool			 in_handshake;
 	char			*subprotocol;
-	char			*extra_headers;	/* "Name: value\r\n"... */
 
 	/* Back-pressure: over the high-water mark, waiting for `drain`. */
 	bool			 over_hwm;

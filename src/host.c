@@ -67,13 +67,13 @@ h_close(struct wsd_conn *c, int code, const char *reason)
 static const char *
 h_path(struct wsd_conn *c)
 {
-	return C(c)->path_z;
+	return C(c)->rq != NULL ? C(c)->rq->path_z : NULL;
 }
 
 static const char *
 h_query(struct wsd_conn *c)
 {
-	return C(c)->query_z;
+	return C(c)->rq != NULL ? C(c)->rq->query_z : NULL;
 }
 
 static const char *

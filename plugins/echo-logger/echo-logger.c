@@ -44,7 +44,7 @@ struct echo {
 struct client {
 	uint64_t	 conn;
 	char		*id;		/* ?id=, or NULL */
-	char		 remote[64];
+	const char	*remote;	/* wsd's: valid until close returns */
 };
 
 static int
@@ -302,7 +302,7 @@ echo_open(void *state, struct wsd_conn *c)
 		return;
 	}
 	cl->conn = wsd_conn_id(c);
-	snprintf(cl->remote, sizeof(cl->remote), "%s", wsd_remote_addr(c));
+	cl->remote = wsd_remote_addr(c);
 	/* The id is kept as sent, only ever logged escaped. */
 	if (id != NULL && (cl->id = strdup(id)) == NULL) {
 		free(cl);
