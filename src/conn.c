@@ -50,6 +50,8 @@
  * chain, and a burst of broadcasts to many clients would pile them up.
  */
 #define FLUSH_EARLY	(16 * 1024)
+/* Frames up to this payload size are put together on the stack. */
+#define SMALL_FRAME	1024
 
 static void	conn_readcb(evutil_socket_t, short, void *);
 static void	conn_writecb(evutil_socket_t, short, void *);
@@ -218,6 +220,11 @@ want_flush(struct conn *c)
 
 	if (c->flush_queued || c->state == CONN_DEAD)
 		return;
+	/* conn_readcb writes on its way out: no need for the flush event. */
+	if (c->in_read) {
+		c->flush_now = true;
+		return;
+	}
 	if (TAILQ_EMPTY(&srv->flushq))
 		event_active(srv->ev_flush, EV_TIMEOUT, 1);
 	TAILQ_INSERT_TAIL(&srv->flushq, c, flush_link);
@@ -241,16 +248,19 @@ broadcast_added(struct conn *c)
 static void
 send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 {
-	uint8_t hdr[WS_FRAME_MAX_HEADER];
+	uint8_t buf[WS_FRAME_MAX_HEADER + SMALL_FRAME];
 	size_t hl;
 
-	hl = ws_frame_encode_header(hdr, true, opcode, len, NULL);
-	/* One chain for header and payload, when the payload is small. */
-	if (len > 0 && len <= 4096)
-		evbuffer_expand(c->out, hl + len);
-	evbuffer_add(c->out, hdr, hl);
-	if (len > 0)
+	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
+	if (len <= SMALL_FRAME) {
+		/* One call, one copy into the output's last chain. */
+		if (len > 0)
+			memcpy(buf + hl, data, len);
+		evbuffer_add(c->out, buf, hl + len);
+	} else {
+		evbuffer_add(c->out, buf, hl);
 		evbuffer_add(c->out, data, len);
+	}
 	want_flush(c);
 }
 
@@ -390,6 +400,7 @@ conn_flush(struct conn *c)
 		TAILQ_REMOVE(&c->srv->flushq, c, flush_link);
 		c->flush_queued = false;
 	}
+	c->flush_now = false;
 	if (c->state == CONN_DEAD)
 		return;
 	queued = evbuffer_get_length(c->out);
@@ -1065,6 +1076,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	int round;
 
 	(void)what;
+	c->in_read = true;
 	for (round = 0; round < READ_ROUNDS; round++) {
 		uint8_t *dst;
 		size_t room, used, len;
@@ -1117,11 +1129,12 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		if (c->free_pending || (size_t)n < room)
 			break;
 	}
+	c->in_read = false;
 	if (c->free_pending) {
 		conn_free(c);
 		return;
 	}
-	if (c->flush_queued)
+	if (c->flush_now || c->flush_queued)
 		conn_flush(c);
 }
 

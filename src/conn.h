@@ -81,6 +81,8 @@ struct conn {
 	/* Output: queued for the end of this loop iteration. */
 	TAILQ_ENTRY(conn)	 flush_link;	/* srv->flushq */
 	bool			 flush_queued;
+	bool			 in_read;	/* in conn_readcb */
+	bool			 flush_now;	/* write at its end */
 	bool			 wev_added;
 	bool			 wr_shut;	/* our FIN is sent */
 

@@ -200,27 +200,24 @@ ws_frame_encode_header(uint8_t *out, bool fin, uint8_t opcode,
 void
 ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
 {
-	uint8_t pattern[8];
+	uint8_t twice[8], pattern[8];
 	uint64_t m64, w;
 	unsigned k = (unsigned)(offset & 3);
-	size_t i = 0, j;
-
-	/* Byte by byte until data + i sits on an 8-byte boundary. */
-	while (i < len && ((uintptr_t)(data + i) & 7) != 0) {
-		data[i] ^= mask[k];
-		k = (k + 1) & 3;
-		i++;
-	}
+	size_t i = 0;
 
 	/*
-	 * The mask rotated to start at k, repeated to eight bytes.  It is
-	 * laid out in memory order, so it is right whatever the byte order
-	 * of the machine, and since 8 is a multiple of 4 it stays in phase
-	 * from one word to the next.
+	 * Eight bytes at a time, with the mask rotated to start at k and
+	 * repeated to eight bytes.  It is laid out in memory order, so it
+	 * is right whatever the byte order of the machine, and since 8 is a
+	 * multiple of 4 it stays in phase from one word to the next.  The
+	 * words are copied in and out with memcpy, which compiles to plain
+	 * (unaligned) loads and stores where the machine has them.
 	 */
-	if (len - i >= 8) {
-		for (j = 0; j < 8; j++)
-			pattern[j] = mask[(k + j) & 3];
+	if (len >= 8) {
+		memcpy(twice, mask, 4);
+		memcpy(twice + 4, mask, 4);
+		memcpy(pattern, twice + k, 4);
+		memcpy(pattern + 4, twice + k, 4);
 		memcpy(&m64, pattern, sizeof(m64));
 		for (; len - i >= 8; i += 8) {
 			memcpy(&w, data + i, sizeof(w));
@@ -229,11 +226,9 @@ ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
 		}
 	}
 
-	/* The tail. */
-	for (; i < len; i++) {
-		data[i] ^= mask[k];
-		k = (k + 1) & 3;
-	}
+	/* The tail; i is a multiple of 8, so the phase is still k. */
+	for (; i < len; i++)
+		data[i] ^= mask[(k + i) & 3];
 }
 
 bool
