@@ -130,6 +130,8 @@ conn_server_init(struct server *srv)
 void
 conn_server_fini(struct server *srv)
 {
+	while (srv->noutpool > 0)
+		evbuffer_free(srv->outpool[--srv->noutpool]);
 	if (srv->ev_flush != NULL)
 		event_free(srv->ev_flush);
 	srv->ev_flush = NULL;
@@ -163,13 +165,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	c->rev = (struct event *)(void *)(evs + evsz);
 	if (evtimer_assign(c->timer, srv->base, conn_timercb, c) == -1 ||
 	    event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c) == -1 || (c->out = evbuffer_new()) == NULL) {
-		free(c);
-		evutil_closesocket(fd);
-		return NULL;
-	}
-	if (event_add(c->rev, NULL) == -1) {
-		evbuffer_free(c->out);
+	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
 		free(c);
 		evutil_closesocket(fd);
 		return NULL;
@@ -212,6 +208,46 @@ conn_refuse(struct server *srv, evutil_socket_t fd)
 
 /* ---------------------------------------------------------------- output */
 
+/*
+ * The output buffer, taken when there is something to queue and given
+ * back when it has all been written, so that an idle connection holds
+ * none.  Empty buffers wait in a small pool: making and freeing one per
+ * write would cost more than the write's own bookkeeping.  NULL when
+ * out of memory.
+ */
+static struct evbuffer *
+outbuf(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->out == NULL)
+		c->out = srv->noutpool > 0 ? srv->outpool[--srv->noutpool] :
+		    evbuffer_new();
+	return c->out;
+}
+
+static void
+outbuf_release(struct conn *c)
+{
+	struct server *srv = c->srv;
+	size_t max = sizeof(srv->outpool) / sizeof(srv->outpool[0]);
+
+	if (c->out == NULL)
+		return;
+	if (evbuffer_get_length(c->out) == 0 && srv->noutpool < max)
+		srv->outpool[srv->noutpool++] = c->out;
+	else
+		evbuffer_free(c->out);
+	c->out = NULL;
+}
+
+/* Bytes queued and not yet taken by the kernel. */
+static size_t
+out_len(const struct conn *c)
+{
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
+
 /* Write c's output at the end of this loop iteration. */
 static void
 want_flush(struct conn *c)
@@ -239,7 +275,7 @@ want_flush(struct conn *c)
 static void
 broadcast_added(struct conn *c)
 {
-	if (evbuffer_get_length(c->out) >= FLUSH_EARLY && !c->wev_added &&
+	if (out_len(c) >= FLUSH_EARLY && !c->wev_added &&
 	    !c->wr_shut)
 		(void)evbuffer_write(c->out, c->fd);
 	want_flush(c);
@@ -249,17 +285,20 @@ static void
 send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 {
 	uint8_t buf[WS_FRAME_MAX_HEADER + SMALL_FRAME];
+	struct evbuffer *out;
 	size_t hl;
 
+	if ((out = outbuf(c)) == NULL)
+		return;		/* out of memory: as if the add failed */
 	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
 	if (len <= SMALL_FRAME) {
 		/* One call, one copy into the output's last chain. */
 		if (len > 0)
 			memcpy(buf + hl, data, len);
-		evbuffer_add(c->out, buf, hl + len);
+		evbuffer_add(out, buf, hl + len);
 	} else {
-		evbuffer_add(c->out, buf, hl);
-		evbuffer_add(c->out, data, len);
+		evbuffer_add(out, buf, hl);
+		evbuffer_add(out, data, len);
 	}
 	want_flush(c);
 }
@@ -403,7 +442,7 @@ conn_flush(struct conn *c)
 	c->flush_now = false;
 	if (c->state == CONN_DEAD)
 		return;
-	queued = evbuffer_get_length(c->out);
+	queued = out_len(c);
 	if (queued > 0 && !c->wr_shut) {
 		if (evbuffer_write(c->out, c->fd) == -1 &&
 		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -413,8 +452,10 @@ conn_flush(struct conn *c)
 			conn_io_error(c);
 			return;
 		}
-		queued = evbuffer_get_length(c->out);
+		queued = out_len(c);
 	}
+	if (queued == 0)
+		outbuf_release(c);
 	if (queued > 0 && !c->wev_added) {
 		if (c->wev == NULL && (c->wev = event_new(c->srv->base, c->fd,
 		    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL) {
@@ -480,7 +521,8 @@ respond_error(struct conn *c, int status, const char *extra)
 	    http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
 
 	c->status = status;
-	http_write_error(c->out, status, extra, head_only);
+	if (outbuf(c) != NULL)
+		http_write_error(c->out, status, extra, head_only);
 	conn_linger(c);
 }
 
@@ -589,6 +631,10 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 	}
+	if (outbuf(c) == NULL) {
+		respond_error(c, 500, NULL);
+		return;
+	}
 	evbuffer_add_printf(c->out, "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
@@ -649,6 +695,10 @@ handle_request(struct conn *c)
 	if (!head_only &&
 	    !http_token_eq(c->rq->req.method, c->rq->req.method_len, "GET")) {
 		respond_error(c, 405, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (outbuf(c) == NULL) {
+		respond_error(c, 500, NULL);
 		return;
 	}
 	c->status = static_respond(c->out, g->cfg->document_root, &c->rq->req,
@@ -773,7 +823,7 @@ handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 		if (c->state != CONN_OPEN)
 			break;
 		/* A ping storm from a client that never reads its pongs. */
-		queued = evbuffer_get_length(c->out);
+		queued = out_len(c);
 		if (queued > 0 && queued + len + 2 >
 		    conn_limits(c)->max_send_buffer) {
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
@@ -1259,7 +1309,7 @@ conn_free(struct conn *c)
 	event_del(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
-	evbuffer_free(c->out);
+	outbuf_release(c);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	free_request(c);
@@ -1311,7 +1361,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return WSD_SEND_DROPPED;
 	lim = conn_limits(c);
-	queued = evbuffer_get_length(c->out);
+	queued = out_len(c);
 	/* One message alone may be larger than the limit; a backlog not. */
 	if (queued > 0 && queued + len + WS_FRAME_MAX_HEADER >
 	    lim->max_send_buffer) {
@@ -1526,8 +1576,7 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 
 		if (c->state != CONN_OPEN)
 			continue;
-		out = c->out;
-		queued = evbuffer_get_length(out);
+		queued = out_len(c);
 		if (queued > 0 &&
 		    queued + f->len > conn_limits(c)->max_send_buffer) {
 			log_notice("conn %llu %s: send buffer limit passed, "
@@ -1535,6 +1584,8 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 			continue;
 		}
+		if ((out = outbuf(c)) == NULL)
+			continue;
 		if (f->len < SHARE_MIN) {
 			if (evbuffer_add(out, f->data, f->len) == -1)
 				continue;
@@ -1561,5 +1612,5 @@ conn_buffered(struct conn *c)
 {
 	if (c->state == CONN_DEAD)
 		return 0;
-	return evbuffer_get_length(c->out);
+	return out_len(c);
 }

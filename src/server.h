@@ -19,6 +19,7 @@
 #include "route.h"
 
 struct server;
+struct evbuffer;
 
 /*
  * One loaded configuration: its routes with their plugin instances.
@@ -53,6 +54,8 @@ struct server {
 	struct conn_list	 flushq;	/* output to write (conn.c) */
 	struct event		*ev_flush;
 	uint8_t			*rbuf;		/* shared read buffer */
+	struct evbuffer		*outpool[64];	/* empty output buffers */
+	size_t			 noutpool;
 	size_t			 max_connections;
 	uint64_t		 next_id;
 	bool			 stopping;
