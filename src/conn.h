@@ -85,6 +85,7 @@ struct conn {
 	bool			 flush_now;	/* write at its end */
 	bool			 wev_added;
 	bool			 wr_shut;	/* our FIN is sent */
+	uint64_t		 bcast_gen;	/* srv->flush_gen of a direct send */
 
 	/* Frame parser and message reassembly. */
 	struct ws_frame_header	 fh;

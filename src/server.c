@@ -60,6 +60,12 @@ timer_arm(struct wsd_timer *t, uint64_t ms)
 
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	/*
+	 * From now, not from the time libevent read before the callback we
+	 * may be in: a plugin that arms a timer after a long computation
+	 * would see it fire early by that long.
+	 */
+	event_base_update_cache_time(event_get_base(t->ev));
 	evtimer_add(t->ev, &tv);
 }
 
@@ -75,6 +81,7 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wsd_timer *t = arg;
+	struct event_base *base = event_get_base(t->ev);
 	uint64_t start = mono_ms();
 
 	(void)fd;
@@ -82,6 +89,12 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	t->running = true;
 	t->fn((struct wsd_route *)t->route, t->arg);
 	t->running = false;
+	/*
+	 * libevent reckons the next wait from the time it read before this
+	 * callback: after a long one (a broadcast to many clients) every
+	 * timer would fire that much late.
+	 */
+	event_base_update_cache_time(base);
 	if (t->cancelled || t->repeat_ms == 0) {
 		timer_free(t);
 		return;
@@ -205,6 +218,7 @@ post_cb(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("post: read: %s", strerror(errno));
 	run_posts(take_posts(srv, NULL), true);
+	event_base_update_cache_time(srv->base);	/* see timer_cb */
 }
 
 /* ---------------------------------------------------------------- generations */

@@ -53,6 +53,7 @@ struct server {
 	size_t			 nconns;
 	struct conn_list	 flushq;	/* output to write (conn.c) */
 	struct event		*ev_flush;
+	uint64_t		 flush_gen;	/* ev_flush runs so far */
 	uint8_t			*rbuf;		/* shared read buffer */
 	struct evbuffer		*outpool[64];	/* empty output buffers */
 	size_t			 noutpool;

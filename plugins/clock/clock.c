@@ -38,6 +38,7 @@ struct clock {
 	int			 utc;
 	int			 reply;
 	unsigned long long	 ticks;
+	unsigned long long	 due_ms;	/* the boundary armed for */
 };
 
 /*
@@ -115,25 +116,29 @@ render(const struct clock *k, const struct timeval *tv, char *buf,
 }
 
 /*
- * Milliseconds from now to the next multiple of the interval.  A timer
- * may fire a little early or late against the wall clock, so from a tick
- * (on_tick) count from the nearest boundary, not the next one: a tick
- * at .998 s is the tick for 1.000 s, and the one after is at 2.000 s.
+ * Milliseconds from now to the next tick, which is then k->due_ms.  From
+ * a tick (on_tick) the next one is one interval after the boundary this
+ * tick was armed for, so a tick that fires a little early (.998 s for
+ * 1.000 s) or late (1.060 s, behind a busy loop) is still that boundary's
+ * tick, and none is skipped.  Only a tick late by a whole interval or
+ * more, or a wall clock that was set, starts again from the next
+ * multiple of the interval after now.
  */
 static uint64_t
-until_next_tick(const struct clock *k, int on_tick)
+until_next_tick(struct clock *k, int on_tick)
 {
 	unsigned long long now_ms, iv = (unsigned long long)k->interval_ms;
-	unsigned long long boundary;
+	unsigned long long next;
 	struct timeval tv;
 
 	gettimeofday(&tv, NULL);
 	now_ms = (unsigned long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	if (on_tick)
-		boundary = (now_ms + iv / 2) / iv * iv + iv;
-	else
-		boundary = now_ms / iv * iv + iv;
-	return boundary - now_ms;
+	next = k->due_ms + iv;
+	if (!on_tick || k->due_ms == 0 || next <= now_ms ||
+	    next - now_ms > 2 * iv)
+		next = now_ms / iv * iv + iv;
+	k->due_ms = next;
+	return next - now_ms;
 }
 
 static void

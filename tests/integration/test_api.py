@@ -874,6 +874,80 @@ def test_echo_logger_log_messages_off():
     assert b"one" not in read_bytes(log) and b"three" not in read_bytes(log)
 
 
+def test_timer_after_long_callback_fires_on_time():
+    """A timer armed at the start of a callback that then keeps the loop
+    busy for 70 ms must still fire 100 ms after it was armed.  libevent
+    reckons its next wait from the time it read before the callback, so
+    without wsd refreshing that time the timer fired 70 ms late (the
+    clock plugin then skipped ticks under a 10,000-client broadcast)."""
+    d = start_hooks()
+    try:
+        async def go():
+            async with W.ws_connect(d.port, "/hooks") as ws:
+                await recv_text(ws)                     # greeting
+                await ws.send("slowtimer:70")
+                t1 = await recv_text(ws)
+                t2 = await recv_text(ws)
+                return t1, t2
+        t1, t2 = W.arun(go())
+        assert t1.startswith("t1 ") and t2.startswith("t2 "), (t1, t2)
+        gap = int(t2.split()[1]) - int(t1.split()[1])
+        print("    second timer %d ms after the first began (armed for "
+              "100 ms, then 70 ms busy)" % gap)
+        assert 95 <= gap <= 100 + 35 * W.SCALE, gap
+    finally:
+        d.kill()
+
+
+def test_clock_late_ticks_are_not_skipped():
+    """A busy loop makes the clock's ticks 60 ms late: each must still be
+    sent, as the tick of the boundary it was armed for.  wsd used to
+    take a tick more than half an interval late for the next boundary's
+    and skip one.  The busy spells come from a route timer that re-arms
+    itself after 70 ms of work, so this also checks that such a timer is
+    reckoned from the time it is armed."""
+    pdir = W.tmpdir()
+    for name in ("clock.so",):
+        os.symlink(os.path.join(W.PLUGIN_DIR, name), os.path.join(pdir, name))
+    os.symlink(os.path.join(W.TEST_PLUGIN_DIR, "hooks.so"),
+               os.path.join(pdir, "hooks.so"))
+    d = W.start(routes=[W.route("/clock", plugin="clock", settings={
+        "interval_ms": 100, "format": "json"}), hooks_route()],
+        plugin_dir=pdir)
+    try:
+        async def go():
+            async with W.ws_connect(d.port, "/clock") as ck, \
+                    W.ws_connect(d.port, "/hooks") as hk:
+                await recv_text(hk)                     # greeting
+                await recv_text(ck)                     # the first time
+                await hk.send("spin100:12")
+                await recv_until(hk, "spun", timeout=10)
+                t_end = time.time() * 1000 + 300
+                ticks = []
+                while not ticks or ticks[-1] < t_end:
+                    m = await asyncio.wait_for(ck.recv(), W.T(5))
+                    ticks.append(json.loads(m)["epoch_ms"])
+                return ticks
+        ticks = W.arun(go())
+        # Every tick from before the busy spell to after it: each one's
+        # time (up to 20 ms early or 80 ms late) names its boundary, and
+        # the boundaries must follow one another without a gap.
+        assert len(ticks) >= 12, ticks
+        slots = [(t + 20) // 100 for t in ticks]
+        gaps = [b - a for a, b in zip(slots, slots[1:])]
+        late = [t % 100 for t in ticks]
+        print("    %d ticks, ms past the boundary: %s" % (len(ticks),
+                                                         late[:14]))
+        assert all(g == 1 for g in gaps), "ticks skipped: %s (%s)" % (
+            gaps, ticks)
+        # ... and the busy spells did fall on the boundaries: hooks arms
+        # each one after the last (a timer armed at the end of a long
+        # callback used to fire early by that long, and missed them).
+        assert sum(1 for x in late if x >= 40) >= 8, late
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_clock_ticks_together_on_second_boundaries,
     test_settings_clock_interval_wrong_type,
@@ -899,6 +973,8 @@ TESTS = [
     test_echo_logger_log_files,
     test_echo_logger_sigusr1_reopens,
     test_echo_logger_log_messages_off,
+    test_timer_after_long_callback_fires_on_time,
+    test_clock_late_ticks_are_not_skipped,
 ]
 
 if __name__ == "__main__":

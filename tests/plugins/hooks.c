@@ -25,6 +25,16 @@
  *                                     reports back-pressure (at most
  *                                     1000), then "bp:<count>"; drain
  *                                     then sends "drained"
+ *              slowtimer:<busy>    -> a timer that arms a second one for
+ *                                     100 ms later, then keeps the loop
+ *                                     busy for <busy> ms; they broadcast
+ *                                     "t1 <ms>" (its start) and "t2 <ms>"
+ *                                     (monotonic ms)
+ *              spin100:<n>         -> n times, 10 ms before a multiple of
+ *                                     100 ms by the wall clock, keeps the
+ *                                     loop busy for 70 ms (a clock route's
+ *                                     tick is then 60 ms late); then
+ *                                     broadcasts "spun"
  * close      logs "hooks close code=<n> reason=<r>" at info level.
  *
  * Settings: greeting = "hello" (the first word of the open message).
@@ -32,9 +42,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* asprintf */
 #endif
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include <wsd/plugin.h>
 
@@ -144,6 +157,82 @@ fire_cb(struct wsd_route *r, void *arg)
 	wsd_broadcast(r, WSD_TEXT, "fired", 5);
 }
 
+static unsigned long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Keep the loop busy, as a slow plugin or a huge broadcast would. */
+static void
+spin_ms(unsigned long long ms)
+{
+	unsigned long long start = mono_ms();
+
+	while (mono_ms() - start < ms)
+		;
+}
+
+static void
+bcast_ms(struct wsd_route *r, const char *tag, unsigned long long ms)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%s %llu", tag, ms);
+
+	wsd_broadcast(r, WSD_TEXT, buf, (size_t)n);
+}
+
+static void
+slow_second_cb(struct wsd_route *r, void *arg)
+{
+	(void)arg;
+	bcast_ms(r, "t2", mono_ms());
+}
+
+static void
+slow_first_cb(struct wsd_route *r, void *arg)
+{
+	unsigned long long start = mono_ms();
+
+	if (wsd_timer_add(r, 100, 0, slow_second_cb, NULL) == NULL)
+		wsd_log(r, WSD_LOG_ERR, "hooks: slowtimer: no timer");
+	spin_ms((unsigned long long)(uintptr_t)arg);
+	bcast_ms(r, "t1", start);
+}
+
+/* Milliseconds until 10 ms before the next multiple of 100 ms. */
+static uint64_t
+until_spin(void)
+{
+	struct timeval tv;
+	unsigned long long now, at;
+
+	gettimeofday(&tv, NULL);
+	now = (unsigned long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	at = now / 100 * 100 + 90;
+	if (at <= now + 5)
+		at += 100;
+	return at - now;
+}
+
+static void
+spin100_cb(struct wsd_route *r, void *arg)
+{
+	uintptr_t left = (uintptr_t)arg;
+
+	spin_ms(70);
+	if (left > 1) {
+		if (wsd_timer_add(r, until_spin(), 0, spin100_cb,
+		    (void *)(left - 1)) == NULL)
+			wsd_log(r, WSD_LOG_ERR, "hooks: spin100: no timer");
+		return;
+	}
+	wsd_broadcast(r, WSD_TEXT, "spun", 4);
+}
+
 static int
 starts(const char *msg, size_t len, const char *prefix)
 {
@@ -174,6 +263,18 @@ command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
 		unsigned long long ms = strtoull(m + 6, NULL, 10);
 
 		if (wsd_timer_add(h->route, ms, 0, fire_cb, NULL) == NULL)
+			send_text(c, "timer failed");
+	} else if (starts(m, len, "slowtimer:")) {
+		uintptr_t busy = (uintptr_t)strtoul(m + 10, NULL, 10);
+
+		if (wsd_timer_add(h->route, 10, 0, slow_first_cb,
+		    (void *)busy) == NULL)
+			send_text(c, "timer failed");
+	} else if (starts(m, len, "spin100:")) {
+		uintptr_t n = (uintptr_t)strtoul(m + 8, NULL, 10);
+
+		if (n == 0 || wsd_timer_add(h->route, until_spin(), 0,
+		    spin100_cb, (void *)n) == NULL)
 			send_text(c, "timer failed");
 	} else if (starts(m, len, "close:")) {
 		char *colon;
