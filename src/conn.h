@@ -9,7 +9,9 @@
  * there, so only the unfinished tail of a read is kept per connection
  * (and nothing at all while idle).  Output is queued in an evbuffer and
  * written once per loop iteration for every connection that has some,
- * so one write carries everything queued in between.
+ * so one write carries everything queued in between; the first
+ * broadcast of an iteration to a connection with nothing queued goes to
+ * the kernel at once.
  */
 #ifndef WSD_CONN_H
 #define WSD_CONN_H
@@ -57,8 +59,8 @@ struct conn {
 	struct server		*srv;
 	evutil_socket_t		 fd;
 	struct event		*rev;		/* readable (persistent) */
-	struct event		*wev;		/* writable, while output waits */
-	struct evbuffer		*out;
+	struct event		*wev;		/* writable; made when first needed */
+	struct evbuffer		*out;		/* only while output waits */
 	struct event		*timer;
 	uint64_t		 id;
 	enum conn_state		 state;
