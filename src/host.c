@@ -67,13 +67,13 @@ h_close(struct wsd_conn *c, int code, const char *reason)
 static const char *
 h_path(struct wsd_conn *c)
 {
-	return C(c)->rq != NULL ? C(c)->rq->path_z : NULL;
+	return conn_path(C(c));
 }
 
 static const char *
 h_query(struct wsd_conn *c)
 {
-	return C(c)->rq != NULL ? C(c)->rq->query_z : NULL;
+	return conn_query(C(c));
 }
 
 static const char *
@@ -97,7 +97,7 @@ h_cookie(struct wsd_conn *c, const char *name)
 static const char *
 h_subprotocol(struct wsd_conn *c)
 {
-	return C(c)->subprotocol;
+	return conn_subprotocol(C(c));
 }
 
 static int
@@ -121,35 +121,13 @@ h_broadcast(struct wsd_route *r, int opcode, const void *data, size_t len)
 static size_t
 h_clients(struct wsd_route *r)
 {
-	struct conn *c;
-	size_t n = 0;
-
-	/* The list also holds connections in their closing handshake. */
-	TAILQ_FOREACH(c, &R(r)->conns, route_link)
-		if (c->state == CONN_OPEN)
-			n++;
-	return n;
+	return conn_route_clients(R(r));
 }
 
 static size_t
 h_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
 {
-	struct conn *c, *next;
-	size_t n = 0;
-
-	/*
-	 * fn may close the connection it is given; that only changes its
-	 * state (it leaves the list later, from the loop), so the next
-	 * pointer stays good.
-	 */
-	for (c = TAILQ_FIRST(&R(r)->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, route_link);
-		if (c->state != CONN_OPEN)
-			continue;
-		fn((struct wsd_conn *)c, arg);
-		n++;
-	}
-	return n;
+	return conn_route_foreach(R(r), fn, arg);
 }
 
 static struct wsd_timer *
@@ -188,31 +166,31 @@ h_setting_strings(struct wsd_route *r, const char *key,
 static const char *
 h_remote_addr(struct wsd_conn *c)
 {
-	return C(c)->remote;
+	return conn_remote(C(c));
 }
 
 static uint64_t
 h_id(struct wsd_conn *c)
 {
-	return C(c)->id;
+	return conn_id(C(c));
 }
 
 static void
 h_set_data(struct wsd_conn *c, void *data)
 {
-	C(c)->user = data;
+	conn_set_user(C(c), data);
 }
 
 static void *
 h_get_data(struct wsd_conn *c)
 {
-	return C(c)->user;
+	return conn_user(C(c));
 }
 
 static struct wsd_route *
 h_conn_route(struct wsd_conn *c)
 {
-	return (struct wsd_route *)C(c)->route;
+	return (struct wsd_route *)conn_route(C(c));
 }
 
 static const char *

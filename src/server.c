@@ -671,15 +671,13 @@ stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	log_notice("stop deadline reached: dropping %zu connection(s)",
 	    srv->nconns);
-	while (!TAILQ_EMPTY(&srv->conns))
-		conn_abort(TAILQ_FIRST(&srv->conns));
+	conn_abort_all(srv);
 	finish_stop(srv);
 }
 
 static void
 server_stop(struct server *srv, const char *why)
 {
-	struct conn *c, *next;
 	struct listener *l;
 	struct timeval tv;
 	uint32_t ms;
@@ -696,10 +694,7 @@ server_stop(struct server *srv, const char *why)
 	    srv->nconns);
 	for (l = srv->listeners; l != NULL; l = l->next)
 		evconnlistener_disable(l->lev);
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		conn_shutdown(c);
-	}
+	conn_shutdown_all(srv);
 	if (srv->nconns == 0) {
 		finish_stop(srv);
 		return;
@@ -913,8 +908,7 @@ server_free(struct server *srv)
 {
 	struct listener *l, *next;
 
-	while (!TAILQ_EMPTY(&srv->conns))
-		conn_abort(TAILQ_FIRST(&srv->conns));
+	conn_abort_all(srv);
 	for (l = srv->listeners; l != NULL; l = next) {
 		next = l->next;
 		listener_free(l);

@@ -20,6 +20,7 @@
 
 struct server;
 struct evbuffer;
+struct conn_shared;
 
 /*
  * One loaded configuration: its routes with their plugin instances.
@@ -51,12 +52,7 @@ struct server {
 	struct listener		*listeners;
 	struct conn_list	 conns;		/* every connection */
 	size_t			 nconns;
-	struct conn_list	 flushq;	/* output to write (conn.c) */
-	struct event		*ev_flush;
-	uint64_t		 flush_gen;	/* ev_flush runs so far */
-	uint8_t			*rbuf;		/* shared read buffer */
-	struct evbuffer		*outpool[64];	/* empty output buffers */
-	size_t			 noutpool;
+	struct conn_shared	*cs;		/* conn.c's */
 	size_t			 max_connections;
 	uint64_t		 next_id;
 	bool			 stopping;

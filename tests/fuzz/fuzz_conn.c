@@ -36,7 +36,7 @@
  * Between chunks the loop runs (EVLOOP_NONBLOCK) a few rounds, so the
  * connection handles every chunk as it would from the network.  Then the
  * client closes (EOF); the connection must free itself; if it does not,
- * conn_abort() frees it, so nothing leaks from one input to the next.
+ * conn_abort_all() frees it, so nothing leaks from one input to the next.
  *
  * Everything the server sends is checked: a response head first; after
  * a 101 only well-formed, unmasked, unfragmented server frames, text
@@ -608,8 +608,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (verbose)
 			fprintf(stderr, "fuzz_conn: connection survived EOF; "
 			    "aborting it\n");
-		while (!TAILQ_EMPTY(&srv.conns))
-			conn_abort(TAILQ_FIRST(&srv.conns));
+		conn_abort_all(&srv);
 	}
 	run_loop();
 	client_take(&cl, cbev);

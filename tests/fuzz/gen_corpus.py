@@ -210,6 +210,32 @@ def corpus_frame():
     return out
 
 
+def corpus_ws_rx():
+    """A control byte (limits, read sizes), then what a client sends."""
+    p = b"Hello, wsd!"
+    frag = (frame(0x1, b"Hel", fin=False) + frame(0x9, b"p") +
+            frame(0x0, b"lo ", fin=False) + frame(0x0, "w\u00f6rld".encode()))
+    return {
+        "text": b"\x0f" + frame(0x1, p),
+        "binary-16": b"\x0f" + frame(0x2, bytes(range(256)) * 2),
+        "fragments-ping": b"\x1f" + frag,
+        "fragments-small-reads": b"\x8f" + frag + close(1000),
+        "pipeline": b"\x2f" + frame(0x1, p) + frame(0xA, b"") +
+                    frame(0x2, b"x" * 200) + close(1001, b"bye"),
+        "too-big": b"\x01" + frame(0x2, b"y" * 100),
+        "too-many-fragments": b"\x04" + frame(0x2, b"a", fin=False) +
+                              frame(0x0, b"b", fin=False) +
+                              frame(0x0, b"c"),
+        "utf8-split-bad": b"\x9f" + frame(0x1, b"ok \xe2\x82", fin=False) +
+                          frame(0x0, b"A"),
+        "utf8-truncated": b"\x0f" + frame(0x1, b"ok \xe2\x82"),
+        "continuation-alone": b"\x0f" + frame(0x0, p),
+        "unmasked": b"\x0f" + frame(0x1, p, mask=None),
+        "rsv": b"\x0f" + frame(0x1, p, rsv=4),
+        "large-header-only": b"\x0f" + frame(0x2, b"", length=300000),
+    }
+
+
 def corpus_utf8():
     return {
         "ascii": b"The quick brown fox jumps over the lazy dog. " * 3,
@@ -423,6 +449,7 @@ TARGETS = {
     "utf8": corpus_utf8,
     "config": corpus_config,
     "conn": corpus_conn,
+    "ws_rx": corpus_ws_rx,
 }
 
 

@@ -1,0 +1,404 @@
+/*
+ * conn_http: a connection's HTTP phase.  The request head is parsed,
+ * answered with a static file or a refusal, or upgraded: route, origin,
+ * the plugin's handshake hook, the 101.  The request accessors the
+ * plugin may call in `handshake` and `open` live here too, since they
+ * read the request that is freed after `open`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "conn_priv.h"
+#include "handshake.h"
+#include "log.h"
+#include "plugin.h"
+#include "route.h"
+#include "server.h"
+#include "static.h"
+
+static void
+respond_error(struct conn *c, int status, const char *extra)
+{
+	int head_only = c->rq != NULL && c->rq->req.method != NULL &&
+	    http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
+
+	c->status = status;
+	if (conn_outbuf(c) != NULL)
+		http_write_error(c->out, status, extra, head_only);
+	conn_linger(c);
+}
+
+void
+conn_free_request(struct conn *c)
+{
+	struct conn_request *rq = c->rq;
+	size_t i;
+
+	if (rq == NULL)
+		return;
+	for (i = 0; i < rq->nstrs; i++)
+		free(rq->strs[i]);
+	free(rq->strs);
+	free(rq->head);
+	free(rq->hdrs);
+	free(rq->path_z);
+	free(rq->query_z);
+	free(rq->extra_headers);
+	free(rq);
+	c->rq = NULL;
+}
+
+/* Keep a copy of the request line for the access log. */
+static void
+note_request_line(struct conn *c)
+{
+	char m[32], t[256];
+
+	log_escape(m, sizeof(m), c->rq->req.method, c->rq->req.method_len);
+	log_escape(t, sizeof(t), c->rq->req.target, c->rq->req.target_len);
+	free(c->req_line);
+	if (asprintf(&c->req_line, "%s %s", m, t) == -1)
+		c->req_line = NULL;
+}
+
+static char *
+dup_counted(const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+
+	if (d != NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+	}
+	return d;
+}
+
+static void
+upgrade(struct conn *c, struct route *r)
+{
+	const struct wsd_route_conf *rc = r->conf;
+	struct ws_upgrade up;
+	char accept[WS_ACCEPT_LEN + 1];
+	int status;
+
+	if (!ws_is_upgrade(&c->rq->req)) {
+		respond_error(c, 400, NULL);
+		return;
+	}
+	if ((status = ws_check_upgrade(&c->rq->req, &up)) != 0) {
+		respond_error(c, status, status == 426 ?
+		    "Sec-WebSocket-Version: 13\r\n" : NULL);
+		return;
+	}
+	if (rc->origins != NULL || up.origin != NULL) {
+		if (!ws_origin_allowed(&up, (const char *const *)rc->origins,
+		    rc->norigins)) {
+			char o[128];
+
+			log_escape(o, sizeof(o), up.origin, up.origin_len);
+			log_info("conn %llu %s: origin \"%s\" not allowed on %s",
+			    (unsigned long long)c->id, c->remote, o, r->path);
+			respond_error(c, 403, NULL);
+			return;
+		}
+	}
+	if (ws_accept_key(up.key, up.key_len, accept) == -1) {
+		respond_error(c, 500, NULL);
+		return;
+	}
+	c->rq->path_z = dup_counted(c->rq->req.path, c->rq->req.path_len);
+	if (c->rq->req.query != NULL)
+		c->rq->query_z = dup_counted(c->rq->req.query, c->rq->req.query_len);
+	if (c->rq->path_z == NULL ||
+	    (c->rq->req.query != NULL && c->rq->query_z == NULL)) {
+		respond_error(c, 500, NULL);
+		return;
+	}
+	if (r->plugin->ops.handshake != NULL) {
+		c->route = r;
+		c->in_handshake = true;
+		c->in_cb++;
+		status = r->plugin->ops.handshake(r->state,
+		    (struct wsd_conn *)c);
+		c->in_cb--;
+		c->in_handshake = false;
+		if (status != 0) {
+			c->route = NULL;
+			c->user = NULL;
+			log_info("conn %llu %s: refused by %s with %d",
+			    (unsigned long long)c->id, c->remote,
+			    rc->plugin, status);
+			respond_error(c, status >= 400 && status <= 599 ?
+			    status : 500, NULL);
+			return;
+		}
+	}
+	if (conn_outbuf(c) == NULL) {
+		respond_error(c, 500, NULL);
+		return;
+	}
+	evbuffer_add_printf(c->out, "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n"
+	    "%s%s%s"
+	    "%s\r\n", accept,
+	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
+	    c->subprotocol != NULL ? c->subprotocol : "",
+	    c->subprotocol != NULL ? "\r\n" : "",
+	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "");
+	free(c->rq->extra_headers);
+	c->rq->extra_headers = NULL;
+	c->status = 101;
+	conn_want_flush(c);
+
+	conn_opened(c, r);
+	conn_free_request(c);
+}
+
+static void
+handle_request(struct conn *c)
+{
+	struct generation *g = c->srv->gen;
+	struct route *r;
+	int head_only;
+
+	/* A reload since accept: the request gets the new routes. */
+	if (c->gen != g) {
+		generation_ref(g);
+		generation_unref(c->gen);
+		c->gen = g;
+	}
+	note_request_line(c);
+	r = route_find(&g->routes, c->rq->req.path, c->rq->req.path_len);
+	if (r != NULL) {
+		upgrade(c, r);
+		return;
+	}
+	if (ws_is_upgrade(&c->rq->req)) {
+		respond_error(c, 404, NULL);
+		return;
+	}
+	head_only = http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
+	if (!head_only &&
+	    !http_token_eq(c->rq->req.method, c->rq->req.method_len, "GET")) {
+		respond_error(c, 405, "Allow: GET, HEAD\r\n");
+		return;
+	}
+	if (conn_outbuf(c) == NULL) {
+		respond_error(c, 500, NULL);
+		return;
+	}
+	c->status = static_respond(c->out, g->cfg->document_root, &c->rq->req,
+	    head_only);
+	conn_linger(c);
+}
+
+/*
+ * Parse the request head at the start of buf and answer it.  Returns the
+ * bytes it took: 0 while the head is incomplete.
+ */
+size_t
+conn_read_head(struct conn *c, const uint8_t *buf, size_t len)
+{
+	const struct wsd_limits *lim = &c->gen->cfg->limits;
+	const char *p = (const char *)buf;
+	struct http_header *hdrs;
+	size_t n;
+	int r;
+
+	n = len < lim->max_head_size ? len : lim->max_head_size;
+	if (n == 0)
+		return 0;
+	if (c->rq == NULL && (c->rq = calloc(1, sizeof(*c->rq))) == NULL) {
+		respond_error(c, 500, NULL);
+		return len;
+	}
+	if ((hdrs = calloc(lim->max_headers, sizeof(*hdrs))) == NULL) {
+		respond_error(c, 500, NULL);
+		return len;
+	}
+	r = http_parse_request(p, n, &c->rq->req, hdrs, lim->max_headers);
+	if (r == HTTP_PARSE_INCOMPLETE) {
+		free(hdrs);
+		memset(&c->rq->req, 0, sizeof(c->rq->req));
+		if (len >= lim->max_head_size)
+			respond_error(c, 431, NULL);
+		return 0;
+	}
+	if (r < 0) {
+		free(hdrs);
+		memset(&c->rq->req, 0, sizeof(c->rq->req));
+		respond_error(c, r == HTTP_PARSE_TOO_MANY_HEADERS ? 431 :
+		    r == HTTP_PARSE_BAD_VERSION ? 505 : 400, NULL);
+		return len;
+	}
+
+	/* Keep our own copy: the plugin reads it in `open`. */
+	if ((c->rq->head = malloc((size_t)r)) == NULL) {
+		free(hdrs);
+		respond_error(c, 500, NULL);
+		return len;
+	}
+	memcpy(c->rq->head, p, (size_t)r);
+	c->rq->hdrs = hdrs;
+	if (http_parse_request(c->rq->head, (size_t)r, &c->rq->req, hdrs,
+	    lim->max_headers) != r) {
+		respond_error(c, 500, NULL);
+		return len;
+	}
+	handle_request(c);
+	return (size_t)r;
+}
+
+/* Keep a string for the plugin until the request is freed. */
+static const char *
+keep_string(struct conn *c, char *s)
+{
+	char **n;
+
+	if (s == NULL)
+		return NULL;
+	if ((n = realloc(c->rq->strs, (c->rq->nstrs + 1) * sizeof(*n))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	c->rq->strs = n;
+	c->rq->strs[c->rq->nstrs++] = s;
+	return s;
+}
+
+const char *
+conn_arg(struct conn *c, const char *name)
+{
+	const char *v;
+	size_t vl;
+	char *d;
+
+	if (c->rq == NULL || c->rq->head == NULL || c->rq->req.query == NULL ||
+	    name == NULL)
+		return NULL;
+	if (!http_query_find(c->rq->req.query, c->rq->req.query_len, name, &v, &vl))
+		return NULL;
+	if ((d = malloc(vl + 1)) == NULL)
+		return NULL;
+	if (http_percent_decode(v, vl, d, true) < 0) {
+		free(d);
+		return NULL;
+	}
+	return keep_string(c, d);
+}
+
+const char *
+conn_header(struct conn *c, const char *name)
+{
+	const struct http_header *h;
+
+	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
+		return NULL;
+	if ((h = http_find_header(&c->rq->req, name, NULL)) == NULL)
+		return NULL;
+	return keep_string(c, dup_counted(h->value, h->value_len));
+}
+
+const char *
+conn_cookie(struct conn *c, const char *name)
+{
+	const char *v;
+	size_t i, vl;
+
+	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
+		return NULL;
+	/* Browsers send one Cookie header; HTTP/2 proxies may split it. */
+	for (i = 0; i < c->rq->req.nheaders; i++) {
+		const struct http_header *h = &c->rq->req.headers[i];
+
+		if (http_token_eq(h->name, h->name_len, "Cookie") &&
+		    http_cookie_find(h->value, h->value_len, name, &v, &vl))
+			return keep_string(c, dup_counted(v, vl));
+	}
+	return NULL;
+}
+
+int
+conn_accept_subprotocol(struct conn *c, const char *name)
+{
+	const struct http_header *h;
+	const char *one[1];
+	size_t i;
+
+	if (!c->in_handshake || name == NULL || c->subprotocol != NULL)
+		return -1;
+	one[0] = name;
+	/* It must be one the client offered, in any of its headers. */
+	for (i = 0; i < c->rq->req.nheaders; i++) {
+		h = &c->rq->req.headers[i];
+		if (http_token_eq(h->name, h->name_len,
+		    "Sec-WebSocket-Protocol") &&
+		    ws_pick_subprotocol(h->value, h->value_len, one, 1) == 0)
+			return (c->subprotocol = strdup(name)) != NULL ? 0 : -1;
+	}
+	return -1;
+}
+
+/* A header name is a token; a value has no CR, LF or other controls. */
+static bool
+header_ok(const char *name, const char *value)
+{
+	const char *p;
+
+	if (name == NULL || value == NULL || *name == '\0')
+		return false;
+	for (p = name; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}",
+		    *p) != NULL)
+			return false;
+	for (p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ' && *p != '\t')
+			return false;
+	if (strcasecmp(name, "Sec-WebSocket-Accept") == 0 ||
+	    strcasecmp(name, "Sec-WebSocket-Protocol") == 0 ||
+	    strcasecmp(name, "Sec-WebSocket-Extensions") == 0 ||
+	    strcasecmp(name, "Upgrade") == 0 ||
+	    strcasecmp(name, "Connection") == 0)
+		return false;
+	return true;
+}
+
+int
+conn_add_header(struct conn *c, const char *name, const char *value)
+{
+	char *n;
+
+	if (!c->in_handshake || !header_ok(name, value))
+		return -1;
+	if (asprintf(&n, "%s%s: %s\r\n", c->rq->extra_headers != NULL ?
+	    c->rq->extra_headers : "", name, value) == -1)
+		return -1;
+	free(c->rq->extra_headers);
+	c->rq->extra_headers = n;
+	return 0;
+}
+
+
+const char *
+conn_path(struct conn *c)
+{
+	return c->rq != NULL ? c->rq->path_z : NULL;
+}
+
+const char *
+conn_query(struct conn *c)
+{
+	return c->rq != NULL ? c->rq->query_z : NULL;
+}
+
+const char *
+conn_subprotocol(struct conn *c)
+{
+	return c->subprotocol;
+}

@@ -1,0 +1,411 @@
+/*
+ * conn_out: a connection's output.  Frames are queued in an evbuffer
+ * taken from a small pool when there is something to send, written once
+ * per loop iteration (or at once, for the first broadcast of an
+ * iteration to a client with nothing queued), and the buffer is given
+ * back once empty, so an idle connection holds none.  Back-pressure:
+ * past the route's high-water mark a send says so and the plugin hears
+ * `drain` once the client has caught up; past max_send_buffer the
+ * client is closed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn_priv.h"
+#include "frame.h"
+#include "log.h"
+#include "route.h"
+#include "server.h"
+#include "utf8.h"
+
+/*
+ * Broadcast output is written at once, not at the end of the iteration,
+ * when this much is queued: every queued broadcast costs a 1 KiB libevent
+ * chain, and a burst of broadcasts to many clients would pile them up.
+ */
+#define FLUSH_EARLY	(16 * 1024)
+/* Frames up to this payload size are put together on the stack. */
+#define SMALL_FRAME	1024
+
+static void	conn_writecb(evutil_socket_t, short, void *);
+
+/*
+ * The output buffer, taken when there is something to queue and given
+ * back when it has all been written, so that an idle connection holds
+ * none.  Empty buffers wait in a small pool: making and freeing one per
+ * write would cost more than the write's own bookkeeping.  NULL when
+ * out of memory.
+ */
+struct evbuffer *
+conn_outbuf(struct conn *c)
+{
+	struct conn_shared *cs = c->cs;
+
+	if (c->out == NULL)
+		c->out = cs->noutpool > 0 ? cs->outpool[--cs->noutpool] :
+		    evbuffer_new();
+	return c->out;
+}
+
+void
+conn_outbuf_release(struct conn *c)
+{
+	struct conn_shared *cs = c->cs;
+	size_t max = sizeof(cs->outpool) / sizeof(cs->outpool[0]);
+
+	if (c->out == NULL)
+		return;
+	if (evbuffer_get_length(c->out) == 0 && cs->noutpool < max)
+		cs->outpool[cs->noutpool++] = c->out;
+	else
+		evbuffer_free(c->out);
+	c->out = NULL;
+}
+
+/* Bytes queued and not yet taken by the kernel. */
+size_t
+conn_out_len(const struct conn *c)
+{
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
+
+/* Write c's output at the end of this loop iteration. */
+void
+conn_want_flush(struct conn *c)
+{
+	struct conn_shared *cs = c->cs;
+
+	if (c->flush_queued || c->state == CONN_DEAD)
+		return;
+	/* conn_readcb writes on its way out: no need for the flush event. */
+	if (c->in_read) {
+		c->flush_now = true;
+		return;
+	}
+	if (TAILQ_EMPTY(&cs->flushq))
+		event_active(cs->ev_flush, EV_TIMEOUT, 1);
+	TAILQ_INSERT_TAIL(&cs->flushq, c, flush_link);
+	c->flush_queued = true;
+}
+
+/*
+ * A broadcast was queued: write it at the end of the iteration, or now
+ * if a lot is queued.  A write error is left for conn_flush to see: this
+ * runs inside a plugin callback, where c must not be freed.
+ */
+static void
+broadcast_added(struct conn *c)
+{
+	if (conn_out_len(c) >= FLUSH_EARLY && !c->wev_added &&
+	    !c->wr_shut)
+		(void)evbuffer_write(c->out, c->fd);
+	conn_want_flush(c);
+}
+
+void
+conn_send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	uint8_t buf[WS_FRAME_MAX_HEADER + SMALL_FRAME];
+	struct evbuffer *out;
+	size_t hl;
+
+	if ((out = conn_outbuf(c)) == NULL)
+		return;		/* out of memory: as if the add failed */
+	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
+	if (len <= SMALL_FRAME) {
+		/* One call, one copy into the output's last chain. */
+		if (len > 0)
+			memcpy(buf + hl, data, len);
+		evbuffer_add(out, buf, hl + len);
+	} else {
+		evbuffer_add(out, buf, hl);
+		evbuffer_add(out, data, len);
+	}
+	conn_want_flush(c);
+}
+
+void
+conn_send_close_frame(struct conn *c, int code, const char *reason)
+{
+	uint8_t buf[WS_CONTROL_MAX];
+	size_t len = 0, rl;
+
+	if (code > 0) {
+		buf[0] = (uint8_t)(code >> 8);
+		buf[1] = (uint8_t)code;
+		len = 2;
+		if (reason != NULL) {
+			rl = strlen(reason);
+			if (rl > WS_CONTROL_MAX - 2)
+				rl = WS_CONTROL_MAX - 2;
+			memcpy(buf + 2, reason, rl);
+			len += rl;
+		}
+	}
+	conn_send_frame(c, WS_OP_CLOSE, buf, len);
+	c->close_sent = true;
+}
+
+/* The send high-water mark of the connection's route. */
+static size_t
+conn_hwm(const struct conn *c)
+{
+	const struct wsd_limits *lim = conn_limits(c);
+
+	return lim->send_high_water < lim->max_send_buffer ?
+	    (size_t)lim->send_high_water : (size_t)lim->max_send_buffer;
+}
+
+/*
+ * After queueing: if the client is now over the high-water mark, the
+ * plugin hears from `drain` once output has fallen to half of it.
+ */
+static int
+check_hwm(struct conn *c, size_t queued)
+{
+	if (queued <= conn_hwm(c))
+		return WSD_SEND_OK;
+	c->over_hwm = true;
+	return WSD_SEND_BACKPRESSURE;
+}
+
+/*
+ * Write what is queued, as far as the socket takes it, and wait for
+ * writability if it did not take it all.  Only from the top of a
+ * callback: it may free c.
+ */
+void
+conn_flush(struct conn *c)
+{
+	size_t queued;
+
+	if (c->flush_queued) {
+		TAILQ_REMOVE(&c->cs->flushq, c, flush_link);
+		c->flush_queued = false;
+	}
+	c->flush_now = false;
+	if (c->state == CONN_DEAD)
+		return;
+	queued = conn_out_len(c);
+	if (queued > 0 && !c->wr_shut) {
+		if (evbuffer_write(c->out, c->fd) == -1 &&
+		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("conn %llu %s: write: %s",
+			    (unsigned long long)c->id, c->remote,
+			    strerror(errno));
+			conn_io_error(c);
+			return;
+		}
+		queued = conn_out_len(c);
+	}
+	if (queued == 0)
+		conn_outbuf_release(c);
+	if (queued > 0 && !c->wev_added) {
+		if (c->wev == NULL && (c->wev = event_new(c->cs->base, c->fd,
+		    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL) {
+			log_err("conn %llu %s: out of memory",
+			    (unsigned long long)c->id, c->remote);
+			conn_io_error(c);
+			return;
+		}
+		event_add(c->wev, NULL);
+		c->wev_added = true;
+	} else if (queued == 0 && c->wev_added) {
+		event_del(c->wev);
+		c->wev_added = false;
+	}
+
+	if (c->state == CONN_LINGER) {
+		/* Everything is out: half-close, and wait for the client's. */
+		if (queued == 0 && !c->wr_shut) {
+			shutdown(c->fd, SHUT_WR);
+			c->wr_shut = true;
+		}
+		return;
+	}
+	if (!c->over_hwm || queued > conn_hwm(c) / 2)
+		return;
+	c->over_hwm = false;
+	conn_call_drain(c);
+}
+
+static void
+conn_writecb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush(arg);
+}
+
+/* The end of a loop iteration: write for everyone who queued output. */
+void
+conn_flushcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	cs->flush_gen++;
+	while ((c = TAILQ_FIRST(&cs->flushq)) != NULL)
+		conn_flush(c);
+	/* Writes to many clients take a while: see timer_cb in server.c. */
+	event_base_update_cache_time(cs->base);
+}
+
+int
+conn_send(struct conn *c, int opcode, const void *data, size_t len)
+{
+	const struct wsd_limits *lim;
+	size_t queued;
+
+	if (c->state != CONN_OPEN)
+		return WSD_SEND_DROPPED;
+	if (opcode != WSD_TEXT && opcode != WSD_BINARY)
+		return WSD_SEND_DROPPED;
+	if (len > 0 && data == NULL)
+		return WSD_SEND_DROPPED;
+	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+		return WSD_SEND_DROPPED;
+	lim = conn_limits(c);
+	queued = conn_out_len(c);
+	/* One message alone may be larger than the limit; a backlog not. */
+	if (queued > 0 && queued + len + WS_FRAME_MAX_HEADER >
+	    lim->max_send_buffer) {
+		log_notice("conn %llu %s: send buffer limit (%llu bytes) "
+		    "passed, closing", (unsigned long long)c->id, c->remote,
+		    (unsigned long long)lim->max_send_buffer);
+		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
+		return WSD_SEND_DROPPED;
+	}
+	conn_send_frame(c, (uint8_t)opcode, data, len);
+	c->msgs_out++;
+	c->bytes_out += len;
+	return check_hwm(c, queued + len);
+}
+
+/*
+ * Below this size a broadcast frame is copied into each client's buffer
+ * rather than referenced: libevent 2.1 allocates a chain of at least
+ * 1 KiB for every reference, so a reference to a short frame (a clock
+ * tick is ~30 bytes) costs 30 times more than the copy.  The frame is
+ * still encoded once.
+ */
+#define SHARE_MIN	1024
+
+/* One encoded frame shared by every recipient of a broadcast. */
+struct shared_frame {
+	size_t	refs;
+	size_t	len;
+	uint8_t	data[];
+};
+
+static void
+shared_frame_unref(const void *data, size_t len, void *arg)
+{
+	struct shared_frame *f = arg;
+
+	(void)data;
+	(void)len;
+	if (--f->refs == 0)
+		free(f);
+}
+
+size_t
+conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
+{
+	struct conn_shared *cs = NULL;
+	struct shared_frame *f;
+	struct conn *c;
+	size_t hl, n = 0;
+	bool direct = false;
+
+	if ((opcode != WSD_TEXT && opcode != WSD_BINARY) ||
+	    (len > 0 && data == NULL) || r->nconns == 0)
+		return 0;
+	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+		return 0;
+	if ((f = malloc(sizeof(*f) + WS_FRAME_MAX_HEADER + len)) == NULL)
+		return 0;
+	hl = ws_frame_encode_header(f->data, true, (uint8_t)opcode, len, NULL);
+	if (len > 0)
+		memcpy(f->data + hl, data, len);
+	f->len = hl + len;
+	f->refs = 1;
+	TAILQ_FOREACH(c, &r->conns, route_link) {
+		struct evbuffer *out;
+		size_t queued, off = 0;
+		ssize_t w;
+
+		if (c->state != CONN_OPEN)
+			continue;
+		cs = c->cs;
+		queued = conn_out_len(c);
+		/*
+		 * Nothing queued: hand the frame to the kernel now, once per
+		 * loop iteration; a clock tick to 10,000 clients then costs
+		 * one send each and no buffer.  A second broadcast in the same
+		 * iteration is queued, so that a burst goes out in few writes.
+		 */
+		if (queued == 0 && !c->wev_added && !c->wr_shut &&
+		    c->bcast_gen != cs->flush_gen) {
+			c->bcast_gen = cs->flush_gen;
+			direct = true;
+			w = send(c->fd, f->data, f->len, MSG_NOSIGNAL |
+			    MSG_DONTWAIT);
+			if (w == (ssize_t)f->len) {
+				c->msgs_out++;
+				c->bytes_out += len;
+				n++;
+				continue;
+			}
+			/* The rest is queued; an error shows in conn_flush. */
+			if (w > 0)
+				off = (size_t)w;
+		}
+		if (queued > 0 &&
+		    queued + f->len > conn_limits(c)->max_send_buffer) {
+			log_notice("conn %llu %s: send buffer limit passed, "
+			    "closing", (unsigned long long)c->id, c->remote);
+			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
+			continue;
+		}
+		if ((out = conn_outbuf(c)) == NULL)
+			continue;
+		if (f->len - off < SHARE_MIN) {
+			if (evbuffer_add(out, f->data + off, f->len - off) == -1)
+				continue;
+		} else {
+			f->refs++;
+			if (evbuffer_add_reference(out, f->data + off,
+			    f->len - off, shared_frame_unref, f) == -1) {
+				f->refs--;
+				continue;
+			}
+		}
+		c->msgs_out++;
+		c->bytes_out += len;
+		check_hwm(c, queued + f->len - off);
+		broadcast_added(c);
+		n++;
+	}
+	/* The end of the iteration starts a new one for direct sends. */
+	if (direct)
+		event_active(cs->ev_flush, EV_TIMEOUT, 1);
+	shared_frame_unref(NULL, 0, f);
+	return n;
+}
+
+size_t
+conn_buffered(struct conn *c)
+{
+	if (c->state == CONN_DEAD)
+		return 0;
+	return conn_out_len(c);
+}

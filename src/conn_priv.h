@@ -1,0 +1,165 @@
+/*
+ * conn_priv: what the connection's own files share, and nobody else.
+ *
+ *	conn.c		the lifecycle: accept, reads, timers, the closing
+ *			handshake, free (the only file that frees a conn)
+ *	conn_http.c	the HTTP phase: the request head, static files,
+ *			refusals, the upgrade, and the request accessors
+ *	conn_out.c	output: the per-connection queue, writes,
+ *			back-pressure and broadcast fan-out
+ *
+ * The RFC 6455 receive engine is ws_rx.c, which knows none of these.
+ */
+#ifndef WSD_CONN_PRIV_H
+#define WSD_CONN_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/util.h>
+
+#include "config.h"
+#include "conn.h"
+#include "http.h"
+#include "route.h"
+#include "ws_rx.h"
+
+struct evbuffer;
+
+/* The shared read buffer: the most one recv() takes. */
+#define RBUF_SIZE	(256 * 1024)
+/* Empty output buffers kept for reuse. */
+#define OUTPOOL_MAX	64
+
+enum conn_state {
+	CONN_HTTP,		/* reading the request head */
+	CONN_OPEN,		/* WebSocket open */
+	CONN_CLOSING,		/* we sent Close, waiting for the client's */
+	CONN_LINGER,		/* flushing output, then closing TCP */
+	CONN_DEAD,		/* being freed */
+};
+
+/*
+ * What every connection of a server shares: the read buffer, the list
+ * of connections with output to write at the end of the loop iteration
+ * and its event, and a pool of empty output buffers.
+ */
+struct conn_shared {
+	struct server		*srv;
+	struct event_base	*base;
+	struct conn_list	 flushq;
+	struct event		*ev_flush;
+	uint64_t		 flush_gen;	/* ev_flush runs so far */
+	uint8_t			*rbuf;
+	struct evbuffer		*outpool[OUTPOOL_MAX];
+	size_t			 noutpool;
+};
+
+/*
+ * The request head and what is derived from it: allocated with the first
+ * bytes of a request, freed once `open` has run, so that an open
+ * connection carries none of it.
+ */
+struct conn_request {
+	char			*head;
+	struct http_request	 req;
+	struct http_header	*hdrs;
+	char			*path_z, *query_z;
+	char			**strs;		/* strings handed to the plugin */
+	size_t			 nstrs;
+	char			*extra_headers;	/* "Name: value\r\n"... */
+};
+
+struct conn {
+	struct server		*srv;
+	struct conn_shared	*cs;
+	evutil_socket_t		 fd;
+	struct event		*rev;		/* readable (persistent) */
+	struct event		*wev;		/* writable; made when first needed */
+	struct evbuffer		*out;		/* only while output waits */
+	struct event		*timer;
+	uint64_t		 id;
+	enum conn_state		 state;
+	struct generation	*gen;		/* referenced */
+	struct route		*route;		/* once upgraded */
+	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
+	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
+	char			 remote[64];
+
+	/* The request; only kept during the handshake and `open`. */
+	struct conn_request	*rq;
+	char			*req_line;	/* "GET /echo", for the log */
+	int			 status;	/* HTTP status answered */
+
+	/* Input not yet consumed (the tail of a read). */
+	uint8_t			*ibuf;
+	size_t			 ilen, icap;
+
+	/* Output: queued for the end of this loop iteration. */
+	TAILQ_ENTRY(conn)	 flush_link;	/* cs->flushq */
+	bool			 flush_queued;
+	bool			 in_read;	/* in conn_readcb */
+	bool			 flush_now;	/* write at its end */
+	bool			 wev_added;
+	bool			 wr_shut;	/* our FIN is sent */
+	uint64_t		 bcast_gen;	/* cs->flush_gen of a direct send */
+
+	/* The RFC 6455 receive engine. */
+	struct ws_rx		 rx;
+
+	/* Closing. */
+	bool			 close_sent, close_rcvd;
+	bool			 open_called;
+	int			 close_code;
+	char			*close_reason;	/* NULL: none */
+	int			 in_cb;
+	bool			 free_pending;
+
+	/* Keepalive. */
+	uint64_t		 last_rx_ms;
+	bool			 ping_outstanding;
+
+	void			*user;
+
+	/* Set by the plugin's handshake hook. */
+	bool			 in_handshake;
+	char			*subprotocol;
+
+	/* Back-pressure: over the high-water mark, waiting for `drain`. */
+	bool			 over_hwm;
+
+	/* For the access log. */
+	uint64_t		 start_ms;
+	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
+};
+
+/* conn.c */
+const struct wsd_limits *conn_limits(const struct conn *c);
+void		 conn_fail(struct conn *c, int code, const char *why);
+void		 conn_linger(struct conn *c);
+void		 conn_io_error(struct conn *c);
+void		 conn_opened(struct conn *c, struct route *r);
+void		 conn_call_drain(struct conn *c);
+void		 conn_set_close(struct conn *c, int code, const char *reason,
+		    size_t rlen);
+
+/* conn_out.c */
+struct evbuffer	*conn_outbuf(struct conn *c);
+void		 conn_outbuf_release(struct conn *c);
+size_t		 conn_out_len(const struct conn *c);
+void		 conn_want_flush(struct conn *c);
+void		 conn_flush(struct conn *c);
+void		 conn_flushcb(evutil_socket_t fd, short what, void *arg);
+void		 conn_send_frame(struct conn *c, uint8_t opcode,
+		    const void *data, size_t len);
+void		 conn_send_close_frame(struct conn *c, int code,
+		    const char *reason);
+
+/* conn_http.c */
+size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
+		    size_t len);
+void		 conn_free_request(struct conn *c);
+
+#endif /* WSD_CONN_PRIV_H */

@@ -1,0 +1,80 @@
+/*
+ * ws_rx: the RFC 6455 receive engine.  Bytes in, messages out: frame
+ * headers, unmasking, reassembly of fragmented messages, UTF-8 checks
+ * (failing at the offending fragment), control frames, and the message
+ * size and fragment limits.  It knows no socket and no connection: its
+ * owner feeds it whatever bytes it has and hears back through a small
+ * table of callbacks.
+ *
+ * Whole unfragmented frames are unmasked and delivered where they lie in
+ * the caller's buffer (no copy); only a fragmented message, or a frame
+ * larger than WS_RX_WAIT_MAX that arrives in pieces, is gathered into
+ * the engine's own buffer, which is freed once the message is delivered.
+ */
+#ifndef WSD_WS_RX_H
+#define WSD_WS_RX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "utf8.h"
+
+/*
+ * Unfragmented frames up to this size are waited for whole (ws_rx_feed
+ * says how much is missing) rather than streamed into the message buffer.
+ */
+#define WS_RX_WAIT_MAX	(256 * 1024)
+
+struct ws_rx_limits {
+	uint64_t	max_message_size;
+	uint32_t	max_fragments;
+};
+
+/*
+ * What the engine tells its owner.  message and control return 0 to go
+ * on, or nonzero when the owner wants no more frames (it is closing or
+ * failed); ws_rx_feed then returns at once.  After fail, the engine
+ * delivers nothing more from that call.  data is valid during the call
+ * only; message data may be modified by the callee.
+ */
+struct ws_rx_ops {
+	int	(*message)(void *arg, uint8_t opcode, uint8_t *data,
+		    size_t len);
+	int	(*control)(void *arg, uint8_t opcode, const uint8_t *data,
+		    size_t len);
+	void	(*fail)(void *arg, int code, const char *why);
+};
+
+struct ws_rx {
+	struct ws_frame_header	 fh;
+	bool			 have_header;
+	uint8_t			 msg_op;	/* message in progress, or 0 */
+	uint32_t		 nfrags;
+	utf8_state		 utf8;
+	uint64_t		 frame_off;	/* payload bytes consumed */
+	uint8_t			*msg;
+	size_t			 msg_len, msg_cap;
+	size_t			 want;		/* see ws_rx_feed */
+};
+
+/* A new engine (zeroed memory is one too). */
+void	 ws_rx_init(struct ws_rx *rx);
+
+/* Free what the engine holds (a partly received message). */
+void	 ws_rx_free(struct ws_rx *rx);
+
+/*
+ * Run buf[0..len) through the engine; whole frames are unmasked in place.
+ * Returns the bytes taken.  What is left is the unfinished start of a
+ * frame, which the caller keeps and feeds again, followed by more bytes;
+ * rx->want then says how many more that frame needs, when known (0
+ * otherwise).  After a callback asked to stop, or after fail, the whole
+ * of len is reported taken.
+ */
+size_t	 ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
+	    const struct ws_rx_limits *lim, const struct ws_rx_ops *ops,
+	    void *arg);
+
+#endif /* WSD_WS_RX_H */

@@ -1,0 +1,413 @@
+/*
+ * Unit tests for the receive engine (src/ws_rx.c): frames in, messages,
+ * control frames and failures out, with no socket anywhere.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ws_rx.h"
+
+#define MAXEV	64
+
+struct event {
+	char		kind;		/* 'm' message, 'c' control, 'f' fail */
+	uint8_t		op;
+	int		code;
+	size_t		len;
+	uint8_t		data[512];
+	const uint8_t	*where;		/* message data's address */
+};
+
+struct sink {
+	struct event	ev[MAXEV];
+	size_t		n;
+	int		stop_after;	/* stop once this many events, or 0 */
+};
+
+static int
+record(struct sink *s, char kind, uint8_t op, const uint8_t *data,
+    size_t len)
+{
+	struct event *e;
+
+	assert_true(s->n < MAXEV);
+	e = &s->ev[s->n++];
+	e->kind = kind;
+	e->op = op;
+	e->len = len;
+	e->where = data;
+	memcpy(e->data, data, len < sizeof(e->data) ? len : sizeof(e->data));
+	return s->stop_after > 0 && s->n >= (size_t)s->stop_after;
+}
+
+static int
+on_message(void *arg, uint8_t op, uint8_t *data, size_t len)
+{
+	return record(arg, 'm', op, data, len);
+}
+
+static int
+on_control(void *arg, uint8_t op, const uint8_t *data, size_t len)
+{
+	return record(arg, 'c', op, data, len);
+}
+
+static void
+on_fail(void *arg, int code, const char *why)
+{
+	struct sink *s = arg;
+
+	assert_non_null(why);
+	(void)record(s, 'f', 0, (const uint8_t *)"", 0);
+	s->ev[s->n - 1].code = code;
+}
+
+static const struct ws_rx_ops ops = { on_message, on_control, on_fail };
+static const struct ws_rx_limits lim = { 1 << 20, 16 };
+
+/* Append a masked client frame to buf; returns its length. */
+static size_t
+frame(uint8_t *buf, bool fin, uint8_t op, const void *payload, size_t len)
+{
+	static const uint8_t mask[4] = { 0x37, 0xfa, 0x21, 0x3d };
+	size_t hl = ws_frame_encode_header(buf, fin, op, len, mask);
+
+	memcpy(buf + hl, payload, len);
+	ws_mask(buf + hl, len, mask, 0);
+	return hl + len;
+}
+
+/* Feed buf in chunks of size step, keeping the unfinished tail. */
+static void
+feed_chunked(struct ws_rx *rx, const uint8_t *buf, size_t len, size_t step,
+    struct sink *s)
+{
+	uint8_t *pend = malloc(len + 1);
+	size_t have = 0, off = 0;
+
+	assert_non_null(pend);
+	while (off < len) {
+		size_t n = len - off < step ? len - off : step, used;
+
+		memcpy(pend + have, buf + off, n);
+		off += n;
+		have += n;
+		used = ws_rx_feed(rx, pend, have, &lim, &ops, s);
+		memmove(pend, pend + used, have - used);
+		have -= used;
+	}
+	assert_int_equal(have, 0);
+	free(pend);
+}
+
+static void
+test_whole_frame_in_place(void **state)
+{
+	uint8_t buf[64];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n;
+
+	(void)state;
+	ws_rx_init(&rx);
+	n = frame(buf, true, WS_OP_TEXT, "hello", 5);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'm');
+	assert_int_equal(s.ev[0].op, WS_OP_TEXT);
+	assert_memory_equal(s.ev[0].data, "hello", 5);
+	/* Delivered where it lay: no copy. */
+	assert_ptr_equal(s.ev[0].where, buf + n - 5);
+	assert_null(rx.msg);
+	ws_rx_free(&rx);
+}
+
+static void
+test_partial_frame_wants_rest(void **state)
+{
+	uint8_t buf[256];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n;
+
+	(void)state;
+	ws_rx_init(&rx);
+	memset(buf + 100, 'x', 100);
+	n = frame(buf, true, WS_OP_BINARY, buf + 100, 100);
+	/* Header and 10 bytes: the header is taken, 90 more wanted. */
+	assert_int_equal(ws_rx_feed(&rx, buf, 2 + 4 + 10, &lim, &ops, &s), 6);
+	assert_int_equal(rx.want, 90);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(ws_rx_feed(&rx, buf + 6, n - 6, &lim, &ops, &s),
+	    n - 6);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].len, 100);
+	ws_rx_free(&rx);
+}
+
+static void
+test_fragments_with_ping_between(void **state)
+{
+	uint8_t buf[256];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n = 0;
+
+	(void)state;
+	ws_rx_init(&rx);
+	n += frame(buf + n, false, WS_OP_TEXT, "Hel", 3);
+	n += frame(buf + n, true, WS_OP_PING, "p", 1);
+	n += frame(buf + n, false, WS_OP_CONT, "lo, ", 4);
+	n += frame(buf + n, true, WS_OP_CONT, "w\xc3\xb6rld", 6);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[0].kind, 'c');
+	assert_int_equal(s.ev[0].op, WS_OP_PING);
+	assert_memory_equal(s.ev[0].data, "p", 1);
+	assert_int_equal(s.ev[1].kind, 'm');
+	assert_int_equal(s.ev[1].op, WS_OP_TEXT);
+	assert_int_equal(s.ev[1].len, 13);
+	assert_memory_equal(s.ev[1].data, "Hello, w\xc3\xb6rld", 13);
+	/* Nothing kept once delivered. */
+	assert_null(rx.msg);
+	assert_int_equal(rx.msg_op, 0);
+	ws_rx_free(&rx);
+}
+
+/* Every chunk size gives the same events as the whole buffer at once. */
+static void
+test_any_chunking_same_result(void **state)
+{
+	static uint8_t big[300 * 1024];
+	uint8_t *buf = malloc(sizeof(big) + 1024);
+	size_t n = 0, step;
+	static const size_t steps[] = { 1, 2, 3, 7, 13, 100, 4096, 65536,
+	    1 << 20 };
+
+	(void)state;
+	assert_non_null(buf);
+	memset(big, 'b', sizeof(big));
+	n += frame(buf + n, true, WS_OP_TEXT, "one", 3);
+	n += frame(buf + n, false, WS_OP_BINARY, "ab", 2);
+	n += frame(buf + n, true, WS_OP_PONG, "", 0);
+	n += frame(buf + n, true, WS_OP_CONT, "cd", 2);
+	/* Larger than WS_RX_WAIT_MAX: streamed when it arrives in pieces. */
+	n += frame(buf + n, true, WS_OP_BINARY, big, sizeof(big));
+	n += frame(buf + n, true, WS_OP_CLOSE, "\x03\xe8", 2);
+	for (step = 0; step < sizeof(steps) / sizeof(steps[0]); step++) {
+		struct ws_rx rx;
+		struct sink s = { 0 };
+
+		ws_rx_init(&rx);
+		feed_chunked(&rx, buf, n, steps[step], &s);
+		assert_int_equal(s.n, 5);
+		assert_int_equal(s.ev[0].kind, 'm');
+		assert_memory_equal(s.ev[0].data, "one", 3);
+		assert_int_equal(s.ev[1].kind, 'c');
+		assert_int_equal(s.ev[1].op, WS_OP_PONG);
+		assert_int_equal(s.ev[2].kind, 'm');
+		assert_int_equal(s.ev[2].op, WS_OP_BINARY);
+		assert_memory_equal(s.ev[2].data, "abcd", 4);
+		assert_int_equal(s.ev[3].kind, 'm');
+		assert_int_equal(s.ev[3].len, sizeof(big));
+		assert_memory_equal(s.ev[3].data, big, sizeof(s.ev[3].data));
+		assert_int_equal(s.ev[4].kind, 'c');
+		assert_int_equal(s.ev[4].op, WS_OP_CLOSE);
+		assert_null(rx.msg);
+		ws_rx_free(&rx);
+	}
+	free(buf);
+}
+
+static void
+expect_fail(const uint8_t *buf, size_t n, const struct ws_rx_limits *l,
+    int code, size_t messages_before)
+{
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	uint8_t *copy = malloc(n);
+
+	assert_non_null(copy);
+	memcpy(copy, buf, n);
+	ws_rx_init(&rx);
+	/* A failure reports the whole input taken. */
+	assert_int_equal(ws_rx_feed(&rx, copy, n, l, &ops, &s), n);
+	assert_int_equal(s.n, messages_before + 1);
+	assert_int_equal(s.ev[s.n - 1].kind, 'f');
+	assert_int_equal(s.ev[s.n - 1].code, code);
+	ws_rx_free(&rx);
+	free(copy);
+}
+
+static void
+test_protocol_errors(void **state)
+{
+	uint8_t buf[512];
+	size_t n;
+
+	(void)state;
+	n = frame(buf, true, WS_OP_CONT, "x", 1);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+
+	n = frame(buf, false, WS_OP_TEXT, "x", 1);
+	n += frame(buf + n, true, WS_OP_TEXT, "y", 1);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+
+	/* Unmasked client frame. */
+	buf[0] = 0x81;
+	buf[1] = 0x01;
+	buf[2] = 'x';
+	expect_fail(buf, 3, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+
+	/* Reserved opcode after a good message. */
+	n = frame(buf, true, WS_OP_TEXT, "ok", 2);
+	n += frame(buf + n, true, 0x3, "x", 1);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 1);
+
+	/* Fragmented control frame. */
+	n = frame(buf, false, WS_OP_PING, "x", 1);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+}
+
+static void
+test_limits(void **state)
+{
+	static const struct ws_rx_limits small = { 10, 3 };
+	uint8_t buf[512];
+	size_t n;
+
+	(void)state;
+	/* Refused from the header alone, before any payload. */
+	n = frame(buf, true, WS_OP_BINARY, "01234567890", 11);
+	expect_fail(buf, 6, &small, WS_CLOSE_TOO_BIG, 0);
+	expect_fail(buf, n, &small, WS_CLOSE_TOO_BIG, 0);
+
+	/* The sum of the fragments counts. */
+	n = frame(buf, false, WS_OP_BINARY, "012345", 6);
+	n += frame(buf + n, true, WS_OP_CONT, "01234", 5);
+	expect_fail(buf, n, &small, WS_CLOSE_TOO_BIG, 0);
+
+	/* Too many fragments, even empty ones. */
+	n = frame(buf, false, WS_OP_BINARY, "", 0);
+	n += frame(buf + n, false, WS_OP_CONT, "", 0);
+	n += frame(buf + n, false, WS_OP_CONT, "", 0);
+	n += frame(buf + n, true, WS_OP_CONT, "", 0);
+	expect_fail(buf, n, &small, WS_CLOSE_TOO_BIG, 0);
+
+	/* Exactly at the limits is fine. */
+	{
+		struct ws_rx rx;
+		struct sink s = { 0 };
+
+		n = frame(buf, false, WS_OP_BINARY, "01234", 5);
+		n += frame(buf + n, false, WS_OP_CONT, "", 0);
+		n += frame(buf + n, true, WS_OP_CONT, "56789", 5);
+		ws_rx_init(&rx);
+		assert_int_equal(ws_rx_feed(&rx, buf, n, &small, &ops, &s), n);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.ev[0].len, 10);
+		ws_rx_free(&rx);
+	}
+}
+
+/* Invalid UTF-8 fails at the fragment that has it, before the last. */
+static void
+test_utf8_fails_fast_across_fragments(void **state)
+{
+	uint8_t buf[256];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n, first;
+
+	(void)state;
+	ws_rx_init(&rx);
+	n = frame(buf, false, WS_OP_TEXT, "ok \xe2\x82", 5);	/* split */
+	first = n;
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), first);
+	assert_int_equal(s.n, 0);
+	/* The next fragment goes on with a byte that cannot follow. */
+	n = frame(buf, false, WS_OP_CONT, "\x41", 1);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'f');
+	assert_int_equal(s.ev[0].code, WS_CLOSE_INVALID_DATA);
+	ws_rx_free(&rx);
+
+	/* A message that ends in the middle of a character. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_TEXT, "ok \xe2\x82", 5);
+	expect_fail(buf, n, &lim, WS_CLOSE_INVALID_DATA, 0);
+	n = frame(buf, false, WS_OP_TEXT, "ok \xe2\x82", 5);
+	n += frame(buf + n, true, WS_OP_CONT, "", 0);
+	expect_fail(buf, n, &lim, WS_CLOSE_INVALID_DATA, 0);
+
+	/* Binary is not checked. */
+	n = frame(buf, true, WS_OP_BINARY, "\xff\xfe", 2);
+	ws_rx_init(&rx);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'm');
+	ws_rx_free(&rx);
+}
+
+/* A callback that asks to stop gets nothing more from that call. */
+static void
+test_stop(void **state)
+{
+	uint8_t buf[256];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n = 0;
+
+	(void)state;
+	n += frame(buf + n, true, WS_OP_TEXT, "a", 1);
+	n += frame(buf + n, true, WS_OP_CLOSE, "", 0);
+	n += frame(buf + n, true, WS_OP_TEXT, "b", 1);
+	s.stop_after = 2;
+	ws_rx_init(&rx);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[1].op, WS_OP_CLOSE);
+	ws_rx_free(&rx);
+}
+
+/* A connection that goes away mid-message frees the partial message. */
+static void
+test_free_mid_message(void **state)
+{
+	uint8_t buf[256];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n;
+
+	(void)state;
+	ws_rx_init(&rx);
+	n = frame(buf, false, WS_OP_BINARY, "abc", 3);
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &lim, &ops, &s), n);
+	assert_non_null(rx.msg);
+	ws_rx_free(&rx);
+	assert_null(rx.msg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_whole_frame_in_place),
+		cmocka_unit_test(test_partial_frame_wants_rest),
+		cmocka_unit_test(test_fragments_with_ping_between),
+		cmocka_unit_test(test_any_chunking_same_result),
+		cmocka_unit_test(test_protocol_errors),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_utf8_fails_fast_across_fragments),
+		cmocka_unit_test(test_stop),
+		cmocka_unit_test(test_free_mid_message),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
