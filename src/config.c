@@ -231,7 +231,8 @@ static const char *const route_keys[] = {
 static const char *const limit_keys[] = {
 	"max_message_size", "max_fragments", "max_head_size", "max_headers",
 	"handshake_timeout", "idle_timeout", "ping_interval", "close_timeout",
-	"max_send_buffer", "send_high_water", "max_connections", NULL
+	"max_send_buffer", "send_high_water", "max_connections", "pong_timeout",
+	NULL
 };
 
 #define HINT_MAX_LEN	40
@@ -539,6 +540,8 @@ static const struct limit_def limit_defs[] = {
 	    1, LLONG_MAX, false),
 	LIMIT("max_connections", max_connections, LIMIT_INT,
 	    0, UINT32_MAX, true),
+	LIMIT("pong_timeout", pong_timeout_ms, LIMIT_SECONDS,
+	    0, 0, false),
 };
 
 _Static_assert(NITEMS(limit_defs) == NITEMS(limit_keys) - 1,
@@ -555,6 +558,7 @@ config_default_limits(struct wsd_limits *l)
 	l->handshake_timeout_ms = WSD_DEFAULT_HANDSHAKE_MS;
 	l->idle_timeout_ms = WSD_DEFAULT_IDLE_MS;
 	l->ping_interval_ms = WSD_DEFAULT_PING_MS;
+	l->pong_timeout_ms = WSD_DEFAULT_PONG_MS;
 	l->close_timeout_ms = WSD_DEFAULT_CLOSE_MS;
 	l->max_send_buffer = WSD_DEFAULT_MAX_SEND_BUFFER;
 	l->send_high_water = WSD_DEFAULT_SEND_HIGH_WATER;

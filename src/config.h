@@ -21,6 +21,7 @@
 #define WSD_DEFAULT_HANDSHAKE_MS	10000
 #define WSD_DEFAULT_IDLE_MS		120000
 #define WSD_DEFAULT_PING_MS		30000
+#define WSD_DEFAULT_PONG_MS		20000
 #define WSD_DEFAULT_CLOSE_MS		5000
 #define WSD_DEFAULT_MAX_SEND_BUFFER	(1024 * 1024)
 #define WSD_DEFAULT_MAX_FRAGMENTS	1024
@@ -38,6 +39,7 @@ struct wsd_limits {
 	uint64_t	max_send_buffer;	/* bytes queued for a client */
 	uint64_t	send_high_water;	/* back-pressure above this */
 	uint32_t	max_connections;	/* 0 = derive from RLIMIT_NOFILE */
+	uint32_t	pong_timeout_ms;	/* 0 = pings need no answer */
 };
 
 struct wsd_listen_conf {

@@ -265,6 +265,24 @@ conn_linger(struct conn *c)
 	conn_want_flush(c);		/* the half-close follows the last byte */
 }
 
+/*
+ * Output moved while closing: the close timeout counts from the last
+ * progress, so a slow client that keeps reading gets all it is owed.
+ */
+void
+conn_out_progress(struct conn *c)
+{
+	if (c->state == CONN_LINGER || c->state == CONN_CLOSING)
+		timer_in(c, conn_limits(c)->close_timeout_ms);
+}
+
+/* Everything owed is out and the client has shut down its side. */
+void
+conn_done(struct conn *c)
+{
+	conn_free(c);
+}
+
 /* The peer reset or vanished: nothing more can be sent or received. */
 void
 conn_io_error(struct conn *c)
@@ -459,6 +477,28 @@ ibuf_room(struct conn *c)
 	return 0;
 }
 
+/*
+ * The client has shut down its side.  What it is owed (a response, an
+ * echo, our Close) still goes out, within the close timeout; then the
+ * connection is done.  Returns -1 when c was freed at once (nothing was
+ * owed).
+ */
+static int
+conn_eof(struct conn *c)
+{
+	if (c->state == CONN_HTTP || conn_out_len(c) == 0 || c->wr_shut) {
+		conn_io_error(c);
+		return -1;
+	}
+	c->rd_eof = true;
+	event_del(c->rev);	/* EOF stays readable: no more reads */
+	if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
+	    !c->close_rcvd && !c->close_sent)
+		conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+	conn_linger(c);
+	return 0;
+}
+
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -485,8 +525,9 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		room = tail ? c->icap - c->ilen : RBUF_SIZE;
 		n = recv(fd, dst, room, 0);
 		if (n == 0) {
-			conn_io_error(c);	/* EOF */
-			return;
+			if (conn_eof(c) == -1)
+				return;		/* freed */
+			break;
 		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -543,6 +584,14 @@ arm_keepalive(struct conn *c)
 		return;
 	if (lim->idle_timeout_ms > 0 && lim->idle_timeout_ms < next)
 		next = lim->idle_timeout_ms;
+	if (c->ping_outstanding && lim->pong_timeout_ms > 0) {
+		uint64_t since = conn_now_ms(c->srv) - c->ping_sent_ms;
+		uint32_t left = since < lim->pong_timeout_ms ?
+		    lim->pong_timeout_ms - (uint32_t)since : 0;
+
+		if (left < next)
+			next = left;
+	}
 	timer_in(c, next);
 }
 
@@ -550,8 +599,20 @@ static void
 keepalive(struct conn *c)
 {
 	const struct wsd_limits *lim = conn_limits(c);
-	uint64_t idle = conn_now_ms(c->srv) - c->last_rx_ms;
+	uint64_t now = conn_now_ms(c->srv);
+	uint64_t idle = now - c->last_rx_ms;
 
+	/* Anything that arrived after the Ping shows the peer is alive. */
+	if (c->ping_outstanding && c->last_rx_ms >= c->ping_sent_ms)
+		c->ping_outstanding = false;
+	if (c->ping_outstanding && lim->pong_timeout_ms > 0 &&
+	    now - c->ping_sent_ms >= lim->pong_timeout_ms) {
+		log_info("conn %llu %s: no pong within %u ms, closing",
+		    (unsigned long long)c->id, c->remote,
+		    (unsigned)lim->pong_timeout_ms);
+		start_close(c, WS_CLOSE_GOING_AWAY, "no pong");
+		return;
+	}
 	if (lim->idle_timeout_ms > 0 && idle >= lim->idle_timeout_ms) {
 		log_info("conn %llu %s: idle for %llu ms, closing",
 		    (unsigned long long)c->id, c->remote,
@@ -559,9 +620,13 @@ keepalive(struct conn *c)
 		start_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
 		return;
 	}
-	if (lim->ping_interval_ms > 0 && idle + 50 >= lim->ping_interval_ms) {
+	/* With a pong timeout, one Ping at a time; without, one a period. */
+	if (lim->ping_interval_ms > 0 &&
+	    (!c->ping_outstanding || lim->pong_timeout_ms == 0) &&
+	    idle + 50 >= lim->ping_interval_ms) {
 		conn_send_frame(c, WS_OP_PING, NULL, 0);
 		c->ping_outstanding = true;
+		c->ping_sent_ms = now;
 	}
 	arm_keepalive(c);
 }

@@ -194,6 +194,8 @@ conn_flush(struct conn *c)
 		return;
 	queued = conn_out_len(c);
 	if (queued > 0 && !c->wr_shut) {
+		size_t before = queued;
+
 		if (evbuffer_write(c->out, c->fd) == -1 &&
 		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			log_debug("conn %llu %s: write: %s",
@@ -203,6 +205,8 @@ conn_flush(struct conn *c)
 			return;
 		}
 		queued = conn_out_len(c);
+		if (queued < before)
+			conn_out_progress(c);
 	}
 	if (queued == 0)
 		conn_outbuf_release(c);
@@ -227,6 +231,8 @@ conn_flush(struct conn *c)
 			shutdown(c->fd, SHUT_WR);
 			c->wr_shut = true;
 		}
+		if (queued == 0 && c->rd_eof)
+			conn_done(c);
 		return;
 	}
 	if (!c->over_hwm || queued > conn_hwm(c) / 2)

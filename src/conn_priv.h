@@ -104,6 +104,7 @@ struct conn {
 	bool			 flush_now;	/* write at its end */
 	bool			 wev_added;
 	bool			 wr_shut;	/* our FIN is sent */
+	bool			 rd_eof;	/* the client's FIN came */
 	uint64_t		 bcast_gen;	/* cs->flush_gen of a direct send */
 
 	/* The RFC 6455 receive engine. */
@@ -119,6 +120,7 @@ struct conn {
 
 	/* Keepalive. */
 	uint64_t		 last_rx_ms;
+	uint64_t		 ping_sent_ms;	/* the last Ping, if outstanding */
 	bool			 ping_outstanding;
 
 	void			*user;
@@ -140,6 +142,8 @@ const struct wsd_limits *conn_limits(const struct conn *c);
 void		 conn_fail(struct conn *c, int code, const char *why);
 void		 conn_linger(struct conn *c);
 void		 conn_io_error(struct conn *c);
+void		 conn_out_progress(struct conn *c);
+void		 conn_done(struct conn *c);
 void		 conn_opened(struct conn *c, struct route *r);
 void		 conn_call_drain(struct conn *c);
 void		 conn_set_close(struct conn *c, int code, const char *reason,
