@@ -80,8 +80,19 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	 * timer would fire that much late.
 	 */
 	event_base_update_cache_time(base);
-	if (t->cancelled || t->repeat_ms == 0) {
+	if (t->cancelled) {
 		timer_free(t);
+		return;
+	}
+	if (t->repeat_ms == 0) {
+		/*
+		 * The plugin may still hold the handle and cancel it later:
+		 * keep it, inert, until then or until fini.  Only the event
+		 * goes now.
+		 */
+		event_free(t->ev);
+		t->ev = NULL;
+		t->fired = true;
 		return;
 	}
 	/* The next run is repeat_ms after this one began: no creeping. */
@@ -266,6 +277,7 @@ route_fini(struct route *r)
 	if (r->inited && r->plugin->ops.fini != NULL)
 		r->plugin->ops.fini(r->state);
 	r->inited = false;
+	/* Fired one-shot timers the plugin never cancelled count too. */
 	while (!TAILQ_EMPTY(&r->timers)) {
 		timer_free(TAILQ_FIRST(&r->timers));
 		left++;

@@ -22,7 +22,11 @@ struct generation;
 
 TAILQ_HEAD(conn_list, conn);
 
-/* A route's timer (generation.c runs them). */
+/*
+ * A route's timer (generation.c runs them).  A one-shot timer that has
+ * fired stays here, inert (fired, no event), until the plugin cancels
+ * its handle or the route is retired.
+ */
 struct wsd_timer {
 	struct event		*ev;
 	struct route		*route;
@@ -31,6 +35,7 @@ struct wsd_timer {
 	uint64_t		 repeat_ms;
 	bool			 running;	/* its callback is on the stack */
 	bool			 cancelled;
+	bool			 fired;		/* one-shot, done */
 	TAILQ_ENTRY(wsd_timer)	 link;
 };
 TAILQ_HEAD(timer_list, wsd_timer);

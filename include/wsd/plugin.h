@@ -38,7 +38,8 @@
  *   reopen    SIGUSR1: reopen log files (logrotate).
  *   fini      once per route, last: the route is retired (shutdown, or a
  *             reload that replaced it, once its last client is gone).
- *             Timers are cancelled for the plugin after fini returns.
+ *             Timers are cancelled for the plugin after fini returns,
+ *             fired one-shot ones included.
  *
  * THREADS
  *
@@ -457,9 +458,25 @@ wsd_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
 /*
  * Run fn after after_ms milliseconds, then every repeat_ms if that is
  * not 0.  The timer belongs to the route: wsd_timer_cancel() stops it,
- * and all that remain are cancelled after fini.  A one-shot timer is
- * freed after it has run.  Returns NULL on failure.  Under `wsd -t`
- * timers are created but never run.
+ * and all that remain are cancelled after fini.  Returns NULL on
+ * failure.  Under `wsd -t` timers are created but never run.
+ *
+ * The handle stays valid until wsd_timer_cancel() or the end of fini,
+ * also once a one-shot timer has fired: it is then inert (it never runs
+ * again) but still allocated, so cancelling it is safe.  A plugin that
+ * arms one-shot timers again and again (from their own callback, say)
+ * should therefore cancel each handle it is done with, or they pile up
+ * until fini:
+ *
+ *	static void
+ *	tick(struct wsd_route *r, void *arg)
+ *	{
+ *		struct my *m = arg;
+ *
+ *		wsd_timer_cancel(m->timer);	(the one firing: freed on return)
+ *		m->timer = wsd_timer_add(r, next_ms(m), 0, tick, m);
+ *		...
+ *	}
  */
 static inline struct wsd_timer *
 wsd_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
@@ -469,8 +486,10 @@ wsd_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
 }
 
 /*
- * Stop and free a timer that has not fired (or a repeating one), also
- * from inside its own callback.
+ * Stop and free a timer: one that has not fired yet, a repeating one, a
+ * one-shot one that has fired, also from inside its own callback (it is
+ * freed when the callback returns).  NULL is ignored.  The handle is
+ * invalid afterwards.
  */
 static inline void
 wsd_timer_cancel(struct wsd_timer *t)
