@@ -231,8 +231,11 @@ send_now(struct clock *k, struct wsd_conn *c)
 	size_t n;
 
 	gettimeofday(&tv, NULL);
-	if ((n = render(k, &tv, buf, sizeof(buf))) > 0)
-		wsd_send(c, WSD_TEXT, buf, n);
+	/* Dropped only when the client is closing: nothing to do then. */
+	if ((n = render(k, &tv, buf, sizeof(buf))) > 0 &&
+	    wsd_send(c, WSD_TEXT, buf, n) == WSD_SEND_DROPPED)
+		wsd_log(k->route, WSD_LOG_DEBUG, "clock: conn %llu closing",
+		    (unsigned long long)wsd_conn_id(c));
 }
 
 static void

@@ -145,7 +145,8 @@ racy_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	(void)data;
 	(void)len;
 	snprintf(buf, sizeof(buf), "%ld", counter);
-	wsd_send(c, WSD_TEXT, buf, strlen(buf));
+	if (wsd_send(c, WSD_TEXT, buf, strlen(buf)) == WSD_SEND_DROPPED)
+		return;
 }
 
 WSD_PLUGIN(.name = "racy", .init = racy_init, .fini = racy_fini,
