@@ -8,6 +8,7 @@
 #include <wsd/plugin.h>
 
 #include "conn.h"
+#include "generation.h"
 #include "log.h"
 #include "route.h"
 #include "server.h"
@@ -134,19 +135,19 @@ static struct wsd_timer *
 h_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
     wsd_timer_fn fn, void *arg)
 {
-	return server_timer_add(R(r), after_ms, repeat_ms, fn, arg);
+	return generation_timer_add(R(r), after_ms, repeat_ms, fn, arg);
 }
 
 static void
 h_timer_cancel(struct wsd_timer *t)
 {
-	server_timer_cancel(t);
+	generation_timer_cancel(t);
 }
 
 static int
 h_post(struct wsd_route *r, wsd_post_fn fn, void *arg)
 {
-	return server_post(R(r), fn, arg);
+	return generation_post(R(r), fn, arg);
 }
 
 static int

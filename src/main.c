@@ -132,7 +132,7 @@ main(int argc, char *argv[])
 		/* -t -q: problems only, whatever log_level says. */
 		log_set_level(test && quiet && cfg->log_level > LOG_WARNING ?
 		    LOG_WARNING : cfg->log_level);
-		srv.gen = generation_new(&srv, cfg, &errs);
+		srv.gen = generation_new(&srv.gens, cfg, &errs);
 	}
 	if (srv.gen == NULL) {
 		for (i = 0; i < errs.n; i++)

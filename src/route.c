@@ -34,6 +34,7 @@ route_table_init(struct route_table *t, const struct wsd_config *cfg,
 		r->path = r->conf->path;
 		r->path_len = strlen(r->path);
 		r->gen = gen;
+		r->file = cfg->file;
 	}
 	t->n = cfg->nroutes;
 	qsort(t->routes, t->n, sizeof(*t->routes), route_cmp);
@@ -278,7 +279,7 @@ route_setting_error(struct route *r, const char *key, const char *msg)
 		    config_setting_source_line(where), r->path, key, msg);
 	else
 		errors_add(r->errs, "%s:%d: route %s: setting '%s': %s",
-		    r->gen != NULL ? route_config_file(r) : "?",
+		    r->file != NULL ? r->file : "?",
 		    r->conf != NULL ? r->conf->line : 0, r->path, key, msg);
 }
 

@@ -22,7 +22,11 @@ struct generation;
 
 TAILQ_HEAD(conn_list, conn);
 
-/* A route's timer (server.c runs them). */
+/*
+ * A route's timer (generation.c runs them).  A one-shot timer that has
+ * fired stays here, inert (fired, no event), until the plugin cancels
+ * its handle or the route is retired.
+ */
 struct wsd_timer {
 	struct event		*ev;
 	struct route		*route;
@@ -31,6 +35,7 @@ struct wsd_timer {
 	uint64_t		 repeat_ms;
 	bool			 running;	/* its callback is on the stack */
 	bool			 cancelled;
+	bool			 fired;		/* one-shot, done */
 	TAILQ_ENTRY(wsd_timer)	 link;
 };
 TAILQ_HEAD(timer_list, wsd_timer);
@@ -44,6 +49,7 @@ struct route {
 	bool			 inited;	/* init succeeded: fini owed */
 	bool			 retiring;	/* fini begun; under post_lock */
 	struct generation	*gen;		/* owner */
+	const char		*file;		/* the configuration's */
 	struct conn_list	 conns;		/* open WebSocket clients */
 	size_t			 nconns;
 	struct timer_list	 timers;
@@ -65,7 +71,7 @@ struct route_table {
 
 /*
  * Build the table for cfg (one route per configured route, plugins not
- * yet attached).  Returns 0, or -1 on ENOMEM.
+ * yet attached), owned by gen.  Returns 0, or -1 on ENOMEM.
  */
 int	route_table_init(struct route_table *t, const struct wsd_config *cfg,
 	    struct generation *gen);
@@ -97,9 +103,6 @@ void	route_setting_error(struct route *r, const char *key,
  * never asked for.  Returns how many there were.
  */
 size_t	route_settings_check_unknown(struct route *r);
-
-/* The configuration file the route came from (server.c). */
-const char *route_config_file(const struct route *r);
 
 /* Forget what init read (frees r->seen). */
 void	route_settings_done(struct route *r);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "conn.h"
+#include "generation.h"
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
@@ -29,21 +29,7 @@
 /* Descriptors kept back from max_connections for listeners, logs, plugins. */
 #define FD_RESERVE	32
 
-struct post {
-	struct route	*route;
-	wsd_post_fn	 fn;
-	void		*arg;
-	struct post	*next;
-};
-
-const char *
-route_config_file(const struct route *r)
-{
-	return r->gen->cfg->file;
-}
-
-/* ---------------------------------------------------------------- timers */
-
+/* For systemd's RELOADING=1, which wants the time with it. */
 static uint64_t
 mono_ms(void)
 {
@@ -51,294 +37,6 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-timer_arm(struct wsd_timer *t, uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	/*
-	 * From now, not from the time libevent read before the callback we
-	 * may be in: a plugin that arms a timer after a long computation
-	 * would see it fire early by that long.
-	 */
-	event_base_update_cache_time(event_get_base(t->ev));
-	evtimer_add(t->ev, &tv);
-}
-
-static void
-timer_free(struct wsd_timer *t)
-{
-	TAILQ_REMOVE(&t->route->timers, t, link);
-	event_free(t->ev);
-	free(t);
-}
-
-static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct wsd_timer *t = arg;
-	struct event_base *base = event_get_base(t->ev);
-	uint64_t start = mono_ms();
-
-	(void)fd;
-	(void)what;
-	t->running = true;
-	t->fn((struct wsd_route *)t->route, t->arg);
-	t->running = false;
-	/*
-	 * libevent reckons the next wait from the time it read before this
-	 * callback: after a long one (a broadcast to many clients) every
-	 * timer would fire that much late.
-	 */
-	event_base_update_cache_time(base);
-	if (t->cancelled || t->repeat_ms == 0) {
-		timer_free(t);
-		return;
-	}
-	/* The next run is repeat_ms after this one began: no creeping. */
-	{
-		uint64_t spent = mono_ms() - start;
-
-		timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent : 0);
-	}
-}
-
-struct wsd_timer *
-server_timer_add(struct route *r, uint64_t after_ms, uint64_t repeat_ms,
-    wsd_timer_fn fn, void *arg)
-{
-	struct server *srv = r->gen->srv;
-	struct wsd_timer *t;
-
-	if (fn == NULL || srv->base == NULL ||
-	    (t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
-	if ((t->ev = evtimer_new(srv->base, timer_cb, t)) == NULL) {
-		free(t);
-		return NULL;
-	}
-	t->route = r;
-	t->fn = fn;
-	t->arg = arg;
-	t->repeat_ms = repeat_ms;
-	TAILQ_INSERT_TAIL(&r->timers, t, link);
-	timer_arm(t, after_ms);
-	return t;
-}
-
-void
-server_timer_cancel(struct wsd_timer *t)
-{
-	if (t == NULL)
-		return;
-	if (t->running)
-		t->cancelled = true;	/* freed when its callback returns */
-	else
-		timer_free(t);
-}
-
-/* ---------------------------------------------------------------- post */
-
-int
-server_post(struct route *r, wsd_post_fn fn, void *arg)
-{
-	struct server *srv = r->gen->srv;
-	struct post *p;
-	uint64_t one = 1;
-	ssize_t n;
-
-	if (fn == NULL || (p = malloc(sizeof(*p))) == NULL)
-		return -1;
-	p->route = r;
-	p->fn = fn;
-	p->arg = arg;
-	p->next = NULL;
-	pthread_mutex_lock(&srv->post_lock);
-	if (r->retiring) {
-		/* fini has begun: nothing would run it; arg stays the caller's. */
-		pthread_mutex_unlock(&srv->post_lock);
-		free(p);
-		return -1;
-	}
-	*srv->post_tail = p;
-	srv->post_tail = &p->next;
-	pthread_mutex_unlock(&srv->post_lock);
-	/* The counter only saturates after 2^64 - 2 wake-ups. */
-	n = write(srv->post_fd, &one, sizeof(one));
-	(void)n;
-	return 0;
-}
-
-/* Take the queue (all of it, or one route's part when r is not NULL). */
-static struct post *
-take_posts(struct server *srv, struct route *r)
-{
-	struct post *list = NULL, **tail = &list, **pp, *p;
-
-	pthread_mutex_lock(&srv->post_lock);
-	for (pp = &srv->post_head; (p = *pp) != NULL; ) {
-		if (r == NULL || p->route == r) {
-			*pp = p->next;
-			p->next = NULL;
-			*tail = p;
-			tail = &p->next;
-		} else {
-			pp = &p->next;
-		}
-	}
-	srv->post_tail = pp;
-	pthread_mutex_unlock(&srv->post_lock);
-	return list;
-}
-
-static void
-run_posts(struct post *p, bool run)
-{
-	struct post *next;
-
-	for (; p != NULL; p = next) {
-		next = p->next;
-		if (run)
-			p->fn((struct wsd_route *)p->route, p->arg);
-		free(p);
-	}
-}
-
-static void
-post_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	uint64_t n;
-
-	(void)what;
-	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
-		log_warn("post: read: %s", strerror(errno));
-	run_posts(take_posts(srv, NULL), true);
-	event_base_update_cache_time(srv->base);	/* see timer_cb */
-}
-
-/* ---------------------------------------------------------------- generations */
-
-static void
-route_fini(struct route *r)
-{
-	struct server *srv = r->gen->srv;
-
-	/*
-	 * From here on wsd_post() refuses the route, so its threads keep
-	 * their arguments; work queued before runs before fini.
-	 */
-	if (srv->post_ready) {
-		pthread_mutex_lock(&srv->post_lock);
-		r->retiring = true;
-		pthread_mutex_unlock(&srv->post_lock);
-		run_posts(take_posts(srv, r), true);
-	}
-	if (r->inited && r->plugin->ops.fini != NULL)
-		r->plugin->ops.fini(r->state);
-	r->inited = false;
-	while (!TAILQ_EMPTY(&r->timers))
-		timer_free(TAILQ_FIRST(&r->timers));
-	plugin_unref(r->plugin);
-	r->plugin = NULL;
-}
-
-static void
-generation_free(struct generation *g)
-{
-	size_t i;
-
-	for (i = 0; i < g->routes.n; i++)
-		if (g->routes.routes[i].plugin != NULL)
-			route_fini(&g->routes.routes[i]);
-	route_table_free(&g->routes);
-	config_free(g->cfg);
-	free(g);
-}
-
-struct generation *
-generation_new(struct server *srv, struct wsd_config *cfg,
-    struct wsd_errors *errs)
-{
-	struct generation *g;
-	size_t i, before = errs->n;
-	char err[1024];
-
-	if ((g = calloc(1, sizeof(*g))) == NULL) {
-		errors_add(errs, "out of memory");
-		config_free(cfg);
-		return NULL;
-	}
-	g->refs = 1;
-	g->srv = srv;
-	g->cfg = cfg;
-	if (route_table_init(&g->routes, cfg, g) == -1) {
-		errors_add(errs, "out of memory");
-		generation_free(g);
-		return NULL;
-	}
-	for (i = 0; i < g->routes.n; i++) {
-		struct route *r = &g->routes.routes[i];
-		const struct wsd_route_conf *rc = r->conf;
-
-		if (cfg->strict_permissions &&
-		    plugin_check_permissions(rc->plugin_path, err,
-		    sizeof(err)) == -1) {
-			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
-			    cfg->file, rc->line, rc->path, rc->plugin, err);
-			continue;
-		}
-		if (plugin_wants_execstack(rc->plugin_path) == 1)
-			log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
-			    "executable stack; it cannot load where systemd's "
-			    "MemoryDenyWriteExecute= is on (rebuild it with "
-			    "-z noexecstack)", cfg->file, rc->line, rc->path,
-			    rc->plugin, rc->plugin_path);
-		r->plugin = plugin_load(rc->plugin_path, host_table(), err,
-		    sizeof(err));
-		if (r->plugin == NULL) {
-			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
-			    cfg->file, rc->line, rc->path, rc->plugin, err);
-			continue;
-		}
-		r->errs = errs;
-		if (r->plugin->ops.init != NULL &&
-		    r->plugin->ops.init(host_table(), (struct wsd_route *)r,
-		    &r->state) != 0) {
-			errors_add(errs, "%s:%d: route %s: plugin %s (%s) "
-			    "refused to start", cfg->file, rc->line, rc->path,
-			    rc->plugin, rc->plugin_path);
-			r->errs = NULL;
-			continue;
-		}
-		r->inited = true;
-		/* Bad or unknown settings are reported into errs. */
-		route_settings_check_unknown(r);
-		r->errs = NULL;
-		route_settings_done(r);
-	}
-	if (errs->n > before) {
-		generation_free(g);
-		return NULL;
-	}
-	return g;
-}
-
-void
-generation_ref(struct generation *g)
-{
-	g->refs++;
-}
-
-void
-generation_unref(struct generation *g)
-{
-	if (g != NULL && --g->refs == 0)
-		generation_free(g);
 }
 
 /* ---------------------------------------------------------------- listeners */
@@ -717,7 +415,7 @@ server_reload(struct server *srv)
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)mono_ms() * 1000);
 	cfg = config_load(srv->config_file, srv->plugin_dir_default, &errs);
-	g = cfg != NULL ? generation_new(srv, cfg, &errs) : NULL;
+	g = cfg != NULL ? generation_new(&srv->gens, cfg, &errs) : NULL;
 	if (g == NULL) {
 		for (i = 0; i < errs.n; i++)
 			log_err("%s", errs.msg[i]);
@@ -748,15 +446,8 @@ server_reload(struct server *srv)
 static void
 reopen_logs(struct server *srv)
 {
-	size_t i;
-
 	log_notice("SIGUSR1: plugins reopen their log files");
-	for (i = 0; i < srv->gen->routes.n; i++) {
-		struct route *r = &srv->gen->routes.routes[i];
-
-		if (r->inited && r->plugin->ops.reopen != NULL)
-			r->plugin->ops.reopen(r->state);
-	}
+	generations_reopen(&srv->gens);
 }
 
 static void
@@ -810,7 +501,6 @@ server_init(struct server *srv)
 	struct event_config *ec;
 
 	TAILQ_INIT(&srv->conns);
-	srv->post_fd = -1;
 	/*
 	 * Precise timers: the coarse monotonic clock libevent would use
 	 * otherwise has a 4 ms grain, which shows in the clock's ticks.
@@ -828,15 +518,7 @@ server_init(struct server *srv)
 		log_err("out of memory");
 		return -1;
 	}
-	pthread_mutex_init(&srv->post_lock, NULL);
-	srv->post_head = NULL;
-	srv->post_tail = &srv->post_head;
-	srv->post_ready = true;
-	srv->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (srv->post_fd == -1 ||
-	    (srv->ev_post = event_new(srv->base, srv->post_fd,
-	    EV_READ | EV_PERSIST, post_cb, srv)) == NULL ||
-	    event_add(srv->ev_post, NULL) == -1) {
+	if (generations_init(&srv->gens, srv->base, host_table()) == -1) {
 		log_err("cannot set up the post queue: %s", strerror(errno));
 		return -1;
 	}
@@ -930,14 +612,7 @@ server_free(struct server *srv)
 		event_free(srv->ev_resume);
 	generation_unref(srv->gen);
 	srv->gen = NULL;
-	/* Every route is retired: no post can be queued any more. */
-	if (srv->ev_post != NULL)
-		event_free(srv->ev_post);
-	if (srv->post_fd != -1)
-		close(srv->post_fd);
-	if (srv->post_ready)
-		pthread_mutex_destroy(&srv->post_lock);
-	srv->post_ready = false;
+	generations_fini(&srv->gens);
 	conn_server_fini(srv);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

@@ -1,7 +1,8 @@
 /*
  * server: the daemon's top-level state.  Listeners and accept, the
- * registry of connections, configuration generations (SIGHUP reload),
- * signals and the graceful shutdown.
+ * registry of connections, the current configuration generation and
+ * SIGHUP reload (generation.h does the rest), signals and the graceful
+ * shutdown.
  */
 #ifndef WSD_SERVER_H
 #define WSD_SERVER_H
@@ -9,30 +10,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <sys/queue.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "config.h"
+#include "generation.h"
 #include "route.h"
 
 struct server;
 struct evbuffer;
 struct conn_shared;
-
-/*
- * One loaded configuration: its routes with their plugin instances.
- * Connections hold a reference, so a reload can swap in a new generation
- * while old connections finish on the old routes.
- */
-struct generation {
-	unsigned		 refs;
-	struct server		*srv;
-	struct wsd_config	*cfg;
-	struct route_table	 routes;
-};
 
 struct listener {
 	struct evconnlistener	*lev;
@@ -61,27 +50,14 @@ struct server {
 				*ev_stop, *ev_resume, *ev_watchdog;
 	bool			 activated;	/* listeners from systemd */
 
-	/* wsd_post(): a queue any thread may append to, and its wake-up. */
-	pthread_mutex_t		 post_lock;
-	struct post		*post_head, **post_tail;
-	int			 post_fd;	/* eventfd */
-	bool			 post_ready;	/* set once, by server_init */
-	struct event		*ev_post;
+	/* Every live generation, their timers and the post queue. */
+	struct generations	 gens;
 };
 
 /*
- * Build a generation for cfg: load every route's plugin and run its init
- * (with settings checks).  Returns NULL with the reasons in errs.  With
- * base == NULL nothing is bound to a loop (wsd -t).
- */
-struct generation *generation_new(struct server *srv, struct wsd_config *cfg,
-		    struct wsd_errors *errs);
-void		 generation_ref(struct generation *g);
-void		 generation_unref(struct generation *g);
-
-/*
- * Create the loop and the post queue; needed before generation_new()
- * (plugins may add timers in init, also under wsd -t).  Returns 0 or -1.
+ * Create the loop and srv->gens (the post queue); needed before
+ * generation_new(&srv->gens, ...), as plugins may add timers or post in
+ * init, also under wsd -t.  Returns 0 or -1.
  */
 int		 server_init(struct server *srv);
 /* Signals, limits, listeners.  Returns 0 or -1. */
@@ -92,12 +68,6 @@ void		 server_notify_ready(struct server *srv);
 void		 server_conn_gone(struct server *srv);
 /* Tear everything down (after the loop has exited). */
 void		 server_free(struct server *srv);
-
-/* Route timers and the thread-safe post (see <wsd/plugin.h>). */
-struct wsd_timer *server_timer_add(struct route *r, uint64_t after_ms,
-		    uint64_t repeat_ms, wsd_timer_fn fn, void *arg);
-void		 server_timer_cancel(struct wsd_timer *t);
-int		 server_post(struct route *r, wsd_post_fn fn, void *arg);
 
 /* The table of host functions handed to plugins (host.c). */
 const struct wsd_host *host_table(void);

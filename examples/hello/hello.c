@@ -82,8 +82,18 @@ hello_open(void *state, struct wsd_conn *c)
 	if (n < 0 || wsd_send(c, WSD_TEXT, text, (size_t)n) ==
 	    WSD_SEND_DROPPED) {
 		n = snprintf(text, sizeof(text), "%s, stranger!", h->greeting);
-		wsd_send(c, WSD_TEXT, text, (size_t)n);
+		if (wsd_send(c, WSD_TEXT, text, (size_t)n) == WSD_SEND_DROPPED)
+			wsd_log(h->route, WSD_LOG_DEBUG, "hello: closing");
 	}
+}
+
+/* Past open a send is dropped only when the client is closing. */
+static void
+reply(struct wsd_conn *c, int opcode, const void *data, size_t len)
+{
+	if (wsd_send(c, opcode, data, len) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "hello: conn %llu "
+		    "is closing", (unsigned long long)wsd_conn_id(c));
 }
 
 static void
@@ -98,7 +108,7 @@ hello_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	if (v != NULL)
 		v->messages++;
 	if (opcode != WSD_TEXT) {
-		wsd_send(c, opcode, data, len);
+		reply(c, opcode, data, len);
 		return;
 	}
 	/*
@@ -113,7 +123,7 @@ hello_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	for (i = 0; i < len; i++)
 		if (upper[i] >= 'a' && upper[i] <= 'z')
 			upper[i] = (char)(upper[i] - 'a' + 'A');
-	wsd_send(c, WSD_TEXT, upper, len);	/* wsd copies it */
+	reply(c, WSD_TEXT, upper, len);	/* wsd copies it */
 	free(upper);
 }
 

@@ -11,7 +11,8 @@
  *	on_message(void *state, struct wsd_conn *c, int opcode,
  *	    const void *data, size_t len)
  *	{
- *		wsd_send(c, opcode, data, len);
+ *		if (wsd_send(c, opcode, data, len) == WSD_SEND_DROPPED)
+ *			wsd_log(wsd_conn_route(c), WSD_LOG_INFO, "dropped");
  *	}
  *
  *	WSD_PLUGIN(.name = "echo", .message = on_message);
@@ -38,7 +39,8 @@
  *   reopen    SIGUSR1: reopen log files (logrotate).
  *   fini      once per route, last: the route is retired (shutdown, or a
  *             reload that replaced it, once its last client is gone).
- *             Timers are cancelled for the plugin after fini returns.
+ *             Timers are cancelled for the plugin after fini returns,
+ *             fired one-shot ones included.
  *
  * THREADS
  *
@@ -47,6 +49,34 @@
  * single exception: wsd_post(), which any thread may call to have a
  * function run on the loop (as Tornado's IOLoop.add_callback).  A plugin
  * that starts threads must stop them (join) in fini.
+ *
+ * WHICH CALL WHERE
+ *
+ * x: allowed and useful.  -: returns its failure value (NULL, -1,
+ * WSD_SEND_DROPPED, 0) or does nothing, harmlessly.  Calls not listed
+ * (wsd_log, wsd_route_path, wsd_clients, wsd_foreach, wsd_broadcast,
+ * wsd_timer_cancel) are allowed in every callback; the settings calls
+ * belong to init.  Only wsd_post may be called off the loop thread.
+ *
+ *                   init fini hshk open mesg clos drai reop timer post
+ *   wsd_send          .    .    -    x    x    -    x    .    c    c
+ *   wsd_close         .    .    -    x    x    -    x    .    c    c
+ *   request (path,    .    .    x    x    -    -    -    .    -    -
+ *    query, arg, header, cookie)
+ *   accept_subproto,  .    .    x    -    -    -    -    .    -    -
+ *    add_header
+ *   conn accessors    .    .    x    x    x    x    x    .    c    c
+ *    (remote_addr, conn_id, subprotocol, set/get_data, conn_route,
+ *     buffered)
+ *   wsd_timer_add     x    -    x    x    x    x    x    x    x    x
+ *   wsd_post          x    -    x    x    x    x    x    x    x    x
+ *   settings, error   x    .    .    .    .    .    .    .    .    .
+ *
+ * (.: there is no connection to pass, or the call makes no sense there.
+ * c: on a connection the plugin got from wsd_foreach or kept between
+ * its open and close.  In fini, wsd_post returns -1 and a timer added
+ * is freed unrun when fini returns.)  Any thread other than the loop:
+ * wsd_post only.
  *
  * OWNERSHIP
  *
@@ -275,6 +305,20 @@ extern const struct wsd_host *wsd_host_ __attribute__((visibility("hidden")));
 		__VA_ARGS__						\
 	}
 
+/*
+ * Marks the calls whose result a plugin must look at: a send that was
+ * dropped, a post that will never run (its arg is still the caller's),
+ * a timer that was not created.  Define WSD_WARN_UNUSED (empty) before
+ * including this header to do without the warning.
+ */
+#ifndef WSD_WARN_UNUSED
+#if defined(__GNUC__) || defined(__clang__)
+#define WSD_WARN_UNUSED	__attribute__((warn_unused_result))
+#else
+#define WSD_WARN_UNUSED
+#endif
+#endif
+
 /* ---------------------------------------------------------------- logging */
 
 /* Log through wsd's logger; the line carries the route's path. */
@@ -291,7 +335,7 @@ wsd_log(struct wsd_route *r, int level, const char *fmt, ...)
 /* ---------------------------------------------------------------- a connection */
 
 /* Send one message; see enum wsd_send_result. */
-static inline int
+WSD_WARN_UNUSED static inline int
 wsd_send(struct wsd_conn *c, int opcode, const void *data, size_t len)
 {
 	return wsd_host_->send(c, opcode, data, len);
@@ -457,11 +501,27 @@ wsd_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
 /*
  * Run fn after after_ms milliseconds, then every repeat_ms if that is
  * not 0.  The timer belongs to the route: wsd_timer_cancel() stops it,
- * and all that remain are cancelled after fini.  A one-shot timer is
- * freed after it has run.  Returns NULL on failure.  Under `wsd -t`
- * timers are created but never run.
+ * and all that remain are cancelled after fini.  Returns NULL on
+ * failure.  Under `wsd -t` timers are created but never run.
+ *
+ * The handle stays valid until wsd_timer_cancel() or the end of fini,
+ * also once a one-shot timer has fired: it is then inert (it never runs
+ * again) but still allocated, so cancelling it is safe.  A plugin that
+ * arms one-shot timers again and again (from their own callback, say)
+ * should therefore cancel each handle it is done with, or they pile up
+ * until fini:
+ *
+ *	static void
+ *	tick(struct wsd_route *r, void *arg)
+ *	{
+ *		struct my *m = arg;
+ *
+ *		wsd_timer_cancel(m->timer);	(the one firing: freed on return)
+ *		m->timer = wsd_timer_add(r, next_ms(m), 0, tick, m);
+ *		...
+ *	}
  */
-static inline struct wsd_timer *
+WSD_WARN_UNUSED static inline struct wsd_timer *
 wsd_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
     wsd_timer_fn fn, void *arg)
 {
@@ -469,8 +529,10 @@ wsd_timer_add(struct wsd_route *r, uint64_t after_ms, uint64_t repeat_ms,
 }
 
 /*
- * Stop and free a timer that has not fired (or a repeating one), also
- * from inside its own callback.
+ * Stop and free a timer: one that has not fired yet, a repeating one, a
+ * one-shot one that has fired, also from inside its own callback (it is
+ * freed when the callback returns).  NULL is ignored.  The handle is
+ * invalid afterwards.
  */
 static inline void
 wsd_timer_cancel(struct wsd_timer *t)
@@ -485,7 +547,7 @@ wsd_timer_cancel(struct wsd_timer *t)
  * then fn will not run and arg remains the caller's to free.  Calls
  * queued before fini begins all run before fini.
  */
-static inline int
+WSD_WARN_UNUSED static inline int
 wsd_post(struct wsd_route *r, wsd_post_fn fn, void *arg)
 {
 	return wsd_host_->post(r, fn, arg);

@@ -149,7 +149,13 @@ tick(struct wsd_route *r, void *arg)
 	char buf[512];
 	size_t n;
 
-	/* Re-arm first, for the next boundary after this one. */
+	/*
+	 * The handle of the timer that fired stays ours until cancelled:
+	 * let it go (it is freed when this returns), or every tick would
+	 * keep one until fini.  Then re-arm first, for the next boundary
+	 * after this one.
+	 */
+	wsd_timer_cancel(k->timer);
 	k->timer = wsd_timer_add(r, until_next_tick(k, 1), 0, tick, k);
 	if (k->timer == NULL)
 		wsd_log(r, WSD_LOG_ERR, "cannot re-arm the clock timer");
@@ -225,8 +231,11 @@ send_now(struct clock *k, struct wsd_conn *c)
 	size_t n;
 
 	gettimeofday(&tv, NULL);
-	if ((n = render(k, &tv, buf, sizeof(buf))) > 0)
-		wsd_send(c, WSD_TEXT, buf, n);
+	/* Dropped only when the client is closing: nothing to do then. */
+	if ((n = render(k, &tv, buf, sizeof(buf))) > 0 &&
+	    wsd_send(c, WSD_TEXT, buf, n) == WSD_SEND_DROPPED)
+		wsd_log(k->route, WSD_LOG_DEBUG, "clock: conn %llu closing",
+		    (unsigned long long)wsd_conn_id(c));
 }
 
 static void

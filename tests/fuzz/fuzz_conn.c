@@ -267,7 +267,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg = config_load(srv.config_file, abs_pdir, &errs);
 	if (cfg != NULL) {
 		log_set_level(cfg->log_level);
-		srv.gen = generation_new(&srv, cfg, &errs);
+		srv.gen = generation_new(&srv.gens, cfg, &errs);
 	}
 	if (srv.gen == NULL) {
 		for (i = 0; i < errs.n; i++)

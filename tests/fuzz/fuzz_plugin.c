@@ -43,6 +43,7 @@ struct client {
 };
 
 struct later {
+	struct wsd_timer *timer;	/* NULL when posted */
 	size_t	len;
 	char	data[];
 };
@@ -135,6 +136,7 @@ later_new(const void *data, size_t len)
 	struct later *l = malloc(sizeof(*l) + len + 1);
 
 	if (l != NULL) {
+		l->timer = NULL;
 		l->len = len;
 		memcpy(l->data, data, len);
 		l->data[len] = '\0';
@@ -150,6 +152,8 @@ later_broadcast(struct wsd_route *r, void *arg)
 	(void)wsd_broadcast(r, WSD_BINARY, l->data, l->len);
 	(void)wsd_clients(r);
 	(void)wsd_route_path(r);
+	/* A fired one-shot timer is kept until cancelled: let it go. */
+	wsd_timer_cancel(l->timer);
 	free(l);
 }
 
@@ -208,7 +212,8 @@ fz_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 		break;
 	case 'T':
 		if ((l = later_new(p + 1, len - 1)) != NULL &&
-		    wsd_timer_add(r, 0, 0, later_broadcast, l) == NULL)
+		    (l->timer = wsd_timer_add(r, 0, 0, later_broadcast,
+		    l)) == NULL)
 			free(l);
 		break;
 	case 'p':

@@ -179,6 +179,48 @@ def test_sighup_removes_route():
         d.kill()
 
 
+def test_sigusr1_reopens_logs_of_old_generations():
+    """SIGUSR1 reaches every live configuration: a client still on the
+    routes of the configuration before a reload logs into the new file
+    after logrotate renamed the old one."""
+    top = W.tmpdir()
+    log = os.path.join(top, "echo.log")
+    conf = W.write_config(directory=top, routes=[
+        W.route("/echo", settings={"log": log})])
+    d = W.start_daemon(conf)
+    try:
+        async def go():
+            loop = asyncio.get_running_loop()
+            async with W.ws_connect(d.port) as old:
+                await W.echo(old, "gen1-before")
+                # generation 2: same log file, one more route
+                W.write_config(directory=top, routes=[
+                    W.route("/echo", settings={"log": log}),
+                    W.route("/echo2", settings={"log": log})])
+                mark = d.mark()
+                d.send_signal(signal.SIGHUP)
+                await loop.run_in_executor(
+                    None, d.wait_log, r"reloaded: 2 route", 10, mark)
+                os.rename(log, log + ".1")
+                mark = d.mark()
+                d.send_signal(signal.SIGUSR1)
+                # every reopen runs in the one signal callback
+                await loop.run_in_executor(
+                    None, d.wait_log, r"echo-logger: reopened", 10, mark)
+                await W.echo(old, "gen1-after-rotate")
+        W.arun(go())
+        with open(log) as f:
+            fresh = f.read()
+        with open(log + ".1") as f:
+            rotated = f.read()
+        assert "gen1-before" in rotated, rotated
+        assert "gen1-after-rotate" in fresh, \
+            "old generation still logs into the rotated file:\n%s" % rotated
+        assert d.stop() == 0
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_sigterm_closes_clients_1001,
     test_sigint_closes_clients_1001,
@@ -187,6 +229,7 @@ TESTS = [
     test_sighup_adds_route,
     test_sighup_invalid_config_keeps_running,
     test_sighup_removes_route,
+    test_sigusr1_reopens_logs_of_old_generations,
 ]
 
 if __name__ == "__main__":

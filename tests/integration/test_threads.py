@@ -10,10 +10,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsdtest as W  # noqa: E402
+import test_posts as P  # noqa: E402
 
 VALGRIND = shutil.which("valgrind") or "valgrind"
 SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -59,112 +59,33 @@ def run_under_helgrind(conf):
 def test_post_from_thread_under_helgrind():
     """Three clients get the ticks the plugin's thread posts, in order;
     helgrind finds no race and wsd exits 0 on SIGTERM (fini joins)."""
-    conf = W.write_config(
-        plugin_dir=W.TEST_PLUGIN_DIR, log_level="info",
-        routes=[W.route("/poster", plugin="poster",
-                        settings={"period_ms": 2})])
-    d = run_under_helgrind(conf)
+    d = run_under_helgrind(P.poster_config())
     try:
-        async def client(k):
-            async with W.ws_connect(d.port, "/poster",
-                                    open_timeout=W.T(60),
-                                    close_timeout=W.T(60)) as ws:
-                first = await W.recv(ws, 60)
-                assert first == "poster", "client %d: first %r" % (k, first)
-                seqs = []
-                deadline = time.monotonic() + 3.0
-                while time.monotonic() < deadline:
-                    try:
-                        m = await asyncio.wait_for(
-                            ws.recv(), deadline - time.monotonic())
-                    except asyncio.TimeoutError:
-                        break
-                    mm = re.match(r"^tick (\d+)$", m)
-                    assert mm, "client %d: %r" % (k, m)
-                    seqs.append(int(mm.group(1)))
-                return seqs
-
-        async def go():
-            return await asyncio.gather(*[client(k) for k in range(3)])
-        res = W.arun(go(), timeout=180)
-        for k, seqs in enumerate(res):
-            # generous: helgrind slows everything down a lot
-            assert len(seqs) >= 10, "client %d: only %d ticks in 3 s" % (
-                k, len(seqs))
-            # posts run in order and every tick goes to every client
-            for a, b in zip(seqs, seqs[1:]):
-                assert b == a + 1, "client %d: tick %d after %d" % (k, b, a)
-        print("    ticks per client: %s" % [len(s) for s in res])
-        rc = d.stop(signal.SIGTERM, timeout=STOP)
-        report = helgrind_report(d)
-        errors = ERROR_RE.findall(report)
-        assert not errors and rc == 0, \
-            "helgrind (exit %s) reported %d error(s):\n%s" % (
-                rc, len(errors), report)
+        # generous: helgrind slows everything down a lot
+        P.post_from_thread(d, wait=60, min_ticks=10)
+        check_helgrind(d)
     finally:
         d.kill()
 
 
 def test_reload_retires_posting_routes_under_helgrind():
-    """SIGHUP replaces the poster route: the old instance's fini stops
-    and joins its thread while the loop runs (at once when it has no
-    client, or when its last client leaves), with posts in flight."""
-    conf = W.write_config(
-        plugin_dir=W.TEST_PLUGIN_DIR, log_level="info",
-        routes=[W.route("/poster", plugin="poster",
-                        settings={"period_ms": 2})])
-    d = run_under_helgrind(conf)
+    """SIGHUP replaces the poster route with posts in flight (see
+    test_posts.py, which runs it natively)."""
+    d = run_under_helgrind(P.poster_config())
     try:
-        async def ticks(ws, n, k):
-            last = None
-            for _ in range(n):
-                m = await W.recv(ws, 60)
-                mm = re.match(r"^tick (\d+)$", m)
-                assert mm, "client %s: %r" % (k, m)
-                v = int(mm.group(1))
-                assert last is None or v == last + 1, \
-                    "client %s: tick %d after %d" % (k, v, last)
-                last = v
-
-        async def connect():
-            ws = await W.ws_connect(d.port, "/poster", open_timeout=W.T(60),
-                                    close_timeout=W.T(60))
-            assert await W.recv(ws, 60) == "poster"
-            return ws
-
-        def reload():
-            mark = d.mark()
-            d.send_signal(signal.SIGHUP)
-            d.wait_log(r"reloaded: 1 route", 60, mark)
-
-        async def go():
-            loop = asyncio.get_running_loop()
-            for cycle in range(3):
-                # no client at the reload: the old route goes at once
-                ws = await connect()
-                await ticks(ws, 20, cycle)
-                await ws.close()
-                await loop.run_in_executor(None, reload)
-            # a client across the reload keeps its (old) route's ticks;
-            # the old route goes when it leaves
-            old = await connect()
-            await ticks(old, 20, "old")
-            await loop.run_in_executor(None, reload)
-            new = await connect()
-            await ticks(new, 20, "new")
-            await ticks(old, 20, "old after reload")
-            await old.close()
-            await ticks(new, 20, "new")
-            await new.close()
-        W.arun(go(), timeout=300)
-        rc = d.stop(signal.SIGTERM, timeout=STOP)
-        report = helgrind_report(d)
-        errors = ERROR_RE.findall(report)
-        assert not errors and rc == 0, \
-            "helgrind (exit %s) reported %d error(s):\n%s" % (
-                rc, len(errors), report)
+        P.reload_retires_posting_routes(d, wait=60)
+        check_helgrind(d)
     finally:
         d.kill()
+
+
+def check_helgrind(d):
+    rc = d.stop(signal.SIGTERM, timeout=STOP)
+    report = helgrind_report(d)
+    errors = ERROR_RE.findall(report)
+    assert not errors and rc == 0, \
+        "helgrind (exit %s) reported %d error(s):\n%s" % (
+            rc, len(errors), report)
 
 
 # ====================================================== negative control
@@ -224,7 +145,8 @@ racy_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	(void)data;
 	(void)len;
 	snprintf(buf, sizeof(buf), "%ld", counter);
-	wsd_send(c, WSD_TEXT, buf, strlen(buf));
+	if (wsd_send(c, WSD_TEXT, buf, strlen(buf)) == WSD_SEND_DROPPED)
+		return;
 }
 
 WSD_PLUGIN(.name = "racy", .init = racy_init, .fini = racy_fini,

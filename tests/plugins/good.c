@@ -28,7 +28,8 @@ good_message(void *state, struct wsd_conn *c, int opcode, const void *data,
     size_t len)
 {
 	(void)state;
-	wsd_send(c, opcode, data, len);
+	if (wsd_send(c, opcode, data, len) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "good: echo dropped");
 }
 
 WSD_PLUGIN(

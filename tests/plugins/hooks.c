@@ -120,7 +120,8 @@ hooks_handshake(void *state, struct wsd_conn *c)
 static void
 send_text(struct wsd_conn *c, const char *s)
 {
-	wsd_send(c, WSD_TEXT, s, strlen(s));
+	if (wsd_send(c, WSD_TEXT, s, strlen(s)) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "hooks: reply dropped");
 }
 
 static void
@@ -304,7 +305,8 @@ command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
 		}
 		for (i = 0; i < n; i++)
 			buf[i] = (unsigned char)(i * 7 + 3);
-		wsd_send(c, WSD_BINARY, buf, n);
+		if (wsd_send(c, WSD_BINARY, buf, n) == WSD_SEND_DROPPED)
+			wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "hooks: sendbig dropped");
 		free(buf);
 	} else if (len == 2 && memcmp(m, "bp", 2) == 0) {
 		unsigned char *buf = calloc(1, BP_CHUNK);

@@ -91,7 +91,8 @@ expect(struct mb *m, const char *what, long got, long want)
 static void
 send_text(struct wsd_conn *c, const char *s)
 {
-	(void)wsd_send(c, WSD_TEXT, s, strlen(s));
+	if (wsd_send(c, WSD_TEXT, s, strlen(s)) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "misbehave: reply dropped");
 }
 
 static unsigned long long
@@ -461,7 +462,8 @@ mb_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 		dup_message(m, c, data, len);
 		return;
 	}
-	(void)wsd_send(c, opcode, data, len);
+	if (wsd_send(c, opcode, data, len) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "misbehave: echo dropped");
 }
 
 /* ---------------------------------------------------------------- close */

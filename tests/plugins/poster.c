@@ -117,7 +117,8 @@ static void
 poster_open(void *state, struct wsd_conn *c)
 {
 	(void)state;
-	wsd_send(c, WSD_TEXT, "poster", 6);
+	if (wsd_send(c, WSD_TEXT, "poster", 6) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_DEBUG, "poster: greeting dropped");
 }
 
 WSD_PLUGIN(

@@ -1,0 +1,404 @@
+/*
+ * generation: see generation.h.
+ *
+ * Timers and posts run on the loop between two callbacks, like
+ * everything else, so a route's plugin never sees one of them while
+ * another of its callbacks is on the stack (except a timer cancelled
+ * from inside itself, which is freed when it returns).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "generation.h"
+#include "log.h"
+#include "plugin.h"
+
+struct post {
+	struct route	*route;
+	wsd_post_fn	 fn;
+	void		*arg;
+	struct post	*next;
+};
+
+/* ---------------------------------------------------------------- timers */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+timer_arm(struct wsd_timer *t, uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	/*
+	 * From now, not from the time libevent read before the callback we
+	 * may be in: a plugin that arms a timer after a long computation
+	 * would see it fire early by that long.
+	 */
+	event_base_update_cache_time(event_get_base(t->ev));
+	evtimer_add(t->ev, &tv);
+}
+
+static void
+timer_free(struct wsd_timer *t)
+{
+	TAILQ_REMOVE(&t->route->timers, t, link);
+	if (t->ev != NULL)
+		event_free(t->ev);
+	free(t);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsd_timer *t = arg;
+	struct event_base *base = event_get_base(t->ev);
+	uint64_t start = mono_ms();
+
+	(void)fd;
+	(void)what;
+	t->running = true;
+	t->fn((struct wsd_route *)t->route, t->arg);
+	t->running = false;
+	/*
+	 * libevent reckons the next wait from the time it read before this
+	 * callback: after a long one (a broadcast to many clients) every
+	 * timer would fire that much late.
+	 */
+	event_base_update_cache_time(base);
+	if (t->cancelled) {
+		timer_free(t);
+		return;
+	}
+	if (t->repeat_ms == 0) {
+		/*
+		 * The plugin may still hold the handle and cancel it later:
+		 * keep it, inert, until then or until fini.  Only the event
+		 * goes now.
+		 */
+		event_free(t->ev);
+		t->ev = NULL;
+		t->fired = true;
+		return;
+	}
+	/* The next run is repeat_ms after this one began: no creeping. */
+	{
+		uint64_t spent = mono_ms() - start;
+
+		timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent : 0);
+	}
+}
+
+struct wsd_timer *
+generation_timer_add(struct route *r, uint64_t after_ms, uint64_t repeat_ms,
+    wsd_timer_fn fn, void *arg)
+{
+	struct generations *gs = r->gen->gens;
+	struct wsd_timer *t;
+
+	if (fn == NULL || gs->base == NULL ||
+	    (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->ev = evtimer_new(gs->base, timer_cb, t)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->route = r;
+	t->fn = fn;
+	t->arg = arg;
+	t->repeat_ms = repeat_ms;
+	TAILQ_INSERT_TAIL(&r->timers, t, link);
+	timer_arm(t, after_ms);
+	return t;
+}
+
+void
+generation_timer_cancel(struct wsd_timer *t)
+{
+	if (t == NULL)
+		return;
+	if (t->running)
+		t->cancelled = true;	/* freed when its callback returns */
+	else
+		timer_free(t);
+}
+
+/* ---------------------------------------------------------------- post */
+
+int
+generation_post(struct route *r, wsd_post_fn fn, void *arg)
+{
+	struct generations *gs = r->gen->gens;
+	struct post *p;
+	uint64_t one = 1;
+	ssize_t n;
+
+	if (fn == NULL || (p = malloc(sizeof(*p))) == NULL)
+		return -1;
+	p->route = r;
+	p->fn = fn;
+	p->arg = arg;
+	p->next = NULL;
+	pthread_mutex_lock(&gs->post_lock);
+	if (r->retiring) {
+		/* fini has begun: nothing would run it; arg stays the caller's. */
+		pthread_mutex_unlock(&gs->post_lock);
+		free(p);
+		return -1;
+	}
+	*gs->post_tail = p;
+	gs->post_tail = &p->next;
+	pthread_mutex_unlock(&gs->post_lock);
+	/* The counter only saturates after 2^64 - 2 wake-ups. */
+	n = write(gs->post_fd, &one, sizeof(one));
+	(void)n;
+	return 0;
+}
+
+/* Take the queue (all of it, or one route's part when r is not NULL). */
+static struct post *
+take_posts(struct generations *gs, struct route *r)
+{
+	struct post *list = NULL, **tail = &list, **pp, *p;
+
+	pthread_mutex_lock(&gs->post_lock);
+	for (pp = &gs->post_head; (p = *pp) != NULL; ) {
+		if (r == NULL || p->route == r) {
+			*pp = p->next;
+			p->next = NULL;
+			*tail = p;
+			tail = &p->next;
+		} else {
+			pp = &p->next;
+		}
+	}
+	gs->post_tail = pp;
+	pthread_mutex_unlock(&gs->post_lock);
+	return list;
+}
+
+static void
+run_posts(struct post *p)
+{
+	struct post *next;
+
+	for (; p != NULL; p = next) {
+		next = p->next;
+		p->fn((struct wsd_route *)p->route, p->arg);
+		free(p);
+	}
+}
+
+static void
+post_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generations *gs = arg;
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("post: read: %s", strerror(errno));
+	run_posts(take_posts(gs, NULL));
+	event_base_update_cache_time(gs->base);	/* see timer_cb */
+}
+
+int
+generations_init(struct generations *gs, struct event_base *base,
+    const struct wsd_host *host)
+{
+	gs->base = base;
+	gs->host = host;
+	LIST_INIT(&gs->live);
+	gs->post_head = NULL;
+	gs->post_tail = &gs->post_head;
+	gs->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (gs->post_fd == -1)
+		return -1;
+	gs->ev_post = event_new(base, gs->post_fd, EV_READ | EV_PERSIST,
+	    post_cb, gs);
+	if (gs->ev_post == NULL || event_add(gs->ev_post, NULL) == -1) {
+		if (gs->ev_post != NULL)
+			event_free(gs->ev_post);
+		gs->ev_post = NULL;
+		close(gs->post_fd);
+		gs->post_fd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+	pthread_mutex_init(&gs->post_lock, NULL);
+	gs->ready = true;
+	return 0;
+}
+
+void
+generations_fini(struct generations *gs)
+{
+	if (!gs->ready)
+		return;
+	/* Every route is retired: no post can be queued any more. */
+	event_free(gs->ev_post);
+	gs->ev_post = NULL;
+	close(gs->post_fd);
+	gs->post_fd = -1;
+	pthread_mutex_destroy(&gs->post_lock);
+	gs->ready = false;
+}
+
+/* ---------------------------------------------------------------- generations */
+
+static void
+route_fini(struct route *r)
+{
+	struct generations *gs = r->gen->gens;
+	size_t left = 0;
+
+	/*
+	 * From here on wsd_post() refuses the route, so its threads keep
+	 * their arguments; work queued before runs before fini.
+	 */
+	pthread_mutex_lock(&gs->post_lock);
+	r->retiring = true;
+	pthread_mutex_unlock(&gs->post_lock);
+	run_posts(take_posts(gs, r));
+	if (r->inited && r->plugin->ops.fini != NULL)
+		r->plugin->ops.fini(r->state);
+	r->inited = false;
+	/* Fired one-shot timers the plugin never cancelled count too. */
+	while (!TAILQ_EMPTY(&r->timers)) {
+		timer_free(TAILQ_FIRST(&r->timers));
+		left++;
+	}
+	log_debug("route %s: %zu timer(s) left at fini", r->path, left);
+	plugin_unref(r->plugin);
+	r->plugin = NULL;
+}
+
+static void
+generation_free(struct generation *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->routes.n; i++)
+		if (g->routes.routes[i].plugin != NULL)
+			route_fini(&g->routes.routes[i]);
+	LIST_REMOVE(g, link);
+	route_table_free(&g->routes);
+	config_free(g->cfg);
+	free(g);
+}
+
+struct generation *
+generation_new(struct generations *gs, struct wsd_config *cfg,
+    struct wsd_errors *errs)
+{
+	struct generation *g;
+	size_t i, before = errs->n;
+	char err[1024];
+
+	if (!gs->ready || (g = calloc(1, sizeof(*g))) == NULL) {
+		errors_add(errs, "out of memory");
+		config_free(cfg);
+		return NULL;
+	}
+	g->refs = 1;
+	g->gens = gs;
+	g->cfg = cfg;
+	LIST_INSERT_HEAD(&gs->live, g, link);
+	if (route_table_init(&g->routes, cfg, g) == -1) {
+		errors_add(errs, "out of memory");
+		generation_free(g);
+		return NULL;
+	}
+	for (i = 0; i < g->routes.n; i++) {
+		struct route *r = &g->routes.routes[i];
+		const struct wsd_route_conf *rc = r->conf;
+
+		if (cfg->strict_permissions &&
+		    plugin_check_permissions(rc->plugin_path, err,
+		    sizeof(err)) == -1) {
+			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
+			    cfg->file, rc->line, rc->path, rc->plugin, err);
+			continue;
+		}
+		if (plugin_wants_execstack(rc->plugin_path) == 1)
+			log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
+			    "executable stack; it cannot load where systemd's "
+			    "MemoryDenyWriteExecute= is on (rebuild it with "
+			    "-z noexecstack)", cfg->file, rc->line, rc->path,
+			    rc->plugin, rc->plugin_path);
+		r->plugin = plugin_load(rc->plugin_path, gs->host, err,
+		    sizeof(err));
+		if (r->plugin == NULL) {
+			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
+			    cfg->file, rc->line, rc->path, rc->plugin, err);
+			continue;
+		}
+		r->errs = errs;
+		if (r->plugin->ops.init != NULL &&
+		    r->plugin->ops.init(gs->host, (struct wsd_route *)r,
+		    &r->state) != 0) {
+			errors_add(errs, "%s:%d: route %s: plugin %s (%s) "
+			    "refused to start", cfg->file, rc->line, rc->path,
+			    rc->plugin, rc->plugin_path);
+			r->errs = NULL;
+			continue;
+		}
+		r->inited = true;
+		/* Bad or unknown settings are reported into errs. */
+		route_settings_check_unknown(r);
+		r->errs = NULL;
+		route_settings_done(r);
+	}
+	if (errs->n > before) {
+		generation_free(g);
+		return NULL;
+	}
+	return g;
+}
+
+void
+generation_ref(struct generation *g)
+{
+	g->refs++;
+}
+
+void
+generation_unref(struct generation *g)
+{
+	if (g != NULL && --g->refs == 0)
+		generation_free(g);
+}
+
+void
+generations_reopen(struct generations *gs)
+{
+	struct generation *g;
+	size_t i;
+
+	/*
+	 * Old generations too: their plugins still log for the clients
+	 * that stayed, and must not keep writing to the rotated file.
+	 */
+	LIST_FOREACH(g, &gs->live, link) {
+		for (i = 0; i < g->routes.n; i++) {
+			struct route *r = &g->routes.routes[i];
+
+			if (r->inited && r->plugin->ops.reopen != NULL)
+				r->plugin->ops.reopen(r->state);
+		}
+	}
+}
