@@ -84,6 +84,15 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		timer_free(t);
 		return;
 	}
+	/*
+	 * ABI 1.0 said a fired one-shot timer frees itself, and plugins
+	 * built then re-arm without cancelling: keep that for them, or
+	 * every fire would stay allocated until fini.
+	 */
+	if (t->repeat_ms == 0 && t->route->plugin->ops.abi_minor < 1) {
+		timer_free(t);
+		return;
+	}
 	if (t->repeat_ms == 0) {
 		/*
 		 * The plugin may still hold the handle and cancel it later:

@@ -103,6 +103,11 @@
  * newer than its own; callbacks past the end of an older plugin's
  * descriptor (its `size`) are treated as absent.  wsd refuses another
  * major, or a newer minor, naming the file and both versions.
+ *
+ *   1.0  the first ABI.
+ *   1.1  no new members; one contract changed: a fired one-shot timer's
+ *        handle stays valid (inert) until wsd_timer_cancel() or fini.
+ *        For a 1.0 plugin a fired one-shot timer still frees itself.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -116,7 +121,7 @@ extern "C" {
 #endif
 
 #define WSD_ABI_MAJOR	1
-#define WSD_ABI_MINOR	0
+#define WSD_ABI_MINOR	1
 
 #define WSD_PLUGIN_SYMBOL	"wsd_plugin"
 
@@ -505,7 +510,8 @@ wsd_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
  * failure.  Under `wsd -t` timers are created but never run.
  *
  * The handle stays valid until wsd_timer_cancel() or the end of fini,
- * also once a one-shot timer has fired: it is then inert (it never runs
+ * also once a one-shot timer has fired (since ABI 1.1; built against
+ * 1.0, a plugin's fired one-shot timers free themselves): it is then inert (it never runs
  * again) but still allocated, so cancelling it is safe.  A plugin that
  * arms one-shot timers again and again (from their own callback, say)
  * should therefore cancel each handle it is done with, or they pile up

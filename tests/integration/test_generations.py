@@ -135,6 +135,31 @@ def test_rearmed_one_shots_do_not_pile_up():
         d.kill()
 
 
+def test_abi_10_plugin_one_shots_free_themselves():
+    """A plugin of ABI 1.0 (when fired one-shot timers freed themselves)
+    re-arms without cancelling: its timers still do not pile up."""
+    conf = W.write_config(
+        plugin_dir=W.TEST_PLUGIN_DIR, log_level="debug",
+        routes=[W.route("/life", plugin="lifecycle10",
+                        settings={"tag": "v10"})])
+    d = W.start_daemon(conf)
+    try:
+        async def go():
+            async with W.ws_connect(d.port, "/life") as ws:
+                assert await cmd(ws, "churn:64") == "churning"
+                await asyncio.sleep(1)
+                m = re.match(r"stopped (\d+)$", await cmd(ws, "stop"))
+                assert m, m
+                return int(m.group(1))
+        fires = W.arun(go())
+        assert fires > 500, "only %d fires" % fires
+        assert d.stop() == 0
+        left = timers_left(d, "/life")
+        assert left <= 64, "%d timers kept after %d fires" % (left, fires)
+    finally:
+        d.kill()
+
+
 def test_clock_keeps_one_timer():
     """The clock re-arms a one-shot timer every tick; it lets the fired
     one go, so however long it runs it holds one timer."""
@@ -161,6 +186,7 @@ TESTS = [
     test_fini_at_once_without_clients,
     test_cancel_after_one_shot_fired,
     test_rearmed_one_shots_do_not_pile_up,
+    test_abi_10_plugin_one_shots_free_themselves,
     test_clock_keeps_one_timer,
 ]
 

@@ -15,12 +15,21 @@
  *   stop          the chains stop re-arming; answers "stopped <fires>"
  *
  * Settings: tag = "" (any string).
+ *
+ * Built a second time with -DLIFECYCLE_V10 as lifecycle10.so: a plugin of
+ * ABI 1.0, when a fired one-shot timer freed itself, so its chains re-arm
+ * without cancelling the handle that fired.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <wsd/plugin.h>
+
+#ifdef LIFECYCLE_V10
+#undef WSD_ABI_MINOR
+#define WSD_ABI_MINOR	0
+#endif
 
 #define MAX_CHAINS	256
 
@@ -89,8 +98,10 @@ chain_cb(struct wsd_route *r, void *arg)
 	struct chain *ch = arg;
 	struct life *l = ch->life;
 
+#ifndef LIFECYCLE_V10
 	/* The fired handle stays ours until cancelled: let it go. */
 	wsd_timer_cancel(ch->timer);
+#endif
 	ch->timer = NULL;
 	l->fires++;
 	if (!l->churning)
