@@ -80,8 +80,8 @@ parse_version(const unsigned char *p, size_t n, int *minor)
 	return (int)(sizeof(shape) - 1);
 }
 
-int
-http_parse_request(const char *buf, size_t len, struct http_request *req,
+static int
+parse_head(const char *buf, size_t len, struct http_request *req,
     struct http_header *headers, size_t max_headers)
 {
 	const unsigned char *p = (const unsigned char *)buf;
@@ -167,6 +167,7 @@ http_parse_request(const char *buf, size_t len, struct http_request *req,
 		if (p[i] != ':')
 			return HTTP_PARSE_MALFORMED;
 		h = &headers[req->nheaders];
+		h->name_off = start;
 		h->name = buf + start;
 		h->name_len = i - start;
 		i++;
@@ -188,11 +189,86 @@ http_parse_request(const char *buf, size_t len, struct http_request *req,
 		vend = i;
 		while (vend > vstart && is_blank(p[vend - 1]))
 			vend--;
+		h->value_off = vstart;
 		h->value = buf + vstart;
 		h->value_len = vend - vstart;
 		req->nheaders++;
 		i += 2;
 	}
+}
+
+void
+http_parser_init(struct http_parser *hp)
+{
+	memset(hp, 0, sizeof(*hp));
+}
+
+void
+http_parser_rebase(const struct http_parser *hp, const char *head,
+    struct http_request *req)
+{
+	struct http_header *h;
+	size_t i;
+
+	req->method = head;
+	req->method_len = hp->method_len;
+	req->target = head + hp->method_len + 1;
+	req->target_len = hp->target_len;
+	req->path = req->target;
+	req->path_len = hp->path_len;
+	if (hp->has_query) {
+		req->query = req->target + hp->path_len + 1;
+		req->query_len = hp->target_len - hp->path_len - 1;
+	} else {
+		req->query = NULL;
+		req->query_len = 0;
+	}
+	req->version_minor = hp->version_minor;
+	for (i = 0; i < req->nheaders; i++) {
+		h = &req->headers[i];
+		h->name = head + h->name_off;
+		h->value = head + h->value_off;
+	}
+}
+
+/* For now: parse from the start every time. */
+int
+http_parser_execute(struct http_parser *hp, const char *buf, size_t len,
+    struct http_request *req, struct http_header *headers,
+    size_t max_headers)
+{
+	int r;
+
+	if (hp->state != 0) {
+		if (hp->result > 0)
+			http_parser_rebase(hp, buf, req);
+		return hp->result;
+	}
+	r = parse_head(buf, len, req, headers, max_headers);
+	hp->steps += r > 0 ? (size_t)r : len;
+	if (r == HTTP_PARSE_INCOMPLETE)
+		return r;
+	hp->state = 1;
+	hp->result = r;
+	if (r > 0) {
+		hp->method_len = req->method_len;
+		hp->target_len = req->target_len;
+		hp->path_len = req->path_len;
+		hp->has_query = req->query != NULL;
+		hp->version_minor = req->version_minor;
+		hp->nheaders = req->nheaders;
+	}
+	return r;
+}
+
+int
+http_parse_request(const char *buf, size_t len, struct http_request *req,
+    struct http_header *headers, size_t max_headers)
+{
+	struct http_parser hp;
+
+	http_parser_init(&hp);
+	return http_parser_execute(&hp, buf, len, req, headers, max_headers);
 }
 
 bool
