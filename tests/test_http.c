@@ -767,6 +767,89 @@ test_pieces_valid(void **state)
 	free(s);
 }
 
+/*
+ * The defect this parser was made for: a head sent a byte per read was
+ * parsed from its first byte on every read, so it cost work quadratic in
+ * its length.  Resumed, every byte is examined once.
+ */
+static char *
+make_big_head(size_t want, size_t *len)
+{
+	size_t off = 0, i;
+	char *s;
+
+	s = malloc(want + 1);
+	assert_non_null(s);
+	/* A long target, many short headers, and one long value. */
+	off += (size_t)snprintf(s + off, want + 1 - off, "GET /");
+	for (i = 0; i < 1000; i++)
+		s[off++] = "abc?=&/"[i % 7];
+	off += (size_t)snprintf(s + off, want + 1 - off, " HTTP/1.1\r\n");
+	for (i = 0; i < 60; i++)
+		off += (size_t)snprintf(s + off, want + 1 - off,
+		    "X-Header-%02zu: %s\r\n", i,
+		    "value value value value value value value value value");
+	off += (size_t)snprintf(s + off, want + 1 - off, "X-Long: ");
+	for (i = 0; off < want - 4; i++)
+		s[off++] = "v \t"[i % 3];
+	s[off - 1] = 'v';
+	memcpy(s + off, "\r\n\r\n", 4);
+	off += 4;
+	assert_int_equal(off, want);
+	*len = off;
+	return s;
+}
+
+static void
+test_trickle_is_linear(void **state)
+{
+	struct http_parser hp;
+	struct http_request req;
+	struct http_header *hdrs, *h;
+	size_t len, k, naive = 0;
+	char *s, *buf = NULL, *nb;
+	int r;
+
+	s = make_big_head(8192, &len);
+	hdrs = calloc(128, sizeof(*hdrs));
+	assert_non_null(hdrs);
+
+	/* A byte per read into a growing buffer that realloc may move. */
+	http_parser_init(&hp);
+	for (k = 1; k <= len; k++) {
+		nb = realloc(buf, k);
+		assert_non_null(nb);
+		buf = nb;
+		buf[k - 1] = s[k - 1];
+		r = http_parser_execute(&hp, buf, k, &req, hdrs, 128);
+		assert_int_equal(r, k < len ? HTTP_PARSE_INCOMPLETE : (int)len);
+	}
+	assert_int_equal(req.nheaders, 61);
+	assert_int_equal(req.target_len, 1001);
+	h = &hdrs[60];
+	assert_span(h->name, h->name_len, "X-Long");
+	assert_true(h->value > buf && h->value + h->value_len < buf + len);
+	assert_int_equal(h->value[0], 'v');
+	print_message("8 KiB head a byte at a time: %zu steps resumed\n",
+	    hp.steps);
+	assert_true(hp.steps >= len);
+	assert_true(hp.steps <= 2 * len);
+
+	/* What starting from the first byte at every read costs. */
+	for (k = 1; k <= len; k++) {
+		http_parser_init(&hp);
+		(void)http_parser_execute(&hp, buf, k, &req, hdrs, 128);
+		naive += hp.steps;
+	}
+	print_message("8 KiB head a byte at a time: %zu steps from the "
+	    "start each time\n", naive);
+	assert_true(naive >= len * len / 2);
+
+	free(buf);
+	free(hdrs);
+	free(s);
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void
@@ -1018,6 +1101,7 @@ main(void)
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_pieces_valid),
+		cmocka_unit_test(test_trickle_is_linear),
 		cmocka_unit_test(test_token_eq),
 		cmocka_unit_test(test_list_has_token),
 		cmocka_unit_test(test_reason),
