@@ -43,7 +43,9 @@ enum http_parse_result {
 
 /*
  * The state of one request head's parse, kept by the caller between
- * pieces of input.  Every field is the parser's; `steps` may be read.
+ * pieces of input.  Every field is the parser's; `steps` may be read:
+ * it counts bytes examined, and since each byte is examined once over
+ * all calls it never exceeds the bytes given (tests hold it to that).
  */
 struct http_parser {
 	int		 state;		/* private */
@@ -71,11 +73,15 @@ void http_parser_init(struct http_parser *hp);
  * entries, the same array with the same max_headers at every call; it
  * is filled as header lines complete.
  *
- * Returns what http_parse_request returns.  An error, like a complete
- * head, is final: later calls return it again without looking at buf.
- * req is filled in only when the head is complete (> 0); its pointers
- * then point into the buf of that call.  To keep them after buf goes
- * away, copy the head's bytes and call http_parser_rebase.
+ * Returns what http_parse_request returns, and the same verdict, after
+ * the same bytes, whatever pieces they came in.  A verdict (an error or
+ * a complete head) is final: later calls return it again without
+ * examining buf.  req is filled in only when the head is complete
+ * (> 0), and then its pointers point into the buf of that call (later
+ * calls re-point them into theirs); until then it is not touched.  To
+ * keep them after buf goes away, copy the head's bytes and call
+ * http_parser_rebase.  Pointers are never kept across calls: the parser
+ * remembers offsets (in hp and in headers[].name_off and value_off).
  */
 int http_parser_execute(struct http_parser *hp, const char *buf, size_t len,
     struct http_request *req, struct http_header *headers,
@@ -83,14 +89,16 @@ int http_parser_execute(struct http_parser *hp, const char *buf, size_t len,
 
 /*
  * Point req and its headers into head, a complete head (or a copy of
- * one) that hp accepted.  Costs one pass over the headers, no parsing.
+ * one) that hp accepted; req->headers must be the array the parse
+ * filled.  Costs one pass over the headers, no parsing.
  */
 void http_parser_rebase(const struct http_parser *hp, const char *head,
     struct http_request *req);
 
 /*
- * Parse the request head at the start of buf[0..len) in one go.  headers is an
- * array of max_headers entries that req->headers will point at.
+ * Parse the request head at the start of buf[0..len) in one go (a fresh
+ * http_parser, one call).  headers is an array of max_headers entries
+ * that req->headers will point at.
  * Returns the length of the head including the final CRLF CRLF (> 0),
  * or an enum http_parse_result (<= 0).  The caller enforces the byte
  * limit on incomplete heads.  Bytes after the head are not looked at.

@@ -12,7 +12,7 @@
  *   - every pointer in the request lies inside the head;
  *   - every proper prefix of a head is INCOMPLETE, every longer buffer
  *     gives the same length; a rejected buffer's prefixes are INCOMPLETE
- *     or the same error (the parser is incremental and stateless);
+ *     or the same error (each one-shot parse starts afresh);
  *   - the resumable parser (http_parser_execute), fed the input in
  *     random-size pieces in a buffer that moves at every call, ends as
  *     the one-shot parse does, with the same request at the same
@@ -768,7 +768,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_helpers(buf, (size_t)r, &req);
 	}
 
-	/* The same again: stateless, same answer. */
+	/* The same again: a fresh parse, the same answer. */
 	{
 		struct http_request again;
 
