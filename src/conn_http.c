@@ -199,6 +199,29 @@ handle_request(struct conn *c)
 }
 
 /*
+ * The request's state, made with its first bytes: the parser's, and a
+ * header array of max_headers entries that it fills as lines complete.
+ */
+static int
+new_request(struct conn *c)
+{
+	size_t max = c->gen->cfg->limits.max_headers;
+	struct conn_request *rq;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		return -1;
+	if (max > 0 && (rq->hdrs = calloc(max, sizeof(*rq->hdrs))) == NULL) {
+		free(rq);
+		return -1;
+	}
+	rq->max_hdrs = max;
+	http_parser_init(&rq->hp);
+	rq->req.headers = rq->hdrs;
+	c->rq = rq;
+	return 0;
+}
+
+/*
  * Parse the request head at the start of buf and answer it.  Returns the
  * bytes it took: 0 while the head is incomplete.
  */
@@ -207,50 +230,44 @@ conn_read_head(struct conn *c, const uint8_t *buf, size_t len)
 {
 	const struct wsd_limits *lim = &c->gen->cfg->limits;
 	const char *p = (const char *)buf;
-	struct http_header *hdrs;
+	struct conn_request *rq;
 	size_t n;
 	int r;
 
 	n = len < lim->max_head_size ? len : lim->max_head_size;
 	if (n == 0)
 		return 0;
-	if (c->rq == NULL && (c->rq = calloc(1, sizeof(*c->rq))) == NULL) {
+	if (c->rq == NULL && new_request(c) == -1) {
 		respond_error(c, 500, NULL);
 		return len;
 	}
-	if ((hdrs = calloc(lim->max_headers, sizeof(*hdrs))) == NULL) {
-		respond_error(c, 500, NULL);
-		return len;
-	}
-	r = http_parse_request(p, n, &c->rq->req, hdrs, lim->max_headers);
+	rq = c->rq;
+
+	/* buf holds the head so far; the parser looks at the new bytes. */
+	r = http_parser_execute(&rq->hp, p, n, &rq->req, rq->hdrs,
+	    rq->max_hdrs);
 	if (r == HTTP_PARSE_INCOMPLETE) {
-		free(hdrs);
-		memset(&c->rq->req, 0, sizeof(c->rq->req));
 		if (len >= lim->max_head_size)
 			respond_error(c, 431, NULL);
 		return 0;
 	}
 	if (r < 0) {
-		free(hdrs);
-		memset(&c->rq->req, 0, sizeof(c->rq->req));
 		respond_error(c, r == HTTP_PARSE_TOO_MANY_HEADERS ? 431 :
 		    r == HTTP_PARSE_BAD_VERSION ? 505 : 400, NULL);
 		return len;
 	}
 
-	/* Keep our own copy: the plugin reads it in `open`. */
-	if ((c->rq->head = malloc((size_t)r)) == NULL) {
-		free(hdrs);
+	/*
+	 * Keep our own copy, since the plugin reads it in `open`, and point
+	 * the request into it: no second parse.
+	 */
+	if ((rq->head = malloc((size_t)r)) == NULL) {
+		memset(&rq->req, 0, sizeof(rq->req));
 		respond_error(c, 500, NULL);
 		return len;
 	}
-	memcpy(c->rq->head, p, (size_t)r);
-	c->rq->hdrs = hdrs;
-	if (http_parse_request(c->rq->head, (size_t)r, &c->rq->req, hdrs,
-	    lim->max_headers) != r) {
-		respond_error(c, 500, NULL);
-		return len;
-	}
+	memcpy(rq->head, p, (size_t)r);
+	http_parser_rebase(&rq->hp, rq->head, &rq->req);
 	handle_request(c);
 	return (size_t)r;
 }

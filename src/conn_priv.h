@@ -63,9 +63,11 @@ struct conn_shared {
  * connection carries none of it.
  */
 struct conn_request {
-	char			*head;
-	struct http_request	 req;
-	struct http_header	*hdrs;
+	struct http_parser	 hp;		/* where the head's parse stands */
+	char			*head;		/* our copy, once complete */
+	struct http_request	 req;		/* set once complete */
+	struct http_header	*hdrs;		/* max_hdrs entries */
+	size_t			 max_hdrs;
 	char			*path_z, *query_z;
 	char			**strs;		/* strings handed to the plugin */
 	size_t			 nstrs;

@@ -2,11 +2,11 @@
  * http: a strict, bounded HTTP/1.x request-head parser and a few helpers
  * for writing responses.
  *
- * The parser is stateless: every call walks the buffer from the start, so
- * the caller simply calls again once more bytes have arrived.  It reads
- * strictly inside buf[0..len), and it rejects a head as soon as the bytes
- * seen so far cannot begin a valid one, so a client cannot make us wait
- * for a terminator that would be refused anyway.
+ * The parser is resumable, in the manner of nginx's: a state and a
+ * position kept by the caller between reads, so that a head sent a byte
+ * at a time costs no more than one sent whole.  It reads strictly inside
+ * buf[0..len), and it rejects a head as soon as the bytes seen so far
+ * cannot begin a valid one.
  */
 #include "http.h"
 
@@ -54,145 +54,230 @@ ascii_lower(unsigned char c)
 }
 
 /*
- * Match "HTTP/" DIGIT "." DIGIT CRLF at p[0..n).  Returns the number of
- * bytes it took (10), HTTP_PARSE_INCOMPLETE if every available byte fits
- * but some are missing, HTTP_PARSE_MALFORMED if the shape is wrong, and
- * HTTP_PARSE_BAD_VERSION for a well-formed version other than 1.0 or 1.1.
+ * The parser's states: where in the head the next byte falls.  Positions
+ * the states need (where the target or the current header starts) are
+ * kept as offsets in hp and in the caller's header array, never as
+ * pointers, since the caller's buffer may move between calls.
  */
-static int
-parse_version(const unsigned char *p, size_t n, int *minor)
-{
-	static const char shape[] = "HTTP/9.9\r\n";
-	size_t k;
+enum {
+	sw_method = 0,		/* tchars, then one SP */
+	sw_target_start,	/* '/' */
+	sw_target,		/* target chars, then one SP */
+	sw_version,		/* "HTTP/" DIGIT "." DIGIT CRLF */
+	sw_line_start,		/* a header name, or the final CRLF */
+	sw_name,		/* tchars, then ':' */
+	sw_value_lead,		/* blanks before the value */
+	sw_value,		/* field chars up to CR */
+	sw_value_lf,		/* the LF that ends a header line */
+	sw_end_lf,		/* the LF that ends the head */
+	sw_done,		/* hp->result is final */
+};
 
-	for (k = 0; k < sizeof(shape) - 1; k++) {
-		if (k == n)
-			return HTTP_PARSE_INCOMPLETE;
-		if (shape[k] == '9') {
-			if (p[k] < '0' || p[k] > '9')
-				return HTTP_PARSE_MALFORMED;
-		} else if (p[k] != (unsigned char)shape[k])
-			return HTTP_PARSE_MALFORMED;
+/* The version's shape; 9 stands for a digit. */
+static const char version_shape[] = "HTTP/9.9\r\n";
+
+void
+http_parser_init(struct http_parser *hp)
+{
+	memset(hp, 0, sizeof(*hp));
+	hp->state = sw_method;
+}
+
+void
+http_parser_rebase(const struct http_parser *hp, const char *head,
+    struct http_request *req)
+{
+	struct http_header *h;
+	size_t i;
+
+	req->method = head;
+	req->method_len = hp->method_len;
+	req->target = head + hp->method_len + 1;
+	req->target_len = hp->target_len;
+	req->path = req->target;
+	req->path_len = hp->path_len;
+	if (hp->has_query) {
+		req->query = req->target + hp->path_len + 1;
+		req->query_len = hp->target_len - hp->path_len - 1;
+	} else {
+		req->query = NULL;
+		req->query_len = 0;
 	}
-	if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
-		return HTTP_PARSE_BAD_VERSION;
-	*minor = p[7] - '0';
-	return (int)(sizeof(shape) - 1);
+	req->version_minor = hp->version_minor;
+	req->nheaders = hp->nheaders;
+	for (i = 0; i < req->nheaders; i++) {
+		h = &req->headers[i];
+		h->name = head + h->name_off;
+		h->value = head + h->value_off;
+	}
+}
+
+static int
+parse_fail(struct http_parser *hp, int result)
+{
+	hp->state = sw_done;
+	hp->result = result;
+	return result;
+}
+
+/*
+ * One byte at a time, each examined once over all calls: hp->pos is the
+ * first byte not yet seen, and the state says what it may be.  A byte
+ * that cannot begin or continue a valid head is refused on sight, so a
+ * client cannot make us wait for a terminator that would be refused
+ * anyway.
+ */
+int
+http_parser_execute(struct http_parser *hp, const char *buf, size_t len,
+    struct http_request *req, struct http_header *headers,
+    size_t max_headers)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	struct http_header *h;
+	size_t i, k;
+	unsigned char c;
+
+	if (hp->state == sw_done)
+		goto done;
+	for (i = hp->pos; i < len; i++) {
+		c = p[i];
+		hp->steps++;
+		switch (hp->state) {
+		case sw_method:
+			if (is_tchar(c))
+				break;
+			if (i == 0 || c != ' ')
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			hp->method_len = i;
+			hp->state = sw_target_start;
+			break;
+
+		case sw_target_start:
+			if (c != '/')
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			hp->state = sw_target;
+			break;
+
+		case sw_target:
+			if (c == '?' && !hp->has_query) {
+				hp->has_query = true;
+				hp->path_len = i - (hp->method_len + 1);
+			}
+			if (is_target_char(c))
+				break;
+			if (c != ' ')
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			hp->target_len = i - (hp->method_len + 1);
+			if (!hp->has_query)
+				hp->path_len = hp->target_len;
+			hp->state = sw_version;
+			break;
+
+		case sw_version:
+			k = i - (hp->method_len + 1 + hp->target_len + 1);
+			if (version_shape[k] == '9') {
+				if (c < '0' || c > '9')
+					return parse_fail(hp,
+					    HTTP_PARSE_MALFORMED);
+				if (k == 5)
+					hp->version_major = c - '0';
+				else
+					hp->version_minor = c - '0';
+			} else if (c != (unsigned char)version_shape[k])
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			if (k + 1 < sizeof(version_shape) - 1)
+				break;
+			if (hp->version_major != 1 || hp->version_minor > 1)
+				return parse_fail(hp, HTTP_PARSE_BAD_VERSION);
+			hp->state = sw_line_start;
+			break;
+
+		case sw_line_start:
+			if (c == '\r') {
+				hp->state = sw_end_lf;
+				break;
+			}
+			/*
+			 * A header name starts here.  This also refuses
+			 * obs-fold (a leading SP or HTAB), a bare LF and
+			 * any control byte.
+			 */
+			if (!is_tchar(c))
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			if (hp->nheaders == max_headers)
+				return parse_fail(hp,
+				    HTTP_PARSE_TOO_MANY_HEADERS);
+			headers[hp->nheaders].name_off = i;
+			hp->state = sw_name;
+			break;
+
+		case sw_name:
+			if (is_tchar(c))
+				break;
+			if (c != ':')
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			h = &headers[hp->nheaders];
+			h->name_len = i - h->name_off;
+			hp->state = sw_value_lead;
+			break;
+
+		case sw_value_lead:
+			if (is_blank(c))
+				break;
+			headers[hp->nheaders].value_off = i;
+			hp->vend = i;
+			hp->state = sw_value;
+			/* FALLTHROUGH */
+		case sw_value:
+			if (c == '\r') {
+				h = &headers[hp->nheaders];
+				h->value_len = hp->vend - h->value_off;
+				hp->state = sw_value_lf;
+				break;
+			}
+			if (!is_field_char(c))
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			if (!is_blank(c))
+				hp->vend = i + 1;
+			break;
+
+		case sw_value_lf:
+			if (c != '\n')
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			hp->nheaders++;
+			hp->state = sw_line_start;
+			break;
+
+		case sw_end_lf:
+			if (c != '\n' || i + 1 > INT_MAX)
+				return parse_fail(hp, HTTP_PARSE_MALFORMED);
+			hp->pos = i + 1;
+			hp->state = sw_done;
+			hp->result = (int)(i + 1);
+			goto done;
+		}
+	}
+	hp->pos = i;
+	return HTTP_PARSE_INCOMPLETE;
+
+done:
+	if (hp->result > 0) {
+		req->headers = headers;
+		http_parser_rebase(hp, buf, req);
+	}
+	return hp->result;
 }
 
 int
 http_parse_request(const char *buf, size_t len, struct http_request *req,
     struct http_header *headers, size_t max_headers)
 {
-	const unsigned char *p = (const unsigned char *)buf;
-	struct http_header *h;
-	size_t i, start, vstart, vend, k;
-	int minor, r;
+	struct http_parser hp;
 
 	memset(req, 0, sizeof(*req));
 	req->headers = headers;
-
-	/* The method: one or more tchars, then exactly one SP. */
-	for (i = 0; i < len && is_tchar(p[i]); i++)
-		continue;
-	if (i == len)
-		return HTTP_PARSE_INCOMPLETE;
-	if (i == 0 || p[i] != ' ')
-		return HTTP_PARSE_MALFORMED;
-	req->method = buf;
-	req->method_len = i;
-	i++;
-
-	/* The request-target, in origin-form, then exactly one SP. */
-	if (i == len)
-		return HTTP_PARSE_INCOMPLETE;
-	if (p[i] != '/')
-		return HTTP_PARSE_MALFORMED;
-	start = i;
-	for (; i < len && is_target_char(p[i]); i++)
-		continue;
-	if (i == len)
-		return HTTP_PARSE_INCOMPLETE;
-	if (p[i] != ' ')
-		return HTTP_PARSE_MALFORMED;
-	req->target = buf + start;
-	req->target_len = i - start;
-	req->path = req->target;
-	req->path_len = req->target_len;
-	for (k = 0; k < req->target_len; k++) {
-		if (req->target[k] == '?') {
-			req->path_len = k;
-			req->query = req->target + k + 1;
-			req->query_len = req->target_len - k - 1;
-			break;
-		}
-	}
-	i++;
-
-	/* The version and the end of the request line. */
-	r = parse_version(p + i, len - i, &minor);
-	if (r <= 0)
-		return r;
-	req->version_minor = minor;
-	i += (size_t)r;
-
-	/* Header lines, up to the empty line. */
-	for (;;) {
-		if (i == len)
-			return HTTP_PARSE_INCOMPLETE;
-		if (p[i] == '\r') {
-			if (i + 1 == len)
-				return HTTP_PARSE_INCOMPLETE;
-			if (p[i + 1] != '\n')
-				return HTTP_PARSE_MALFORMED;
-			i += 2;
-			if (i > INT_MAX)
-				return HTTP_PARSE_MALFORMED;
-			return (int)i;
-		}
-
-		/*
-		 * A header name starts here.  This also refuses obs-fold
-		 * (a leading SP or HTAB), a bare LF and any control byte.
-		 */
-		if (!is_tchar(p[i]))
-			return HTTP_PARSE_MALFORMED;
-		if (req->nheaders == max_headers)
-			return HTTP_PARSE_TOO_MANY_HEADERS;
-		start = i;
-		for (; i < len && is_tchar(p[i]); i++)
-			continue;
-		if (i == len)
-			return HTTP_PARSE_INCOMPLETE;
-		if (p[i] != ':')
-			return HTTP_PARSE_MALFORMED;
-		h = &headers[req->nheaders];
-		h->name = buf + start;
-		h->name_len = i - start;
-		i++;
-
-		/* The value, without the blanks around it. */
-		for (; i < len && is_blank(p[i]); i++)
-			continue;
-		vstart = i;
-		for (; i < len && is_field_char(p[i]); i++)
-			continue;
-		if (i == len)
-			return HTTP_PARSE_INCOMPLETE;
-		if (p[i] != '\r')
-			return HTTP_PARSE_MALFORMED;
-		if (i + 1 == len)
-			return HTTP_PARSE_INCOMPLETE;
-		if (p[i + 1] != '\n')
-			return HTTP_PARSE_MALFORMED;
-		vend = i;
-		while (vend > vstart && is_blank(p[vend - 1]))
-			vend--;
-		h->value = buf + vstart;
-		h->value_len = vend - vstart;
-		req->nheaders++;
-		i += 2;
-	}
+	http_parser_init(&hp);
+	return http_parser_execute(&hp, buf, len, req, headers, max_headers);
 }
 
 bool

@@ -1,7 +1,9 @@
 /*
  * http: a strict, bounded HTTP/1.x request-head parser and a few helpers
  * for writing responses.  Pure: it reads a caller's buffer, points into it
- * (no copies, no allocation) and never does I/O.
+ * (no copies, no allocation) and never does I/O.  The parser is
+ * resumable: a head that arrives in pieces costs work in proportion to
+ * its length, not to the number of pieces.
  */
 #ifndef WSD_HTTP_H
 #define WSD_HTTP_H
@@ -14,6 +16,8 @@ struct http_header {
 	size_t		 name_len;
 	const char	*value;		/* leading/trailing blanks trimmed */
 	size_t		 value_len;
+	size_t		 name_off;	/* offsets from the head's start, */
+	size_t		 value_off;	/* so that the head may move */
 };
 
 struct http_request {
@@ -38,8 +42,63 @@ enum http_parse_result {
 };
 
 /*
- * Parse the request head at the start of buf[0..len).  headers is an
- * array of max_headers entries that req->headers will point at.
+ * The state of one request head's parse, kept by the caller between
+ * pieces of input.  Every field is the parser's; `steps` may be read:
+ * it counts bytes examined, and since each byte is examined once over
+ * all calls it never exceeds the bytes given (tests hold it to that).
+ */
+struct http_parser {
+	int		 state;		/* private */
+	int		 result;	/* once done: the length or error */
+	size_t		 pos;		/* the next byte to examine */
+	size_t		 method_len;
+	size_t		 target_len;
+	size_t		 path_len;
+	bool		 has_query;
+	int		 version_major;
+	int		 version_minor;
+	size_t		 nheaders;	/* complete header lines so far */
+	size_t		 vend;		/* end of the value, blanks trimmed */
+	size_t		 steps;		/* bytes examined, over all calls */
+};
+
+/* Make hp ready for a new request head. */
+void http_parser_init(struct http_parser *hp);
+
+/*
+ * Go on parsing the request head at the start of buf[0..len).  Each call
+ * is given the whole head received so far: the same bytes as before
+ * (buf may have moved, say by realloc) followed by any new ones.  Only
+ * the new bytes are examined.  headers is an array of max_headers
+ * entries, the same array with the same max_headers at every call; it
+ * is filled as header lines complete.
+ *
+ * Returns what http_parse_request returns, and the same verdict, after
+ * the same bytes, whatever pieces they came in.  A verdict (an error or
+ * a complete head) is final: later calls return it again without
+ * examining buf.  req is filled in only when the head is complete
+ * (> 0), and then its pointers point into the buf of that call (later
+ * calls re-point them into theirs); until then it is not touched.  To
+ * keep them after buf goes away, copy the head's bytes and call
+ * http_parser_rebase.  Pointers are never kept across calls: the parser
+ * remembers offsets (in hp and in headers[].name_off and value_off).
+ */
+int http_parser_execute(struct http_parser *hp, const char *buf, size_t len,
+    struct http_request *req, struct http_header *headers,
+    size_t max_headers);
+
+/*
+ * Point req and its headers into head, a complete head (or a copy of
+ * one) that hp accepted; req->headers must be the array the parse
+ * filled.  Costs one pass over the headers, no parsing.
+ */
+void http_parser_rebase(const struct http_parser *hp, const char *head,
+    struct http_request *req);
+
+/*
+ * Parse the request head at the start of buf[0..len) in one go (a fresh
+ * http_parser, one call).  headers is an array of max_headers entries
+ * that req->headers will point at.
  * Returns the length of the head including the final CRLF CRLF (> 0),
  * or an enum http_parse_result (<= 0).  The caller enforces the byte
  * limit on incomplete heads.  Bytes after the head are not looked at.

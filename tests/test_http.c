@@ -51,6 +51,8 @@ parsed_free(struct parsed *p)
 	p->buf = NULL;
 }
 
+static void	check_pieces(const char *, size_t, size_t);
+
 static int
 parse_str(const char *s, size_t len)
 {
@@ -364,6 +366,8 @@ run_bad_cases(const struct bad_case *cases, size_t n)
 			    MAXH) <= 0);
 			parsed_free(&p);
 		}
+
+		check_pieces(cases[i].in.s, cases[i].in.len, MAXH);
 	}
 }
 
@@ -620,6 +624,232 @@ test_mutations(void **state)
 	}
 }
 
+/* ---------------------------------------------------------------- resumable */
+
+/* Parse s[0..len) with a fresh parser in one call, as a server would. */
+static int
+parse_fresh(struct parsed *p, struct http_parser *hp, const char *s,
+    size_t len, size_t max_headers)
+{
+	p->buf = malloc(len > 0 ? len : 1);
+	assert_non_null(p->buf);
+	memcpy(p->buf, s, len);
+	memset(&p->req, 0, sizeof(p->req));
+	http_parser_init(hp);
+	p->r = http_parser_execute(hp, p->buf, len, &p->req, p->hdr,
+	    max_headers);
+	return p->r;
+}
+
+/*
+ * Give the parser hp the first len bytes of s in a fresh heap copy (the
+ * last one freed), so that the buffer moves between calls as a
+ * connection's does and a stale pointer shows up under ASan or valgrind.
+ */
+static int
+parse_more(struct parsed *p, struct http_parser *hp, const char *s,
+    size_t len, size_t max_headers)
+{
+	free(p->buf);
+	p->buf = malloc(len > 0 ? len : 1);
+	assert_non_null(p->buf);
+	memcpy(p->buf, s, len);
+	p->r = http_parser_execute(hp, p->buf, len, &p->req, p->hdr,
+	    max_headers);
+	return p->r;
+}
+
+static void
+assert_offset(const struct parsed *a, const char *pa, size_t la,
+    const struct parsed *b, const char *pb, size_t lb)
+{
+	assert_int_equal(la, lb);
+	assert_int_equal(pa - a->buf, pb - b->buf);
+}
+
+/* The same verdict and, for a head, the same request at the same offsets. */
+static void
+assert_same_parse(const struct parsed *a, const struct parsed *b)
+{
+	size_t k;
+
+	assert_int_equal(a->r, b->r);
+	if (a->r <= 0)
+		return;
+	assert_ptr_equal(a->req.headers, a->hdr);
+	assert_ptr_equal(b->req.headers, b->hdr);
+	assert_offset(a, a->req.method, a->req.method_len,
+	    b, b->req.method, b->req.method_len);
+	assert_offset(a, a->req.target, a->req.target_len,
+	    b, b->req.target, b->req.target_len);
+	assert_offset(a, a->req.path, a->req.path_len,
+	    b, b->req.path, b->req.path_len);
+	assert_int_equal(a->req.query == NULL, b->req.query == NULL);
+	if (a->req.query != NULL)
+		assert_offset(a, a->req.query, a->req.query_len,
+		    b, b->req.query, b->req.query_len);
+	assert_int_equal(a->req.query_len, b->req.query_len);
+	assert_int_equal(a->req.version_minor, b->req.version_minor);
+	assert_int_equal(a->req.nheaders, b->req.nheaders);
+	for (k = 0; k < a->req.nheaders; k++) {
+		assert_offset(a, a->hdr[k].name, a->hdr[k].name_len,
+		    b, b->hdr[k].name, b->hdr[k].name_len);
+		assert_offset(a, a->hdr[k].value, a->hdr[k].value_len,
+		    b, b->hdr[k].value, b->hdr[k].value_len);
+	}
+}
+
+/*
+ * Whatever the pieces s[0..len) arrives in, a resumed parse must end as
+ * the one-shot parse does, and after each piece it must say what the
+ * one-shot parse of the bytes so far says.  Tried: a byte at a time, two
+ * pieces split at every position, an empty first call, and more calls
+ * after the verdict (which is final).
+ */
+static void
+check_pieces(const char *s, size_t len, size_t max_headers)
+{
+	struct http_parser hp, fhp;
+	struct parsed whole, inc, pre;
+	size_t k;
+
+	parse_copy(&whole, s, len, max_headers);
+
+	/* A byte at a time. */
+	inc.buf = NULL;
+	memset(&inc.req, 0, sizeof(inc.req));
+	http_parser_init(&hp);
+	for (k = 0; k <= len; k++) {
+		parse_more(&inc, &hp, s, k, max_headers);
+		parse_fresh(&pre, &fhp, s, k, max_headers);
+		if (inc.r != pre.r)
+			print_error("after %zu of %zu bytes: got %d, want "
+			    "%d\n", k, len, inc.r, pre.r);
+		assert_same_parse(&inc, &pre);
+		parsed_free(&pre);
+	}
+	assert_same_parse(&inc, &whole);
+	/* Asked again, with the same bytes elsewhere: the same answer. */
+	parse_more(&inc, &hp, s, len, max_headers);
+	assert_same_parse(&inc, &whole);
+	parsed_free(&inc);
+
+	/* Two pieces, split everywhere (k == 0: an empty first call). */
+	for (k = 0; k <= len; k++) {
+		inc.buf = NULL;
+		memset(&inc.req, 0, sizeof(inc.req));
+		http_parser_init(&hp);
+		parse_more(&inc, &hp, s, k, max_headers);
+		parse_more(&inc, &hp, s, len, max_headers);
+		assert_same_parse(&inc, &whole);
+		parsed_free(&inc);
+	}
+	parsed_free(&whole);
+}
+
+static void
+test_pieces_valid(void **state)
+{
+	size_t i, len;
+	char *s;
+
+	for (i = 0; i < sizeof(valid_heads) / sizeof(valid_heads[0]); i++)
+		check_pieces(valid_heads[i].s, valid_heads[i].len, MAXH);
+
+	/* Header budgets: exactly full, one over, none at all. */
+	s = make_head(4, true, &len);
+	check_pieces(s, len, 4);
+	check_pieces(s, len, 3);
+	check_pieces(s, len, 0);
+	free(s);
+	s = make_head(40, false, &len);
+	check_pieces(s, len, MAXH);
+	free(s);
+}
+
+/*
+ * The defect this parser was made for: a head sent a byte per read was
+ * parsed from its first byte on every read, so it cost work quadratic in
+ * its length.  Resumed, every byte is examined once.
+ */
+static char *
+make_big_head(size_t want, size_t *len)
+{
+	size_t off = 0, i;
+	char *s;
+
+	s = malloc(want + 1);
+	assert_non_null(s);
+	/* A long target, many short headers, and one long value. */
+	off += (size_t)snprintf(s + off, want + 1 - off, "GET /");
+	for (i = 0; i < 1000; i++)
+		s[off++] = "abc?=&/"[i % 7];
+	off += (size_t)snprintf(s + off, want + 1 - off, " HTTP/1.1\r\n");
+	for (i = 0; i < 60; i++)
+		off += (size_t)snprintf(s + off, want + 1 - off,
+		    "X-Header-%02zu: %s\r\n", i,
+		    "value value value value value value value value value");
+	off += (size_t)snprintf(s + off, want + 1 - off, "X-Long: ");
+	for (i = 0; off < want - 4; i++)
+		s[off++] = "v \t"[i % 3];
+	s[off - 1] = 'v';
+	memcpy(s + off, "\r\n\r\n", 4);
+	off += 4;
+	assert_int_equal(off, want);
+	*len = off;
+	return s;
+}
+
+static void
+test_trickle_is_linear(void **state)
+{
+	struct http_parser hp;
+	struct http_request req;
+	struct http_header *hdrs, *h;
+	size_t len, k, naive = 0;
+	char *s, *buf = NULL, *nb;
+	int r;
+
+	s = make_big_head(8192, &len);
+	hdrs = calloc(128, sizeof(*hdrs));
+	assert_non_null(hdrs);
+
+	/* A byte per read into a growing buffer that realloc may move. */
+	http_parser_init(&hp);
+	for (k = 1; k <= len; k++) {
+		nb = realloc(buf, k);
+		assert_non_null(nb);
+		buf = nb;
+		buf[k - 1] = s[k - 1];
+		r = http_parser_execute(&hp, buf, k, &req, hdrs, 128);
+		assert_int_equal(r, k < len ? HTTP_PARSE_INCOMPLETE : (int)len);
+	}
+	assert_int_equal(req.nheaders, 61);
+	assert_int_equal(req.target_len, 1001);
+	h = &hdrs[60];
+	assert_span(h->name, h->name_len, "X-Long");
+	assert_true(h->value > buf && h->value + h->value_len < buf + len);
+	assert_int_equal(h->value[0], 'v');
+	print_message("8 KiB head a byte at a time: %zu steps resumed\n",
+	    hp.steps);
+	assert_true(hp.steps >= len);
+	assert_true(hp.steps <= 2 * len);
+
+	/* What starting from the first byte at every read costs. */
+	for (k = 1; k <= len; k++) {
+		http_parser_init(&hp);
+		(void)http_parser_execute(&hp, buf, k, &req, hdrs, 128);
+		naive += hp.steps;
+	}
+	print_message("8 KiB head a byte at a time: %zu steps from the "
+	    "start each time\n", naive);
+	assert_true(naive >= len * len / 2);
+
+	free(buf);
+	free(hdrs);
+	free(s);
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 static void
@@ -870,6 +1100,8 @@ main(void)
 		cmocka_unit_test(test_malformed_early),
 		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_pieces_valid),
+		cmocka_unit_test(test_trickle_is_linear),
 		cmocka_unit_test(test_token_eq),
 		cmocka_unit_test(test_list_has_token),
 		cmocka_unit_test(test_reason),

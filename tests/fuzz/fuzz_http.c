@@ -12,7 +12,11 @@
  *   - every pointer in the request lies inside the head;
  *   - every proper prefix of a head is INCOMPLETE, every longer buffer
  *     gives the same length; a rejected buffer's prefixes are INCOMPLETE
- *     or the same error (the parser is incremental and stateless);
+ *     or the same error (each one-shot parse starts afresh);
+ *   - the resumable parser (http_parser_execute), fed the input in
+ *     random-size pieces in a buffer that moves at every call, ends as
+ *     the one-shot parse does, with the same request at the same
+ *     offsets, and examines each byte at most once;
  *   - max_headers is honoured exactly;
  * and cross-checks the helpers (header lookup, token lists, query and
  * cookie lookup, percent-decoding, ws_is_upgrade, ws_check_upgrade)
@@ -33,6 +37,7 @@
 #define MAXH		64	/* wsd's default max_headers */
 #define PREFIX_ALL	300	/* check every prefix up to this length */
 #define PREFIX_SAMPLES	48	/* else this many positions */
+#define PIECES_MAX	256	/* calls per resumed parse, about */
 
 static bool
 is_blank(unsigned char c)
@@ -605,6 +610,117 @@ check_prefixes(const char *buf, size_t size, int full, const uint8_t *data,
 	free(block);
 }
 
+/*
+ * The same request, offset for offset, from two buffers holding the same
+ * head.
+ */
+static void
+check_same_request(const char *a, const struct http_request *ra,
+    const char *b, const struct http_request *rb)
+{
+	size_t i;
+
+	FUZZ_CHECK(ra->method - a == rb->method - b);
+	FUZZ_CHECK(ra->method_len == rb->method_len);
+	FUZZ_CHECK(ra->target - a == rb->target - b);
+	FUZZ_CHECK(ra->target_len == rb->target_len);
+	FUZZ_CHECK(ra->path - a == rb->path - b);
+	FUZZ_CHECK(ra->path_len == rb->path_len);
+	FUZZ_CHECK((ra->query == NULL) == (rb->query == NULL));
+	if (ra->query != NULL)
+		FUZZ_CHECK(ra->query - a == rb->query - b);
+	FUZZ_CHECK(ra->query_len == rb->query_len);
+	FUZZ_CHECK(ra->version_minor == rb->version_minor);
+	FUZZ_CHECK(ra->nheaders == rb->nheaders);
+	for (i = 0; i < ra->nheaders; i++) {
+		const struct http_header *ha = &ra->headers[i];
+		const struct http_header *hb = &rb->headers[i];
+
+		FUZZ_CHECK(ha->name - a == hb->name - b);
+		FUZZ_CHECK(ha->name_len == hb->name_len);
+		FUZZ_CHECK(ha->value - a == hb->value - b);
+		FUZZ_CHECK(ha->value_len == hb->value_len);
+	}
+}
+
+/*
+ * Feed buf[0..size) to one http_parser in pieces whose sizes come from a
+ * generator seeded by the input (sometimes a byte at a time, sometimes
+ * empty), as reads would bring it.  Each call sees the bytes so far at
+ * the end of a heap block, at a different address from the last call's,
+ * so a read past them or a pointer kept from an earlier call is caught.
+ * want and wreq are the one-shot parse with the same max_headers.
+ */
+static void
+check_pieces(const char *buf, size_t size, size_t maxh, int want,
+    const char *wbuf, const struct http_request *wreq)
+{
+	struct http_parser hp;
+	struct http_request req;
+	struct http_header *hdrs;
+	uint32_t seed = 2166136261u;
+	size_t k = 0, step, most, i;
+	char *block;
+	int r = HTTP_PARSE_INCOMPLETE, prev = HTTP_PARSE_INCOMPLETE;
+
+	for (i = 0; i < size; i++)
+		seed = (seed ^ (unsigned char)buf[i]) * 16777619u;
+	seed ^= (uint32_t)maxh;
+	switch (seed >> 30) {
+	case 0:
+		most = 1;
+		break;
+	case 1:
+		most = 8;
+		break;
+	case 2:
+		most = 64;
+		break;
+	default:
+		most = size > 0 ? size : 1;
+		break;
+	}
+	/* Bounded work: about PIECES_MAX calls, whatever the size. */
+	if (most < size / PIECES_MAX + 1)
+		most = size / PIECES_MAX + 1;
+
+	block = malloc(size + PIECES_MAX + 2);
+	FUZZ_CHECK(block != NULL);
+	hdrs = maxh > 0 ? calloc(maxh, sizeof(*hdrs)) : NULL;
+	memset(&req, 0, sizeof(req));
+	http_parser_init(&hp);
+	for (i = 0;; i++) {
+		char *at;
+
+		/* The bytes so far end the block, one byte further each call. */
+		at = block + (size + PIECES_MAX + 2 - k) - (i % PIECES_MAX) - 1;
+		memcpy(at, buf, k);
+		r = http_parser_execute(&hp, at, k, &req, hdrs, maxh);
+		FUZZ_CHECK(hp.steps <= k);
+		if (prev != HTTP_PARSE_INCOMPLETE && r != prev)
+			FUZZ_FAIL("resumed: %d after %d at %zu bytes", r, prev,
+			    k);
+		if (r != HTTP_PARSE_INCOMPLETE && r != want)
+			FUZZ_FAIL("resumed: %d at %zu bytes, one-shot %d", r, k,
+			    want);
+		if (r > 0) {
+			FUZZ_CHECK(req.headers == hdrs);
+			check_same_request(at, &req, wbuf, wreq);
+		}
+		prev = r;
+		if (k == size)
+			break;
+		seed = seed * 1103515245u + 12345u;
+		step = (seed >> 8) % (most + 1);	/* 0: an empty read */
+		if (step > size - k)
+			step = size - k;
+		k += step;
+	}
+	FUZZ_CHECK(r == want);
+	free(hdrs);
+	free(block);
+}
+
 /* The helpers on raw bytes (NULs and all), not only on parsed heads. */
 static void
 check_raw(const uint8_t *data, size_t size)
@@ -652,7 +768,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_helpers(buf, (size_t)r, &req);
 	}
 
-	/* The same again: stateless, same answer. */
+	/* The same again: a fresh parse, the same answer. */
 	{
 		struct http_request again;
 
@@ -676,6 +792,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(r2 == HTTP_PARSE_TOO_MANY_HEADERS);
 	} else if (r2 != r) {
 		FUZZ_CHECK(r2 == HTTP_PARSE_TOO_MANY_HEADERS);
+	}
+
+	/* Resumed in pieces, with both budgets: the same verdicts. */
+	{
+		struct http_request full, part;
+
+		(void)http_parse_request(buf, size, &full, hdrs, MAXH);
+		check_pieces(buf, size, MAXH, r, buf, &full);
+		(void)http_parse_request(buf, size, &part, small, maxh2);
+		check_pieces(buf, size, maxh2, r2, buf, &part);
 	}
 	free(small);
 

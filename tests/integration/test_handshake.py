@@ -418,6 +418,52 @@ def test_half_closed_client_does_not_hang_server():
         d.kill()
 
 
+def send_trickled(c, data):
+    """Send data a byte per send(), with Nagle off so that each byte
+    leaves on its own; False once the server has gone."""
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(len(data)):
+        if not c.send(data[i:i + 1]):
+            return False
+    return True
+
+
+def test_trickled_head():
+    """A 7 KiB head sent a byte at a time is parsed as if sent whole (the
+    parser resumes where each read stopped), and limits still hold."""
+    d = start(limits={"handshake_timeout": 30})
+    try:
+        with W.RawClient(d.port) as c:
+            # The key last, so that its bytes are among the last read.
+            extra = [("X-Pad-%02d" % i, "%02d" % i + "v" * 112)
+                     for i in range(55)]
+            req = c.upgrade_request(extra=extra, drop=["Sec-WebSocket-Key"])
+            key = W.new_key()
+            c.key = key
+            req = req[:-2] + b"Sec-WebSocket-Key: " + key.encode() + \
+                b"\r\n\r\n"
+            assert 7000 <= len(req) <= 7400, len(req)
+            t0 = time.monotonic()
+            assert send_trickled(c, req)
+            r = c.read_response(timeout=20)
+            check_101(r)
+            assert r.get("sec-websocket-accept") == W.accept_key(key), r
+            assert time.monotonic() - t0 < W.T(25)
+            echo_raw(c, "after a trickled head")
+        # Trickled past max_head_size (8192) without an end: 431.
+        with W.RawClient(d.port) as c:
+            send_trickled(c, b"GET /echo HTTP/1.1\r\nX-Pad: " + b"p" * 8300)
+            W.expect_http_error(c, 431)
+        # A bad byte late in a trickled head: 400 as soon as it arrives.
+        with W.RawClient(d.port) as c:
+            req = c.upgrade_request(extra=[("X-Pad", "q" * 3000)])
+            send_trickled(c, req[:3000] + b"\x01")
+            W.expect_http_error(c, 400)
+        W.echo_ok(d.port)
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_rfc6455_sample_key,
     test_random_keys,
@@ -440,6 +486,7 @@ TESTS = [
     test_websockets_with_and_without_compression,
     test_concurrent_handshakes,
     test_half_closed_client_does_not_hang_server,
+    test_trickled_head,
 ]
 
 if __name__ == "__main__":
