@@ -71,7 +71,9 @@ timer_in(struct conn *c, uint32_t ms)
 
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(c->timer, &tv);
+	/* A connection without its timer could live for ever. */
+	if (evtimer_add(c->timer, &tv) == -1)
+		conn_broken(c, "cannot arm its timer");
 }
 
 static void
@@ -274,6 +276,29 @@ conn_out_progress(struct conn *c)
 {
 	if (c->state == CONN_LINGER || c->state == CONN_CLOSING)
 		timer_in(c, conn_limits(c)->close_timeout_ms);
+}
+
+/*
+ * The output stream cannot be trusted any more (half a frame is on the
+ * wire, or a header was queued without its payload): drop what is
+ * queued, write nothing more, and free the connection from the top of
+ * the next callback.  The plugin hears 1006 unless a Close came.
+ */
+void
+conn_broken(struct conn *c, const char *why)
+{
+	if (c->broken || c->state == CONN_DEAD)
+		return;
+	log_notice("conn %llu %s: dropping the connection: %s",
+	    (unsigned long long)c->id, c->remote, why);
+	c->broken = true;
+	if (c->out != NULL)
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	c->wr_shut = true;
+	if (!c->close_rcvd)
+		conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+	c->state = CONN_LINGER;
+	conn_want_flush(c);
 }
 
 /* Everything owed is out and the client has shut down its side. */
@@ -691,7 +716,9 @@ conn_free(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = CONN_DEAD;
-	if (c->open_called && r->plugin->ops.close != NULL) {
+	/* Every handshake the plugin accepted ends in one close. */
+	if ((c->open_called || c->hs_accepted) &&
+	    r->plugin->ops.close != NULL) {
 		if (c->close_code == 0)
 			conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
 		c->in_cb++;
@@ -701,7 +728,7 @@ conn_free(struct conn *c)
 		c->in_cb--;
 	}
 	access_log(c);
-	if (r != NULL) {
+	if (c->open_called) {
 		TAILQ_REMOVE(&r->conns, c, route_link);
 		r->nconns--;
 	}

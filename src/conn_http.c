@@ -137,11 +137,10 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 	}
-	if (conn_outbuf(c) == NULL) {
-		respond_error(c, 500, NULL);
-		return;
-	}
-	evbuffer_add_printf(c->out, "HTTP/1.1 101 Switching Protocols\r\n"
+	if (r->plugin->ops.handshake != NULL)
+		c->hs_accepted = true;
+	if (conn_outbuf(c) == NULL || evbuffer_add_printf(c->out,
+	    "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n"
@@ -150,7 +149,12 @@ upgrade(struct conn *c, struct route *r)
 	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 	    c->subprotocol != NULL ? c->subprotocol : "",
 	    c->subprotocol != NULL ? "\r\n" : "",
-	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "");
+	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
+		/* The plugin accepted: it hears close, with 1011. */
+		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);
+		respond_error(c, 500, NULL);
+		return;
+	}
 	free(c->rq->extra_headers);
 	c->rq->extra_headers = NULL;
 	c->status = 101;

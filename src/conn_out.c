@@ -108,26 +108,48 @@ broadcast_added(struct conn *c)
 	conn_want_flush(c);
 }
 
-void
+/*
+ * Queue one frame.  Returns 0, or -1 when it could not be queued; the
+ * connection is then failed (1011), or dropped when even a Close cannot
+ * be queued or a header went in without its payload.
+ */
+int
 conn_send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 {
 	uint8_t buf[WS_FRAME_MAX_HEADER + SMALL_FRAME];
 	struct evbuffer *out;
 	size_t hl;
 
-	if ((out = conn_outbuf(c)) == NULL)
-		return;		/* out of memory: as if the add failed */
+	if (c->broken)
+		return -1;
 	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
+	if ((out = conn_outbuf(c)) == NULL ||
+	    (len > SMALL_FRAME && evbuffer_expand(out, hl + len) == -1))
+		goto nomem;
 	if (len <= SMALL_FRAME) {
 		/* One call, one copy into the output's last chain. */
 		if (len > 0)
 			memcpy(buf + hl, data, len);
-		evbuffer_add(out, buf, hl + len);
+		if (evbuffer_add(out, buf, hl + len) == -1)
+			goto nomem;
 	} else {
-		evbuffer_add(out, buf, hl);
-		evbuffer_add(out, data, len);
+		/* The room is there: only a broken libevent fails now. */
+		if (evbuffer_add(out, buf, hl) == -1)
+			goto nomem;
+		if (evbuffer_add(out, data, len) == -1) {
+			conn_broken(c, "a frame's payload could not be queued");
+			return -1;
+		}
 	}
 	conn_want_flush(c);
+	return 0;
+nomem:
+	/* Nothing of this frame is queued: the stream is intact. */
+	if (opcode == WS_OP_CLOSE)
+		conn_broken(c, "out of memory for the Close frame");
+	else
+		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+	return -1;
 }
 
 void
@@ -192,6 +214,10 @@ conn_flush(struct conn *c)
 	c->flush_now = false;
 	if (c->state == CONN_DEAD)
 		return;
+	if (c->broken) {
+		conn_io_error(c);
+		return;
+	}
 	queued = conn_out_len(c);
 	if (queued > 0 && !c->wr_shut) {
 		size_t before = queued;
@@ -218,7 +244,12 @@ conn_flush(struct conn *c)
 			conn_io_error(c);
 			return;
 		}
-		event_add(c->wev, NULL);
+		if (event_add(c->wev, NULL) == -1) {
+			log_err("conn %llu %s: cannot wait for writability",
+			    (unsigned long long)c->id, c->remote);
+			conn_io_error(c);
+			return;
+		}
 		c->wev_added = true;
 	} else if (queued == 0 && c->wev_added) {
 		event_del(c->wev);
@@ -290,7 +321,8 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 		return WSD_SEND_DROPPED;
 	}
-	conn_send_frame(c, (uint8_t)opcode, data, len);
+	if (conn_send_frame(c, (uint8_t)opcode, data, len) == -1)
+		return WSD_SEND_DROPPED;
 	c->msgs_out++;
 	c->bytes_out += len;
 	return check_hwm(c, queued + len);
@@ -383,16 +415,16 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 			continue;
 		}
 		if ((out = conn_outbuf(c)) == NULL)
-			continue;
+			goto nomem;
 		if (f->len - off < SHARE_MIN) {
 			if (evbuffer_add(out, f->data + off, f->len - off) == -1)
-				continue;
+				goto nomem;
 		} else {
 			f->refs++;
 			if (evbuffer_add_reference(out, f->data + off,
 			    f->len - off, shared_frame_unref, f) == -1) {
 				f->refs--;
-				continue;
+				goto nomem;
 			}
 		}
 		c->msgs_out++;
@@ -400,6 +432,13 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 		check_hwm(c, queued + f->len - off);
 		broadcast_added(c);
 		n++;
+		continue;
+nomem:
+		/* Half a frame on the wire cannot be followed by anything. */
+		if (off > 0)
+			conn_broken(c, "out of memory in the middle of a frame");
+		else
+			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 	}
 	/* The end of the iteration starts a new one for direct sends. */
 	if (direct)

@@ -107,6 +107,7 @@ struct conn {
 	bool			 wev_added;
 	bool			 wr_shut;	/* our FIN is sent */
 	bool			 rd_eof;	/* the client's FIN came */
+	bool			 broken;	/* output unusable: drop */
 	uint64_t		 bcast_gen;	/* cs->flush_gen of a direct send */
 
 	/* The RFC 6455 receive engine. */
@@ -114,7 +115,8 @@ struct conn {
 
 	/* Closing. */
 	bool			 close_sent, close_rcvd;
-	bool			 open_called;
+	bool			 open_called;	/* and linked into its route */
+	bool			 hs_accepted;	/* the plugin's hook said yes */
 	int			 close_code;
 	char			*close_reason;	/* NULL: none */
 	int			 in_cb;
@@ -146,6 +148,7 @@ void		 conn_linger(struct conn *c);
 void		 conn_io_error(struct conn *c);
 void		 conn_out_progress(struct conn *c);
 void		 conn_done(struct conn *c);
+void		 conn_broken(struct conn *c, const char *why);
 void		 conn_opened(struct conn *c, struct route *r);
 void		 conn_call_drain(struct conn *c);
 void		 conn_set_close(struct conn *c, int code, const char *reason,
@@ -158,7 +161,7 @@ size_t		 conn_out_len(const struct conn *c);
 void		 conn_want_flush(struct conn *c);
 void		 conn_flush(struct conn *c);
 void		 conn_flushcb(evutil_socket_t fd, short what, void *arg);
-void		 conn_send_frame(struct conn *c, uint8_t opcode,
+int		 conn_send_frame(struct conn *c, uint8_t opcode,
 		    const void *data, size_t len);
 void		 conn_send_close_frame(struct conn *c, int code,
 		    const char *reason);

@@ -37,7 +37,7 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
+static int
 timer_arm(struct wsd_timer *t, uint64_t ms)
 {
 	struct timeval tv;
@@ -50,7 +50,7 @@ timer_arm(struct wsd_timer *t, uint64_t ms)
 	 * would see it fire early by that long.
 	 */
 	event_base_update_cache_time(event_get_base(t->ev));
-	evtimer_add(t->ev, &tv);
+	return evtimer_add(t->ev, &tv);
 }
 
 static void
@@ -108,7 +108,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	{
 		uint64_t spent = mono_ms() - start;
 
-		timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent : 0);
+		if (timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent :
+		    0) == -1)
+			log_err("route %s: cannot re-arm a repeating timer; "
+			    "it stops", t->route->path);
 	}
 }
 
@@ -131,7 +134,10 @@ generation_timer_add(struct route *r, uint64_t after_ms, uint64_t repeat_ms,
 	t->arg = arg;
 	t->repeat_ms = repeat_ms;
 	TAILQ_INSERT_TAIL(&r->timers, t, link);
-	timer_arm(t, after_ms);
+	if (timer_arm(t, after_ms) == -1) {
+		timer_free(t);
+		return NULL;
+	}
 	return t;
 }
 

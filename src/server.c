@@ -72,7 +72,13 @@ pause_accept(struct server *srv)
 	srv->accept_paused = true;
 	for (l = srv->listeners; l != NULL; l = l->next)
 		evconnlistener_disable(l->lev);
-	evtimer_add(srv->ev_resume, &tv);
+	/* Paused with no timer to resume would be paused for good. */
+	if (evtimer_add(srv->ev_resume, &tv) == -1) {
+		log_err("cannot arm the accept timer; accepting again now");
+		srv->accept_paused = false;
+		for (l = srv->listeners; l != NULL; l = l->next)
+			evconnlistener_enable(l->lev);
+	}
 }
 
 static void
@@ -400,7 +406,10 @@ server_stop(struct server *srv, const char *why)
 	ms = srv->gen->cfg->limits.close_timeout_ms + 1000;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(srv->ev_stop, &tv);
+	if (evtimer_add(srv->ev_stop, &tv) == -1) {
+		log_err("cannot arm the stop deadline: stopping now");
+		stop_deadline_cb(-1, 0, srv);
+	}
 }
 
 static void
@@ -549,10 +558,13 @@ server_start(struct server *srv)
 		log_err("out of memory");
 		return -1;
 	}
-	evsignal_add(srv->ev_term, NULL);
-	evsignal_add(srv->ev_int, NULL);
-	evsignal_add(srv->ev_hup, NULL);
-	evsignal_add(srv->ev_usr1, NULL);
+	if (evsignal_add(srv->ev_term, NULL) == -1 ||
+	    evsignal_add(srv->ev_int, NULL) == -1 ||
+	    evsignal_add(srv->ev_hup, NULL) == -1 ||
+	    evsignal_add(srv->ev_usr1, NULL) == -1) {
+		log_err("cannot watch signals: %s", strerror(errno));
+		return -1;
+	}
 
 	if ((nfds = notify_listen_fds()) > 0) {
 		/* Socket activation: systemd's sockets replace `listen`. */

@@ -35,7 +35,9 @@
  *   drain     a client that was over the route's send high-water mark has
  *             caught up.
  *   close     exactly once per opened connection, also when open itself
- *             closed it.  Never for a connection refused in handshake.
+ *             closed it; and once, with 1011, for a connection whose
+ *             handshake the plugin accepted but that could not be opened
+ *             (out of memory).  Never for one refused in handshake.
  *   reopen    SIGUSR1: reopen log files (logrotate).
  *   fini      once per route, last: the route is retired (shutdown, or a
  *             reload that replaced it, once its last client is gone).
