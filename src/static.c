@@ -125,8 +125,9 @@ static_respond(struct evbuffer *out, const char *root,
 	/* Symlinks may point anywhere: the resolved file must be inside. */
 	if (realpath(full, real) == NULL)
 		goto notfound;
+	/* Inside means below "root/", or anywhere when the root is "/". */
 	rl = strlen(rootreal);
-	if (strncmp(real, rootreal, rl) != 0 || real[rl] != '/')
+	if (rl > 1 && (strncmp(real, rootreal, rl) != 0 || real[rl] != '/'))
 		goto notfound;
 	if (stat(real, &st) == -1)
 		goto notfound;

@@ -218,6 +218,23 @@ def test_dotfiles_refused():
         d.kill()
 
 
+def test_document_root_slash():
+    """document_root = "/" serves the whole tree (the operator asked)."""
+    base, root, _ = make_root()
+    d = W.start(document_root="/")
+    try:
+        for name in ("app.js", "sub/page.html"):
+            r, body = W.http_request(d.port, "GET",
+                                     os.path.join(root, name))
+            check_body(r, body, FILES[name])
+        r, body = W.http_request(d.port, "GET", root + "/")
+        check_body(r, body, FILES["index.html"])
+        r, body = W.http_request(d.port, "GET", root + "/nope")
+        assert r.status == 404, r
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_get_index_from_www,
     test_head,
@@ -228,6 +245,7 @@ TESTS = [
     test_websocket_routes_still_work,
     test_sequential_requests_keep_serving,
     test_dotfiles_refused,
+    test_document_root_slash,
 ]
 
 if __name__ == "__main__":
