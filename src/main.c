@@ -3,6 +3,7 @@
  * options, configuration, plugins, listeners, the loop, the exit status.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,12 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+
+	/*
+	 * A write to a closed socket or pipe must fail with EPIPE, not kill
+	 * us: plugins' init runs while loading the configuration, -t too.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	memset(&srv, 0, sizeof(srv));
 	srv.config_file = file;
