@@ -166,7 +166,10 @@ main(int argc, char *argv[])
 	log_notice("wsd %s started: %zu route(s)", PACKAGE_VERSION,
 	    srv.gen->routes.n);
 	server_notify_ready(&srv);
+	/* A slow reader of stderr must not stall the loop: log_attach. */
+	log_attach(srv.base);
 	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
+	log_detach();
 	server_free(&srv);
 	log_notice("stopped");
 	return status;
