@@ -342,21 +342,14 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 		struct route *r = &g->routes.routes[i];
 		const struct wsd_route_conf *rc = r->conf;
 
-		if (cfg->strict_permissions &&
-		    plugin_check_permissions(rc->plugin_path, err,
-		    sizeof(err)) == -1) {
-			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
-			    cfg->file, rc->line, rc->path, rc->plugin, err);
-			continue;
-		}
 		if (plugin_wants_execstack(rc->plugin_path) == 1)
 			log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
 			    "executable stack; it cannot load where systemd's "
 			    "MemoryDenyWriteExecute= is on (rebuild it with "
 			    "-z noexecstack)", cfg->file, rc->line, rc->path,
 			    rc->plugin, rc->plugin_path);
-		r->plugin = plugin_load(rc->plugin_path, gs->host, err,
-		    sizeof(err));
+		r->plugin = plugin_load(rc->plugin_path,
+		    cfg->strict_permissions, gs->host, err, sizeof(err));
 		if (r->plugin == NULL) {
 			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
 			    cfg->file, rc->line, rc->path, rc->plugin, err);

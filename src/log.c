@@ -1,19 +1,54 @@
 /*
  * log: see log.h.
+ *
+ * Until log_attach() and after log_detach(), lines go to stderr at once.
+ * In between they must not stall the event loop when whoever reads our
+ * stderr (the journal, a pipe, a terminal held with ^S) is slow: a line
+ * is written straight away only if that does not block, and otherwise
+ * queued, up to LOG_BUF_MAX bytes, for an EV_WRITE event on the output.
+ * Lines that do not fit are counted and the count logged once there is
+ * room again.  Only the loop thread logs (plugin.h), so no lock.
+ *
+ * Not blocking without surprising anyone else who holds our stderr: a
+ * socket (the journal) takes send(MSG_DONTWAIT), per call.  O_NONBLOCK on
+ * fd 2 itself would be shared with every holder of that open file
+ * description (the shell that started us, on a terminal), so for a pipe
+ * or a terminal we open /proc/self/fd/2 again, which gives a description
+ * of our own, and set O_NONBLOCK on that.  A regular file never blocks
+ * for long and cannot be polled: it stays synchronous, as does anything
+ * that cannot be reopened or polled.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+
 #include "log.h"
+
+/* Queued output at most; beyond it lines are dropped and counted. */
+#define LOG_BUF_MAX	(1024 * 1024)
 
 static int	log_level = LOG_INFO;
 static int	log_journal;	/* stderr is the journal: "<N>" prefixes */
+
+/* While attached: */
+static struct event	*log_ev;	/* EV_WRITE on log_fd */
+static struct evbuffer	*log_buf;	/* lines not written yet */
+static int		 log_fd = -1;
+static int		 log_fd_own;	/* log_fd is our reopened copy */
+static int		 log_is_sock;
+static unsigned long	 log_dropped;
 
 static const char *const level_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
@@ -46,12 +81,136 @@ log_get_level(void)
 	return log_level;
 }
 
+/* One whole line, prefix and newline included, into buf; its length. */
+static size_t
+format_line(char *buf, size_t bufsz, int level, const char *msg)
+{
+	char stamp[40];
+	struct timeval tv;
+	struct tm tm;
+	int n;
+
+	if (log_journal) {
+		n = snprintf(buf, bufsz, "<%d>%s\n", level, msg);
+	} else {
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		n = snprintf(buf, bufsz, "%s.%03ldZ %s: %s\n", stamp,
+		    (long)(tv.tv_usec / 1000), level_names[level], msg);
+	}
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= bufsz) {
+		n = (int)bufsz - 1;
+		buf[n - 1] = '\n';
+	}
+	return (size_t)n;
+}
+
+/* Write without blocking; -1 with errno EAGAIN when the output is full. */
+static ssize_t
+out_write(const void *p, size_t n)
+{
+	if (log_is_sock)
+		return send(log_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(log_fd, p, n);
+}
+
+/*
+ * Write what is queued until done or the output is full.  Returns 0, or
+ * -1 when the output is gone for good (the queue is then thrown away).
+ */
+static int
+drain(void)
+{
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	while (evbuffer_peek(log_buf, -1, NULL, &v, 1) >= 1) {
+		n = out_write(v.iov_base, v.iov_len);
+		if (n > 0) {
+			evbuffer_drain(log_buf, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		evbuffer_drain(log_buf, evbuffer_get_length(log_buf));
+		return -1;
+	}
+	return 0;
+}
+
+/* Once the queue is down to half, say how many lines did not fit. */
+static void
+note_dropped(int force)
+{
+	char msg[80], line[160];
+	size_t n;
+
+	if (log_dropped == 0 ||
+	    (!force && evbuffer_get_length(log_buf) > LOG_BUF_MAX / 2))
+		return;
+	snprintf(msg, sizeof(msg), "%lu log line%s dropped (stderr was not "
+	    "keeping up)", log_dropped, log_dropped == 1 ? "" : "s");
+	n = format_line(line, sizeof(line), LOG_WARNING, msg);
+	evbuffer_add(log_buf, line, n);
+	log_dropped = 0;
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (drain() == 0) {
+		note_dropped(0);
+		drain();
+	}
+	if (evbuffer_get_length(log_buf) == 0)
+		event_del(log_ev);
+}
+
+static void
+out_line(const char *line, size_t n)
+{
+	ssize_t w;
+
+	if (log_ev == NULL) {
+		fwrite(line, 1, n, stderr);
+		fflush(stderr);
+		return;
+	}
+	/* Nothing queued: try it straight away, most often that is all. */
+	if (evbuffer_get_length(log_buf) == 0 && log_dropped == 0) {
+		do
+			w = out_write(line, n);
+		while (w == -1 && errno == EINTR);
+		if (w == (ssize_t)n)
+			return;
+		if (w == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return;		/* nobody to tell */
+		if (w > 0) {
+			line += w;
+			n -= (size_t)w;
+		}
+	}
+	note_dropped(0);
+	if (evbuffer_get_length(log_buf) + n > LOG_BUF_MAX) {
+		log_dropped++;
+		return;
+	}
+	evbuffer_add(log_buf, line, n);
+	event_add(log_ev, NULL);
+}
+
 void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
-	char line[2048], stamp[40];
-	struct timeval tv;
-	struct tm tm;
+	char msg[2048], line[2048 + 64];
 	int n;
 
 	if (level > log_level)
@@ -61,22 +220,82 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	if (level > LOG_DEBUG)
 		level = LOG_DEBUG;
 
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line))
-		memcpy(line + sizeof(line) - 4, "...", 4);
+	if ((size_t)n >= sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	out_line(line, format_line(line, sizeof(line), level, msg));
+}
 
-	if (log_journal) {
-		fprintf(stderr, "<%d>%s\n", level, line);
-	} else {
-		gettimeofday(&tv, NULL);
-		gmtime_r(&tv.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp,
-		    (long)(tv.tv_usec / 1000), level_names[level], line);
+int
+log_attach(struct event_base *base)
+{
+	struct stat st;
+	int fd = -1, sock = 0;
+
+	if (log_ev != NULL || fstat(STDERR_FILENO, &st) == -1)
+		return -1;
+	if (S_ISSOCK(st.st_mode)) {
+		fd = STDERR_FILENO;
+		sock = 1;
+	} else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+		fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
 	}
+	if (fd == -1)
+		return -1;
+	if ((log_buf = evbuffer_new()) == NULL)
+		goto fail;
+	if ((log_ev = event_new(base, fd, EV_WRITE | EV_PERSIST, flush_cb,
+	    NULL)) == NULL)
+		goto fail;
+	/* /dev/null and the like cannot be polled: stay synchronous. */
+	if (event_add(log_ev, NULL) == -1)
+		goto fail;
+	event_del(log_ev);
 	fflush(stderr);
+	log_fd = fd;
+	log_fd_own = !sock;
+	log_is_sock = sock;
+	return 0;
+
+fail:
+	if (log_ev != NULL)
+		event_free(log_ev);
+	if (log_buf != NULL)
+		evbuffer_free(log_buf);
+	log_ev = NULL;
+	log_buf = NULL;
+	if (!sock)
+		close(fd);
+	return -1;
+}
+
+void
+log_detach(void)
+{
+	struct pollfd pfd;
+
+	if (log_ev == NULL)
+		return;
+	event_free(log_ev);
+	log_ev = NULL;
+	/* A normal exit loses nothing: wait as long as the output takes. */
+	note_dropped(1);
+	while (evbuffer_get_length(log_buf) > 0 && drain() == 0 &&
+	    evbuffer_get_length(log_buf) > 0) {
+		pfd.fd = log_fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			break;
+	}
+	evbuffer_free(log_buf);
+	log_buf = NULL;
+	if (log_fd_own)
+		close(log_fd);
+	log_fd = -1;
+	log_fd_own = log_is_sock = 0;
 }
 
 void

@@ -11,9 +11,23 @@
 #include <stddef.h>
 #include <syslog.h>
 
+struct event_base;
+
 void	log_init(void);
 void	log_set_level(int level);
 int	log_get_level(void);
+
+/*
+ * From log_attach() to log_detach(), lines never block the loop: what
+ * stderr does not take at once is queued (bounded; lines beyond it are
+ * counted and the count logged later) and written when it is writable.
+ * log_attach returns -1 and changes nothing when stderr is a regular
+ * file or cannot be polled: writes then stay synchronous.  log_detach
+ * writes out everything still queued, blocking if it must; call it
+ * before the loop is freed.
+ */
+int	log_attach(struct event_base *base);
+void	log_detach(void);
 
 void	log_msg(int level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

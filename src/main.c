@@ -3,6 +3,7 @@
  * options, configuration, plugins, listeners, the loop, the exit status.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,12 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 
+	/*
+	 * A write to a closed socket or pipe must fail with EPIPE, not kill
+	 * us: plugins' init runs while loading the configuration, -t too.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+
 	memset(&srv, 0, sizeof(srv));
 	srv.config_file = file;
 	srv.plugin_dir_default = PLUGINDIR;
@@ -159,7 +166,10 @@ main(int argc, char *argv[])
 	log_notice("wsd %s started: %zu route(s)", PACKAGE_VERSION,
 	    srv.gen->routes.n);
 	server_notify_ready(&srv);
+	/* A slow reader of stderr must not stall the loop: log_attach. */
+	log_attach(srv.base);
 	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
+	log_detach();
 	server_free(&srv);
 	log_notice("stopped");
 	return status;

@@ -3,10 +3,18 @@
  *
  * Plugins are opened RTLD_NOW so that a missing symbol is found at load
  * time, not at the first message, and RTLD_LOCAL so that plugins cannot
- * see each other's symbols.  glibc hands back the same handle for a path
- * that is already open, so a changed file at the same path is only
- * picked up once every route using it is gone; we keep our own list to
- * count routes per file.
+ * see each other's symbols.
+ *
+ * The file is opened once, judged through that descriptor, and the
+ * object dlopen() maps is that same descriptor (/proc/self/fd/N): nothing
+ * can swap the file between the check and the load.  The descriptor stays
+ * open while the object is loaded, since glibc knows objects by name and
+ * a reused "/proc/self/fd/N" would otherwise hand back a stale handle.
+ *
+ * We keep our own list to count routes per path.  A path that is loaded
+ * already is still judged again (a file that became unsafe is refused),
+ * but the object in use stays: a changed file is only picked up once
+ * every route using it is gone.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -54,45 +62,215 @@ plugin_check_abi(const struct wsd_plugin *d, const char *path, char *err,
 	return 0;
 }
 
-struct plugin *
-plugin_load(const char *path, const struct wsd_host *host, char *err,
+/*
+ * Judge one file or directory for strict_permissions, as sshd's
+ * StrictModes does: owned by root or us, not writable by group or
+ * others.  A sticky directory (/tmp) may be writable by all when
+ * sticky_ok: nobody else can rename or remove what we own in it.  path is
+ * the plugin as configured, name what is being judged.
+ */
+static int
+check_one(const char *path, const char *what, const char *name,
+    const struct stat *st, int sticky_ok, char *err, size_t errlen)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(err, errlen, "%s: refusing plugin: %s %s is owned by "
+		    "uid %u, not root or the daemon's user (set "
+		    "strict_permissions = false to allow)", path, what,
+		    name, (unsigned)st->st_uid);
+		return -1;
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(sticky_ok && (st->st_mode & S_ISVTX))) {
+		snprintf(err, errlen, "%s: refusing plugin: %s %s is writable "
+		    "by %s (set strict_permissions = false to allow)", path,
+		    what, name, st->st_mode & S_IWOTH ? "everyone" :
+		    "its group");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Open dir (absolute, no symlinks: realpath's output) one component at a
+ * time from "/", never following a link, and judge each directory on the
+ * way.  Directories above dir may be sticky and world-writable; dir
+ * itself, which holds the plugin, may not.  Returns a descriptor of dir.
+ */
+static int
+open_dir_checked(const char *path, const char *dir, char *err,
     size_t errlen)
+{
+	char sofar[PATH_MAX], comp[NAME_MAX + 1];
+	const char *s = dir;
+	struct stat st;
+	size_t len;
+	int dfd, nfd;
+
+	snprintf(sofar, sizeof(sofar), "/");
+	if ((dfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		goto syserr;
+	for (;;) {
+		while (*s == '/')
+			s++;
+		if (fstat(dfd, &st) == -1)
+			goto syserr;
+		if (check_one(path, "directory", sofar, &st, *s != '\0', err,
+		    errlen) == -1) {
+			close(dfd);
+			return -1;
+		}
+		if (*s == '\0')
+			return dfd;
+		len = strcspn(s, "/");
+		if (len >= sizeof(comp) ||
+		    strlen(sofar) + len + 2 > sizeof(sofar)) {
+			errno = ENAMETOOLONG;
+			goto syserr;
+		}
+		memcpy(comp, s, len);
+		comp[len] = '\0';
+		if (strcmp(sofar, "/") != 0)
+			strcat(sofar, "/");
+		strcat(sofar, comp);
+		s += len;
+		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1)
+			goto syserr;
+		close(dfd);
+		dfd = nfd;
+	}
+
+syserr:
+	snprintf(err, errlen, "%s: cannot load plugin: %s: %s", path, sofar,
+	    strerror(errno));
+	if (dfd != -1)
+		close(dfd);
+	return -1;
+}
+
+/*
+ * Open the plugin file for loading; with strict, judge it and every
+ * directory above it first.  A configured path that is a symlink is
+ * followed (distributions link foo.so to foo.so.1): what is judged and
+ * loaded is the file it resolves to, and the directory holding the link
+ * is judged as well, since whoever can write there picks the target.
+ */
+static int
+open_plugin(const char *path, int strict, struct stat *st, char *err,
+    size_t errlen)
+{
+	char real[PATH_MAX], tmp[PATH_MAX], linkdir[PATH_MAX];
+	const char *base;
+	int dfd, fd;
+
+	if (!strict) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			snprintf(err, errlen, "%s: cannot load plugin: %s",
+			    path, strerror(errno));
+			return -1;
+		}
+		goto opened;
+	}
+	if (realpath(path, real) == NULL) {
+		snprintf(err, errlen, "%s: cannot load plugin: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (lstat(path, st) == 0 && S_ISLNK(st->st_mode)) {
+		snprintf(tmp, sizeof(tmp), "%s", path);
+		if (realpath(dirname(tmp), linkdir) == NULL) {
+			snprintf(err, errlen, "%s: cannot load plugin: %s",
+			    path, strerror(errno));
+			return -1;
+		}
+		if ((dfd = open_dir_checked(path, linkdir, err, errlen)) == -1)
+			return -1;
+		close(dfd);
+	}
+	snprintf(tmp, sizeof(tmp), "%s", real);
+	if ((dfd = open_dir_checked(path, dirname(tmp), err, errlen)) == -1)
+		return -1;
+	base = strrchr(real, '/') + 1;
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: cannot load plugin: %s: %s", path,
+		    real, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+	    check_one(path, "file", real, st, 0, err, errlen) == -1) {
+		close(fd);
+		return -1;
+	}
+
+opened:
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s: cannot load plugin: not a regular "
+		    "file", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct plugin *
+plugin_load(const char *path, int strict, const struct wsd_host *host,
+    char *err, size_t errlen)
 {
 	const struct wsd_plugin *d;
 	struct plugin *p;
+	struct stat st;
+	char name[64], magic[SELFMAG];
+	const char *why;
 	void *dl;
 	size_t n;
+	int fd;
 
+	if ((fd = open_plugin(path, strict, &st, err, errlen)) == -1)
+		return NULL;
 	for (p = loaded; p != NULL; p = p->next) {
 		if (strcmp(p->path, path) == 0) {
+			close(fd);
 			p->refs++;
 			return p;
 		}
 	}
 
+	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
 	dlerror();
-	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		snprintf(err, errlen, "%s: cannot load plugin: %s", path,
-		    dlerror());
+	if ((dl = dlopen(name, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		/* dlerror() names our descriptor: say it of the path. */
+		why = dlerror();
+		n = strlen(name);
+		if (why == NULL)
+			why = "unknown error";
+		else if (strncmp(why, name, n) == 0 && why[n] == ':')
+			why += n + 2;
+		if (pread(fd, magic, sizeof(magic), 0) !=
+		    (ssize_t)sizeof(magic) || memcmp(magic, ELFMAG, SELFMAG) != 0)
+			why = "not a loadable object (no ELF header)";
+		else if (access("/proc/self/fd", F_OK) == -1)
+			why = "/proc is not mounted (plugins load from there)";
+		snprintf(err, errlen, "%s: cannot load plugin: %s", path, why);
+		close(fd);
 		return NULL;
 	}
 	d = dlsym(dl, WSD_PLUGIN_SYMBOL);
 	if (d == NULL) {
 		snprintf(err, errlen, "%s: not a wsd plugin: no symbol '%s'",
 		    path, WSD_PLUGIN_SYMBOL);
-		dlclose(dl);
-		return NULL;
+		goto fail;
 	}
-	if (plugin_check_abi(d, path, err, errlen) == -1) {
-		dlclose(dl);
-		return NULL;
-	}
+	if (plugin_check_abi(d, path, err, errlen) == -1)
+		goto fail;
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->path = strdup(path)) == NULL) {
 		free(p);
 		snprintf(err, errlen, "%s: out of memory", path);
-		dlclose(dl);
-		return NULL;
+		goto fail;
 	}
 	/* An older plugin's descriptor is shorter: the rest stays NULL. */
 	n = d->size < sizeof(p->ops) ? d->size : sizeof(p->ops);
@@ -101,60 +279,16 @@ plugin_load(const char *path, const struct wsd_host *host, char *err,
 	    sizeof(p->ops.host_slot) && p->ops.host_slot != NULL)
 		*p->ops.host_slot = host;
 	p->dl = dl;
+	p->fd = fd;
 	p->refs = 1;
 	p->next = loaded;
 	loaded = p;
 	return p;
-}
 
-static int
-check_one(const char *what, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(path, &st) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s: refusing plugin: %s %s is owned by "
-		    "uid %u, not root or the daemon's user (set "
-		    "strict_permissions = false to allow)", path, what,
-		    path, (unsigned)st.st_uid);
-		return -1;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "%s: refusing plugin: %s %s is writable "
-		    "by %s (set strict_permissions = false to allow)", path,
-		    what, path, st.st_mode & S_IWOTH ? "everyone" : "its group");
-		return -1;
-	}
-	return 0;
-}
-
-int
-plugin_check_permissions(const char *path, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX], real[PATH_MAX];
-
-	/* Judge the file a symlink leads to, and the directory it is in. */
-	if (realpath(path, real) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s", real);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
-	if (check_one("file", real, err, errlen) == -1)
-		return -1;
-	if (check_one("directory", dir, err, errlen) == -1) {
-		/* Name the plugin first, whichever part failed. */
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "%s (%s)", why, path);
-		return -1;
-	}
-	return 0;
+fail:
+	dlclose(dl);
+	close(fd);
+	return NULL;
 }
 
 int
@@ -202,8 +336,11 @@ plugin_unref(struct plugin *p)
 		}
 	}
 	/* Under valgrind, WSD_NO_DLCLOSE keeps symbols for leak reports. */
-	if (getenv("WSD_NO_DLCLOSE") == NULL)
+	if (getenv("WSD_NO_DLCLOSE") == NULL) {
 		dlclose(p->dl);
+		/* Kept while loaded: see the top of this file. */
+		close(p->fd);
+	}
 	free(p->path);
 	free(p);
 }

@@ -17,26 +17,24 @@ struct plugin {
 	 * plugin's (older, smaller) struct lacks are NULL.
 	 */
 	struct wsd_plugin	 ops;
+	int			 fd;	/* what was judged and mapped */
 	unsigned		 refs;
 	struct plugin		*next;
 };
 
 /*
- * Load the plugin at path (or take another reference to it if it is
- * loaded already).  On failure returns NULL and writes the reason,
- * naming the file, into err.
+ * Load the plugin at path (or take another reference to it if that path
+ * is loaded already).  With strict (strict_permissions), refuse a plugin
+ * that others could have changed, as sshd's StrictModes: the file, or any
+ * directory above it, owned by someone other than root or the daemon's
+ * user, or writable by group or others (a sticky directory above the
+ * plugin's own is fine).  A symlink is followed and the directory holding
+ * it judged too.  What is judged is what is loaded: one descriptor.  On
+ * failure returns NULL and writes the reason, naming the file and what
+ * was wrong with which part, into err.
  */
-struct plugin	*plugin_load(const char *path, const struct wsd_host *host,
-		    char *err, size_t errlen);
-
-/*
- * Refuse a plugin that others could have changed: the file or its
- * directory writable by group or others, or owned by someone other than
- * root or the daemon's user (as sshd's StrictModes).  Returns 0, or -1
- * with the reason in err.
- */
-int		 plugin_check_permissions(const char *path, char *err,
-		    size_t errlen);
+struct plugin	*plugin_load(const char *path, int strict,
+		    const struct wsd_host *host, char *err, size_t errlen);
 
 /*
  * 1 if the ELF object at path asks for an executable stack (PT_GNU_STACK

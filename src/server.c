@@ -542,7 +542,6 @@ server_start(struct server *srv)
 	uint64_t wd;
 	int i, nfds;
 
-	signal(SIGPIPE, SIG_IGN);
 	set_max_connections(srv, cfg);
 
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, signal_cb, srv);

@@ -14,6 +14,8 @@
 
 #include "static.h"
 
+#define WELL_KNOWN	".well-known"
+
 static const struct {
 	const char	*ext;
 	const char	*type;
@@ -82,14 +84,21 @@ clean_path(const struct http_request *req, char *buf, size_t bufsz)
 	n = http_percent_decode(req->path, req->path_len, buf, false);
 	if (n < 1 || buf[0] != '/')
 		return -1;
-	/* No "." or ".." segment, encoded or not; no backslashes. */
+	/*
+	 * No segment starting with a dot, encoded or not: that covers "."
+	 * and "..", and keeps .git, .env and the like private.  The one
+	 * exception is a top-level /.well-known/ (RFC 8615), for ACME.
+	 */
 	for (seg = buf; seg != NULL; seg = strchr(seg + 1, '/')) {
 		const char *s = seg + 1;
 		size_t len = strcspn(s, "/");
 
-		if ((len == 1 && s[0] == '.') ||
-		    (len == 2 && s[0] == '.' && s[1] == '.'))
-			return -1;
+		if (s[0] != '.')
+			continue;
+		if (seg == buf && len == sizeof(WELL_KNOWN) - 1 &&
+		    memcmp(s, WELL_KNOWN, len) == 0)
+			continue;
+		return -1;
 	}
 	if (strchr(buf, '\\') != NULL)
 		return -1;
@@ -116,8 +125,9 @@ static_respond(struct evbuffer *out, const char *root,
 	/* Symlinks may point anywhere: the resolved file must be inside. */
 	if (realpath(full, real) == NULL)
 		goto notfound;
+	/* Inside means below "root/", or anywhere when the root is "/". */
 	rl = strlen(rootreal);
-	if (strncmp(real, rootreal, rl) != 0 || real[rl] != '/')
+	if (rl > 1 && (strncmp(real, rootreal, rl) != 0 || real[rl] != '/'))
 		goto notfound;
 	if (stat(real, &st) == -1)
 		goto notfound;

@@ -1,8 +1,9 @@
 /*
  * static: answer plain GET/HEAD requests from document_root.  The
- * request path is percent-decoded, refused if any segment is "." or ".."
- * or it holds a NUL, and the file must resolve (symlinks included) to a
- * regular file inside the root.
+ * request path is percent-decoded, refused if any segment starts with a
+ * dot (".", "..", ".git"; a top-level ".well-known" excepted) or it holds
+ * a NUL, and the file must resolve (symlinks included) to a regular file
+ * inside the root.
  */
 #ifndef WSD_STATIC_H
 #define WSD_STATIC_H

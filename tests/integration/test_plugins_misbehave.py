@@ -642,6 +642,29 @@ def test_shutdown_runs_close_once_for_every_client():
         d.kill()
 
 
+def test_sigpipe_in_init_under_t():
+    """A plugin's init that writes to a closed pipe or socket gets EPIPE,
+    under wsd -t too: SIGPIPE is ignored before any plugin code runs."""
+    conf = W.write_config(plugin_dir=W.TEST_PLUGIN_DIR, routes=[
+        W.route("/sp", plugin="sigpipe")])
+    for args in (["-t", "-c", conf], ["-t", "-q", "-c", conf]):
+        r = W.run_wsd(args)
+        assert r.returncode != -signal.SIGPIPE, \
+            "%s: killed by SIGPIPE\n%s" % (args, r.stderr)
+        assert r.returncode == 0, "%s: exit %s\n%s" % (
+            args, r.returncode, r.stderr)
+    r = W.run_wsd(["-t", "-c", conf])
+    for what in ("pipe", "socket"):
+        assert "sigpipe: %s: EPIPE, still alive" % what in r.stderr, r.stderr
+    # and the daemon itself starts and serves
+    d = W.start_daemon(conf)
+    try:
+        d.wait_log(r"sigpipe: socket: EPIPE")
+        assert d.stop() == 0, d.tail()
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_close_inside_open,
     test_close_twice_and_send_after_close,
@@ -660,6 +683,7 @@ TESTS = [
     test_strict_permissions_writable_file_or_dir_refused,
     test_strict_permissions_foreign_owner_refused,
     test_shutdown_runs_close_once_for_every_client,
+    test_sigpipe_in_init_under_t,
 ]
 
 if __name__ == "__main__":

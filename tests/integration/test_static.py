@@ -172,6 +172,69 @@ def test_sequential_requests_keep_serving():
         d.kill()
 
 
+def test_dotfiles_refused():
+    """Anything under a dot segment is refused, files or directories,
+    except /.well-known/ (ACME challenges live there)."""
+    base, root, _ = make_root()
+    secrets = {".env": b"DB_PASSWORD=hunter2\n",
+               ".git/config": b"[remote \"origin\"]\n",
+               "a/.hidden/x": b"hidden\n",
+               "sub/.htpasswd": b"admin:x\n"}
+    for name, data in secrets.items():
+        os.makedirs(os.path.dirname(os.path.join(root, name)),
+                    exist_ok=True)
+        W.write_file(os.path.join(root, name), data)
+    token = b"tok-" + os.urandom(8).hex().encode()
+    os.makedirs(os.path.join(root, ".well-known", "acme-challenge"))
+    W.write_file(os.path.join(root, ".well-known", "acme-challenge", "tok"),
+                 token)
+    d = W.start(document_root=root)
+    try:
+        for path in ("/.env", "/.git/config", "/.git/", "/.git",
+                     "/a/.hidden/x", "/sub/.htpasswd", "/%2eenv",
+                     "/%2Egit/config", "/a/%2ehidden/x",
+                     "/sub/.well-known/../.htpasswd"):
+            for method in ("GET", "HEAD"):
+                r, body = W.http_request(d.port, method, path)
+                assert r.status in (400, 404), "%s %s: %r" % (method, path, r)
+                for data in secrets.values():
+                    assert data not in body, "%s leaked %r" % (path, body)
+        r, body = W.http_request(d.port, "GET",
+                                 "/.well-known/acme-challenge/tok")
+        check_body(r, body, token)
+        r, body = W.http_request(d.port, "GET",
+                                 "/%2ewell-known/acme-challenge/tok")
+        check_body(r, body, token)
+        # the exception is that one directory at the top, nothing else
+        os.makedirs(os.path.join(root, "sub", ".well-known"))
+        W.write_file(os.path.join(root, "sub", ".well-known", "t"), b"no")
+        W.write_file(os.path.join(root, ".well-known", ".secret"), b"no")
+        for path in ("/sub/.well-known/t", "/.well-known/.secret"):
+            r, body = W.http_request(d.port, "GET", path)
+            assert r.status == 404, "%s: %r" % (path, r)
+        r, body = W.http_request(d.port, "GET", "/app.js")
+        check_body(r, body, FILES["app.js"])
+    finally:
+        d.kill()
+
+
+def test_document_root_slash():
+    """document_root = "/" serves the whole tree (the operator asked)."""
+    base, root, _ = make_root()
+    d = W.start(document_root="/")
+    try:
+        for name in ("app.js", "sub/page.html"):
+            r, body = W.http_request(d.port, "GET",
+                                     os.path.join(root, name))
+            check_body(r, body, FILES[name])
+        r, body = W.http_request(d.port, "GET", root + "/")
+        check_body(r, body, FILES["index.html"])
+        r, body = W.http_request(d.port, "GET", root + "/nope")
+        assert r.status == 404, r
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_get_index_from_www,
     test_head,
@@ -181,6 +244,8 @@ TESTS = [
     test_post_405,
     test_websocket_routes_still_work,
     test_sequential_requests_keep_serving,
+    test_dotfiles_refused,
+    test_document_root_slash,
 ]
 
 if __name__ == "__main__":
