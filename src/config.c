@@ -523,11 +523,11 @@ static const struct limit_def limit_defs[] = {
 	LIMIT("max_fragments", max_fragments, LIMIT_INT,
 	    1, UINT32_MAX, false),
 	LIMIT("max_head_size", max_head_size, LIMIT_INT,
-	    256, 1048576, false),
+	    256, 1048576, true),
 	LIMIT("max_headers", max_headers, LIMIT_INT,
-	    1, 10000, false),
+	    1, 10000, true),
 	LIMIT("handshake_timeout", handshake_timeout_ms, LIMIT_SECONDS,
-	    1, 0, false),
+	    1, 0, true),
 	LIMIT("idle_timeout", idle_timeout_ms, LIMIT_SECONDS,
 	    0, 0, false),
 	LIMIT("ping_interval", ping_interval_ms, LIMIT_SECONDS,
@@ -583,7 +583,8 @@ limit_store(struct wsd_limits *l, const struct limit_def *d, uint64_t v)
 
 /*
  * Apply the keys of limits group g on top of *l.  In a route, keys that
- * only make sense globally are refused.
+ * only make sense globally are refused: those that apply before any route
+ * is known (the request head and its timer) and daemon-wide caps.
  */
 static void
 parse_limits(struct loader *ld, const config_setting_t *g,

@@ -407,15 +407,25 @@ test_boundaries(void **state)
 	    "  max_connections = 0; max_fragments = 1;\n"
 	    "  max_message_size = 1; };\n"
 	    "routes = ( { path = \"/\"; plugin = \"chat\";\n"
-	    "  limits = { max_head_size = 1048576; max_headers = 1; }; } );\n");
+	    "  limits = { max_fragments = 4294967295L;"
+	    " max_message_size = 9223372036854775807L; }; } );\n");
 	assert_int_equal(f->c->listen[0].port, 0);
 	assert_int_equal(f->c->listen[1].port, 65535);
 	assert_int_equal(f->c->limits.max_head_size, 256);
+	assert_int_equal(f->c->limits.max_headers, 10000);
 	assert_int_equal(f->c->limits.idle_timeout_ms, 0);
 	assert_int_equal(f->c->limits.max_send_buffer, 1024);
-	assert_int_equal(f->c->routes[0].limits.max_head_size, 1048576);
-	assert_int_equal(f->c->routes[0].limits.max_headers, 1);
+	assert_int_equal(f->c->routes[0].limits.max_fragments, UINT32_MAX);
+	assert_int_equal(f->c->routes[0].limits.max_message_size, INT64_MAX);
+	assert_int_equal(f->c->routes[0].limits.max_head_size, 256);
 	assert_int_equal(f->c->routes[0].limits.max_send_buffer, 1024);
+
+	assert_loads(f,
+	    "limits = { max_head_size = 1048576; max_headers = 1;\n"
+	    "  max_connections = 4294967295L; };\n");
+	assert_int_equal(f->c->limits.max_head_size, 1048576);
+	assert_int_equal(f->c->limits.max_headers, 1);
+	assert_int_equal(f->c->limits.max_connections, UINT32_MAX);
 }
 
 static void
@@ -431,13 +441,14 @@ test_seconds(void **state)
 	    "  ping_interval = 3L;\n"
 	    "};\n"
 	    "routes = ( { path = \"/\"; plugin = \"chat\";\n"
-	    "  limits = { handshake_timeout = 1.25; }; } );\n");
+	    "  limits = { close_timeout = 1.25; }; } );\n");
 	assert_int_equal(f->c->limits.handshake_timeout_ms, 500);
 	/* a positive duration never rounds down to "off" */
 	assert_int_equal(f->c->limits.close_timeout_ms, 1);
 	assert_int_equal(f->c->limits.idle_timeout_ms, 2000);
 	assert_int_equal(f->c->limits.ping_interval_ms, 3000);
-	assert_int_equal(f->c->routes[0].limits.handshake_timeout_ms, 1250);
+	assert_int_equal(f->c->routes[0].limits.close_timeout_ms, 1250);
+	assert_int_equal(f->c->routes[0].limits.handshake_timeout_ms, 500);
 	assert_int_equal(f->c->routes[0].limits.idle_timeout_ms, 2000);
 }
 
@@ -738,7 +749,7 @@ test_out_of_range(void **state)
 	    "};\n"							/* 14 */
 	    "log_level = \"verbose\";\n"				/* 15 */
 	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"		/* 16 */
-	    "  limits = { max_head_size = 2000000; }; } );\n", 14);	/* 17 */
+	    "  limits = { max_send_buffer = 1000; }; } );\n", 14);	/* 17 */
 	assert_error(f, 1, "'port' must be between 0 and 65535 (got 70000)");
 	assert_error(f, 2, "'port' must be between 0 and 65535 (got -1)");
 	assert_error(f, 4, "'max_message_size' must be at least 1 (got 0)");
@@ -755,7 +766,7 @@ test_out_of_range(void **state)
 	    "'max_send_buffer' must be at least 1024 (got 1023)");
 	assert_error(f, 13, "'max_connections' must be between 0 and");
 	assert_error(f, 15, "'log_level' must be one of");
-	assert_error(f, 17, "'max_head_size' must be between 256 and 1048576");
+	assert_error(f, 17, "'max_send_buffer' must be at least 1024");
 
 	assert_fails(f, "limits = { idle_timeout = 5000000; };\n", 1);
 	assert_error(f, 1, "'idle_timeout' is too large");
@@ -849,18 +860,48 @@ test_missing_plugin_file(void **state)
 	free(sub);
 }
 
+/*
+ * Limits that apply before a route is known (the request head and its
+ * timer) or to the whole daemon (connections) are global-only: setting
+ * one in a route used to be accepted and then ignored.  Each is reported
+ * at its own line, all in one run, whatever its value or type.
+ */
 static void
-test_max_connections_in_route(void **state)
+test_global_only_in_route(void **state)
 {
 	struct fx *f = *state;
 
 	assert_fails(f,
-	    "limits = { max_connections = 10; };\n"			/* 1 */
+	    "limits = { max_connections = 10; max_head_size = 4096; };\n"
 	    "routes = ( { path = \"/a\"; plugin = \"echo-logger\";\n"	/* 2 */
 	    "  limits = { max_message_size = 100;\n"			/* 3 */
-	    "             max_connections = 5; }; } );\n", 1);		/* 4 */
+	    "             max_connections = 5;\n"			/* 4 */
+	    "             max_head_size = 1024;\n"			/* 5 */
+	    "             max_headers = \"many\";\n"			/* 6 */
+	    "             handshake_timeout = 2; }; },\n"		/* 7 */
+	    "  { path = \"/b\"; plugin = \"chat\";\n"			/* 8 */
+	    "    limits = { handshake_timeout = 0.5; }; } );\n", 5);	/* 9 */
 	assert_error(f, 4,
 	    "'max_connections' is only allowed in the global limits");
+	assert_error(f, 5,
+	    "'max_head_size' is only allowed in the global limits");
+	assert_error(f, 6,
+	    "'max_headers' is only allowed in the global limits");
+	assert_error(f, 7,
+	    "'handshake_timeout' is only allowed in the global limits");
+	assert_error(f, 9,
+	    "'handshake_timeout' is only allowed in the global limits");
+
+	/* A route inherits them from the global limits. */
+	assert_loads(f,
+	    "limits = { max_head_size = 4096; max_headers = 7;\n"
+	    "  handshake_timeout = 2; max_connections = 9; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  limits = { idle_timeout = 1; }; } );\n");
+	assert_int_equal(f->c->routes[0].limits.max_head_size, 4096);
+	assert_int_equal(f->c->routes[0].limits.max_headers, 7);
+	assert_int_equal(f->c->routes[0].limits.handshake_timeout_ms, 2000);
+	assert_int_equal(f->c->routes[0].limits.max_connections, 9);
 }
 
 static void
@@ -1011,7 +1052,7 @@ main(void)
 		T(test_route_path),
 		T(test_plugin_name),
 		T(test_missing_plugin_file),
-		T(test_max_connections_in_route),
+		T(test_global_only_in_route),
 		T(test_listen_address),
 		T(test_document_root),
 		T(test_many_errors),

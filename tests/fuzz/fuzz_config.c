@@ -242,8 +242,13 @@ check_config(const struct wsd_config *c)
 			FUZZ_CHECK(r->origins[j] != NULL &&
 			    r->origins[j][0] != '\0');
 		check_limits(&r->limits);
+		/* global-only limits come from the global group */
 		FUZZ_CHECK(r->limits.max_connections ==
 		    c->limits.max_connections);
+		FUZZ_CHECK(r->limits.max_head_size == c->limits.max_head_size);
+		FUZZ_CHECK(r->limits.max_headers == c->limits.max_headers);
+		FUZZ_CHECK(r->limits.handshake_timeout_ms ==
+		    c->limits.handshake_timeout_ms);
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(c->routes[j].path, r->path) != 0);
 	}
