@@ -317,22 +317,25 @@ sync_listeners(struct server *srv, const struct wsd_config *cfg)
 /* ---------------------------------------------------------------- limits */
 
 /*
- * Raise the soft descriptor limit to the hard one (systemd leaves it at
- * 1024) and derive the connection cap from it.
+ * Derive the connection cap from the descriptor limit and the config.  At
+ * start (raise) the soft descriptor limit is first raised to the hard one
+ * (systemd leaves it at 1024); on reload it is only read, and the cap is
+ * logged only when it changes.
  */
 static void
-set_max_connections(struct server *srv, const struct wsd_config *cfg)
+set_max_connections(struct server *srv, const struct wsd_config *cfg,
+    bool raise)
 {
 	struct rlimit rl;
-	size_t fds = 1024;
+	size_t fds = 1024, old = srv->max_connections;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max) {
-			rlim_t old = rl.rlim_cur;
+		if (raise && rl.rlim_cur < rl.rlim_max) {
+			rlim_t cur = rl.rlim_cur;
 
 			rl.rlim_cur = rl.rlim_max;
 			if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-				rl.rlim_cur = old;
+				rl.rlim_cur = cur;
 		}
 		fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 :
 		    (size_t)rl.rlim_cur;
@@ -348,7 +351,9 @@ set_max_connections(struct server *srv, const struct wsd_config *cfg)
 		else
 			srv->max_connections = cfg->limits.max_connections;
 	}
-	log_info("accepting up to %zu connections", srv->max_connections);
+	if (raise || srv->max_connections != old)
+		log_info("accepting up to %zu connections",
+		    srv->max_connections);
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -446,6 +451,7 @@ server_reload(struct server *srv)
 		return;
 	}
 	log_set_level(g->cfg->log_level);
+	set_max_connections(srv, g->cfg, false);
 	generation_unref(srv->gen);
 	srv->gen = g;
 	log_notice("reloaded: %zu route(s)", g->routes.n);
@@ -542,7 +548,7 @@ server_start(struct server *srv)
 	uint64_t wd;
 	int i, nfds;
 
-	set_max_connections(srv, cfg);
+	set_max_connections(srv, cfg, true);
 
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, signal_cb, srv);

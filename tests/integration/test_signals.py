@@ -221,6 +221,55 @@ def test_sigusr1_reopens_logs_of_old_generations():
         d.kill()
 
 
+def reload_and_wait(d, conf, **kw):
+    """Rewrite conf from make_config(**kw), SIGHUP, wait for 'reloaded'."""
+    W.write_config(directory=os.path.dirname(conf), **kw)
+    mark = d.mark()
+    d.send_signal(signal.SIGHUP)
+    d.wait_log(r"reloaded: ", 10, mark)
+
+
+def fill_to_503(port, n):
+    """Open n WebSocket connections, each accepted; the next gets 503.
+    Returns the n open clients."""
+    clients = []
+    try:
+        for i in range(n):
+            clients.append(W.raw_ws(port))
+        with W.RawClient(port) as c:
+            c.send(c.upgrade_request())
+            W.expect_http_error(c, 503, timeout=5)
+    except BaseException:
+        for c in clients:
+            c.close()
+        raise
+    return clients
+
+
+def test_sighup_applies_max_connections():
+    """max_connections is re-read on reload, lowered and raised: with 10
+    at start and 3 after SIGHUP, the 4th connection gets 503; after a
+    reload to 5, two more fit and the 6th gets 503."""
+    conf = W.write_config(limits={"max_connections": 10})
+    d = W.start_daemon(conf)
+    clients = []
+    try:
+        reload_and_wait(d, conf, limits={"max_connections": 3})
+        clients += fill_to_503(d.port, 3)
+        reload_and_wait(d, conf, limits={"max_connections": 5})
+        clients += fill_to_503(d.port, 2)
+        for i, c in enumerate(clients):
+            c.send_text("still %d" % i)
+            assert c.read_message() == (W.OP_TEXT, b"still %d" % i)
+        for c in clients:
+            c.close()
+        assert d.stop() == 0
+    finally:
+        for c in clients:
+            c.close()
+        d.kill()
+
+
 TESTS = [
     test_sigterm_closes_clients_1001,
     test_sigint_closes_clients_1001,
@@ -230,6 +279,7 @@ TESTS = [
     test_sighup_invalid_config_keeps_running,
     test_sighup_removes_route,
     test_sigusr1_reopens_logs_of_old_generations,
+    test_sighup_applies_max_connections,
 ]
 
 if __name__ == "__main__":
