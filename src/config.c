@@ -232,7 +232,7 @@ static const char *const limit_keys[] = {
 	"max_message_size", "max_fragments", "max_head_size", "max_headers",
 	"handshake_timeout", "idle_timeout", "ping_interval", "close_timeout",
 	"max_send_buffer", "send_high_water", "max_connections", "pong_timeout",
-	NULL
+	"max_pending_per_address", "max_output_total", NULL
 };
 
 #define HINT_MAX_LEN	40
@@ -542,6 +542,10 @@ static const struct limit_def limit_defs[] = {
 	    0, UINT32_MAX, true),
 	LIMIT("pong_timeout", pong_timeout_ms, LIMIT_SECONDS,
 	    0, 0, false),
+	LIMIT("max_pending_per_address", max_pending_per_address, LIMIT_INT,
+	    0, UINT32_MAX, true),
+	LIMIT("max_output_total", max_output_total, LIMIT_INT,
+	    0, LLONG_MAX, true),
 };
 
 _Static_assert(NITEMS(limit_defs) == NITEMS(limit_keys) - 1,
@@ -563,6 +567,8 @@ config_default_limits(struct wsd_limits *l)
 	l->max_send_buffer = WSD_DEFAULT_MAX_SEND_BUFFER;
 	l->send_high_water = WSD_DEFAULT_SEND_HIGH_WATER;
 	l->max_connections = 0;
+	l->max_pending_per_address = WSD_DEFAULT_MAX_PENDING_PER_ADDRESS;
+	l->max_output_total = WSD_DEFAULT_MAX_OUTPUT_TOTAL;
 }
 
 static void

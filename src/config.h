@@ -26,6 +26,8 @@
 #define WSD_DEFAULT_MAX_SEND_BUFFER	(1024 * 1024)
 #define WSD_DEFAULT_MAX_FRAGMENTS	1024
 #define WSD_DEFAULT_SEND_HIGH_WATER	(64 * 1024)
+#define WSD_DEFAULT_MAX_PENDING_PER_ADDRESS 64
+#define WSD_DEFAULT_MAX_OUTPUT_TOTAL	(256ULL * 1024 * 1024)
 
 struct wsd_limits {
 	uint64_t	max_message_size;	/* bytes of one message */
@@ -40,6 +42,18 @@ struct wsd_limits {
 	uint64_t	send_high_water;	/* back-pressure above this */
 	uint32_t	max_connections;	/* 0 = derive from RLIMIT_NOFILE */
 	uint32_t	pong_timeout_ms;	/* 0 = pings need no answer */
+	/*
+	 * Global only.  Connections from one address still in their HTTP
+	 * phase (request head not yet answered); one more gets 503 at once.
+	 * 0 = no limit.
+	 */
+	uint32_t	max_pending_per_address;
+	/*
+	 * Global only.  Bytes queued for all clients together; past it the
+	 * clients with the most queued are closed with 1008 until under it.
+	 * 0 = no limit.
+	 */
+	uint64_t	max_output_total;
 };
 
 struct wsd_listen_conf {

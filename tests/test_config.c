@@ -247,6 +247,8 @@ test_default_limits(void **state)
 	assert_int_equal(l.close_timeout_ms, 5000);
 	assert_int_equal(l.max_send_buffer, 1024 * 1024);
 	assert_int_equal(l.max_connections, 0);
+	assert_int_equal(l.max_pending_per_address, 64);
+	assert_int_equal(l.max_output_total, 268435456);
 }
 
 /* ------------------------------------------------------------ valid */
@@ -289,6 +291,8 @@ test_full_config(void **state)
 	    "  close_timeout = 2;\n"
 	    "  max_send_buffer = 65536;\n"
 	    "  max_connections = 100;\n"
+	    "  max_pending_per_address = 8;\n"
+	    "  max_output_total = 10000000000L;\n"
 	    "};\n");
 	/* The file's plugin_dir wins over the default. */
 	f->c = config_load(f->conf, "/nonexistent", &f->errs);
@@ -323,6 +327,8 @@ test_full_config(void **state)
 	assert_int_equal(f->c->limits.close_timeout_ms, 2000);
 	assert_int_equal(f->c->limits.max_send_buffer, 65536);
 	assert_int_equal(f->c->limits.max_connections, 100);
+	assert_int_equal(f->c->limits.max_pending_per_address, 8);
+	assert_int_equal(f->c->limits.max_output_total, 10000000000ULL);
 
 	assert_int_equal(f->c->nroutes, 2);
 	r = &f->c->routes[0];
@@ -352,6 +358,8 @@ test_full_config(void **state)
 	assert_int_equal(r->limits.close_timeout_ms, 2000);
 	assert_int_equal(r->limits.max_send_buffer, 65536);
 	assert_int_equal(r->limits.max_connections, 100);
+	assert_int_equal(r->limits.max_pending_per_address, 8);
+	assert_int_equal(r->limits.max_output_total, 10000000000ULL);
 
 	r = &f->c->routes[1];
 	assert_string_equal(r->path, "/chat");
@@ -422,10 +430,21 @@ test_boundaries(void **state)
 
 	assert_loads(f,
 	    "limits = { max_head_size = 1048576; max_headers = 1;\n"
-	    "  max_connections = 4294967295L; };\n");
+	    "  max_connections = 4294967295L;\n"
+	    "  max_pending_per_address = 4294967295L;\n"
+	    "  max_output_total = 9223372036854775807L; };\n");
 	assert_int_equal(f->c->limits.max_head_size, 1048576);
 	assert_int_equal(f->c->limits.max_headers, 1);
 	assert_int_equal(f->c->limits.max_connections, UINT32_MAX);
+	assert_int_equal(f->c->limits.max_pending_per_address, UINT32_MAX);
+	assert_int_equal(f->c->limits.max_output_total, INT64_MAX);
+
+	/* 0: no limit */
+	assert_loads(f,
+	    "limits = { max_pending_per_address = 0;\n"
+	    "  max_output_total = 0; };\n");
+	assert_int_equal(f->c->limits.max_pending_per_address, 0);
+	assert_int_equal(f->c->limits.max_output_total, 0);
 }
 
 static void
@@ -721,6 +740,14 @@ test_wrong_types(void **state)
 	assert_error(f, 3, "'routes' must be a list of groups");
 
 	assert_fails(f,
+	    "limits = {\n"						/* 1 */
+	    "  max_pending_per_address = \"64\";\n"			/* 2 */
+	    "  max_output_total = 1.5;\n"				/* 3 */
+	    "};\n", 2);
+	assert_error(f, 2, "'max_pending_per_address' must be an integer");
+	assert_error(f, 3, "'max_output_total' must be an integer");
+
+	assert_fails(f,
 	    "routes = ( \"/a\" );\n"
 	    "listen = ( );\n", 2);
 	assert_error(f, 1, "'routes' entries must be groups");
@@ -767,6 +794,12 @@ test_out_of_range(void **state)
 	assert_error(f, 13, "'max_connections' must be between 0 and");
 	assert_error(f, 15, "'log_level' must be one of");
 	assert_error(f, 17, "'max_send_buffer' must be at least 1024");
+
+	assert_fails(f,
+	    "limits = { max_pending_per_address = -1;\n"		/* 1 */
+	    "  max_output_total = -1; };\n", 2);			/* 2 */
+	assert_error(f, 1, "'max_pending_per_address' must be between 0 and");
+	assert_error(f, 2, "'max_output_total' must be at least 0 (got -1)");
 
 	assert_fails(f, "limits = { idle_timeout = 5000000; };\n", 1);
 	assert_error(f, 1, "'idle_timeout' is too large");
@@ -880,7 +913,9 @@ test_global_only_in_route(void **state)
 	    "             max_headers = \"many\";\n"			/* 6 */
 	    "             handshake_timeout = 2; }; },\n"		/* 7 */
 	    "  { path = \"/b\"; plugin = \"chat\";\n"			/* 8 */
-	    "    limits = { handshake_timeout = 0.5; }; } );\n", 5);	/* 9 */
+	    "    limits = { handshake_timeout = 0.5;\n"		/* 9 */
+	    "               max_pending_per_address = 1;\n"		/* 10 */
+	    "               max_output_total = 0; }; } );\n", 7);	/* 11 */
 	assert_error(f, 4,
 	    "'max_connections' is only allowed in the global limits");
 	assert_error(f, 5,
@@ -891,17 +926,24 @@ test_global_only_in_route(void **state)
 	    "'handshake_timeout' is only allowed in the global limits");
 	assert_error(f, 9,
 	    "'handshake_timeout' is only allowed in the global limits");
+	assert_error(f, 10,
+	    "'max_pending_per_address' is only allowed in the global limits");
+	assert_error(f, 11,
+	    "'max_output_total' is only allowed in the global limits");
 
 	/* A route inherits them from the global limits. */
 	assert_loads(f,
 	    "limits = { max_head_size = 4096; max_headers = 7;\n"
-	    "  handshake_timeout = 2; max_connections = 9; };\n"
+	    "  handshake_timeout = 2; max_connections = 9;\n"
+	    "  max_pending_per_address = 3; max_output_total = 65536; };\n"
 	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
 	    "  limits = { idle_timeout = 1; }; } );\n");
 	assert_int_equal(f->c->routes[0].limits.max_head_size, 4096);
 	assert_int_equal(f->c->routes[0].limits.max_headers, 7);
 	assert_int_equal(f->c->routes[0].limits.handshake_timeout_ms, 2000);
 	assert_int_equal(f->c->routes[0].limits.max_connections, 9);
+	assert_int_equal(f->c->routes[0].limits.max_pending_per_address, 3);
+	assert_int_equal(f->c->routes[0].limits.max_output_total, 65536);
 }
 
 static void

@@ -249,6 +249,10 @@ check_config(const struct wsd_config *c)
 		FUZZ_CHECK(r->limits.max_headers == c->limits.max_headers);
 		FUZZ_CHECK(r->limits.handshake_timeout_ms ==
 		    c->limits.handshake_timeout_ms);
+		FUZZ_CHECK(r->limits.max_pending_per_address ==
+		    c->limits.max_pending_per_address);
+		FUZZ_CHECK(r->limits.max_output_total ==
+		    c->limits.max_output_total);
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(c->routes[j].path, r->path) != 0);
 	}
