@@ -452,9 +452,9 @@ def test_idle_client_pinged_then_closed():
             dt = time.monotonic() - t0
             print("    idle close after %.2fs, code %s reason %r, pings at %s"
                   % (dt, f.code, f.reason, pings))
-            if f.code != 1001:
-                print("    NOTE: idle close code is %s, spec expects 1001"
-                      % f.code)
+            # wsd.conf(5): idle_timeout closes with 1001
+            assert f.code == 1001, "idle close code %s (reason %r)" % (
+                f.code, f.reason)
             assert pings, "no ping before the idle close"
             assert dt >= 2, "closed after %.2fs, before idle_timeout" % dt
             rest = c.read_until_eof(timeout=6)
