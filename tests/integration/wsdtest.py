@@ -12,6 +12,10 @@ Environment:
     WSD_SRCDIR     source directory: www/index.html
     WSD_TEST_WRAPPER        optional command prefix for wsd ("valgrind -q")
     WSD_TEST_TIMEOUT_SCALE  multiply every timeout (default 1)
+    WSD_TEST_NO_SKIP        1: a skipped case fails (CI, see .ci/run)
+
+A file exits 0 when every case passed, 1 when one failed and 77 (what
+automake counts as SKIP) when none failed but one was skipped.
 
 Only temporary directories from tempfile.mkdtemp() are written, so the
 tests work in a read-only VPATH source tree (make distcheck).
@@ -795,14 +799,21 @@ def echo_ok(port, path="/echo", msg="ping?"):
 # ------------------------------------------------------------ runner
 
 class Skip(Exception):
-    """Raised by a test that cannot run here; counted apart, never passed."""
+    """Raised by a test that cannot run here; counted apart, never passed
+    (and a failure under WSD_TEST_NO_SKIP=1)."""
+
+
+# automake's exit status for a test that was skipped.
+EXIT_SKIP = 77
 
 
 def run(tests):
-    """Run test functions; print NAME: PASS/FAIL and 'N passed, N failed';
-    exit 0 only if all passed."""
+    """Run test functions; print NAME: PASS/FAIL/SKIP and 'N passed, N
+    failed[, N skipped]'; exit 0 if all passed, 1 if one failed, else
+    EXIT_SKIP if one was skipped."""
     if not os.access(WSD, os.X_OK):
         print("wsd binary not found at %s (set WSD_BUILDDIR)" % WSD)
+    no_skip = os.environ.get("WSD_TEST_NO_SKIP") == "1"
     passed = failed = skipped = 0
     only = sys.argv[1:]
     try:
@@ -818,6 +829,10 @@ def run(tests):
                 t()
             except Skip as e:
                 skip = str(e)
+                if no_skip:
+                    skip = None
+                    err = "skipped (%s), and WSD_TEST_NO_SKIP=1 says " \
+                        "every case must run here" % e
             except BaseException as e:  # noqa: B902 - report everything
                 if isinstance(e, KeyboardInterrupt):
                     raise
@@ -860,4 +875,4 @@ def run(tests):
               flush=True)
     else:
         print("%d passed, %d failed" % (passed, failed), flush=True)
-    sys.exit(0 if failed == 0 else 1)
+    sys.exit(1 if failed else EXIT_SKIP if skipped else 0)
