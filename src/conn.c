@@ -28,6 +28,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "addrcount.h"
 #include "conn_priv.h"
 #include "log.h"
 #include "plugin.h"
@@ -107,9 +108,15 @@ conn_server_init(struct server *srv)
 	cs->base = srv->base;
 	TAILQ_INIT(&cs->flushq);
 	cs->flush_gen = 1;	/* a new conn's bcast_gen is 0 */
-	if ((cs->rbuf = malloc(RBUF_SIZE)) == NULL ||
+	if ((cs->pending = addrcount_new()) == NULL ||
+	    (cs->rbuf = malloc(RBUF_SIZE)) == NULL ||
 	    (cs->ev_flush = event_new(srv->base, -1, 0, conn_flushcb,
+	    cs)) == NULL ||
+	    (cs->ev_budget = event_new(srv->base, -1, 0, conn_budgetcb,
 	    cs)) == NULL) {
+		if (cs->ev_flush != NULL)
+			event_free(cs->ev_flush);
+		addrcount_free(cs->pending);
 		free(cs->rbuf);
 		free(cs);
 		return -1;
@@ -128,9 +135,42 @@ conn_server_fini(struct server *srv)
 	while (cs->noutpool > 0)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
 	event_free(cs->ev_flush);
+	event_free(cs->ev_budget);
+	addrcount_free(cs->pending);
 	free(cs->rbuf);
 	free(cs);
 	srv->cs = NULL;
+}
+
+/*
+ * A connection refused by max_pending_per_address: said at most once a
+ * second, with how many there were, so a flood cannot flood the log.
+ */
+static void
+pending_refused(struct conn_shared *cs, const struct sockaddr *sa)
+{
+	uint64_t now = conn_now_ms(cs->srv);
+	char addr[64];
+
+	cs->pending_refused++;
+	if (now - cs->pending_log_ms < 1000)
+		return;
+	format_addr(sa, addr, sizeof(addr));
+	log_notice("refused %llu connection(s) with 503: too many in their "
+	    "handshake from one address (max_pending_per_address %u), "
+	    "last %s", (unsigned long long)cs->pending_refused,
+	    (unsigned)cs->srv->gen->cfg->limits.max_pending_per_address,
+	    addr);
+	cs->pending_refused = 0;
+	cs->pending_log_ms = now;
+}
+
+/* The HTTP phase is over: the connection no longer counts as pending. */
+void
+conn_not_pending(struct conn *c)
+{
+	addrcount_put(c->cs->pending, c->pending);
+	c->pending = NULL;
 }
 
 struct conn *
@@ -143,16 +183,32 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	 * did not take all its output at once.
 	 */
 	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
+	struct conn_shared *cs = srv->cs;
+	struct addrcount_entry *pe;
 	struct conn *c;
 	char *evs;
 	int one = 1;
 
 	(void)socklen;
-	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL) {
+	switch (addrcount_take(cs->pending, sa,
+	    srv->gen->cfg->limits.max_pending_per_address, &pe)) {
+	case 1:
+		pending_refused(cs, sa);
+		conn_refuse(srv, fd);
+		return NULL;
+	case -1:
+		log_warn("out of memory accepting a connection");
 		evutil_closesocket(fd);
 		return NULL;
 	}
+	if (evutil_make_socket_nonblocking(fd) == -1 ||
+	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL) {
+		log_warn("out of memory accepting a connection");
+		addrcount_put(cs->pending, pe);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	c->pending = pe;
 	evs = (char *)(c + 1);
 	c->fd = fd;
 	c->timer = (struct event *)(void *)evs;
@@ -160,6 +216,8 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	if (evtimer_assign(c->timer, srv->base, conn_timercb, c) == -1 ||
 	    event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
+		log_warn("cannot watch an accepted connection");
+		addrcount_put(cs->pending, pe);
 		free(c);
 		evutil_closesocket(fd);
 		return NULL;
@@ -191,13 +249,23 @@ conn_refuse(struct server *srv, evutil_socket_t fd)
 	    "Retry-After: 5\r\n"
 	    "Connection: close\r\n\r\n"
 	    "503 Service Unavailable\n";
+	char sink[4096];
 	ssize_t n;
+	int i;
 
 	(void)srv;
 	/* A fresh socket's send buffer always has room for this. */
 	n = send(fd, resp, sizeof(resp) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)n;
 	shutdown(fd, SHUT_WR);
+	/*
+	 * Closing with unread input makes the kernel reset the connection,
+	 * and a reset can destroy the 503 before the client reads it: take
+	 * what has arrived so far (a request head, usually).
+	 */
+	for (i = 0; i < 4; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
 	evutil_closesocket(fd);
 }
 
@@ -260,6 +328,7 @@ conn_linger(struct conn *c)
 {
 	if (c->state == CONN_LINGER || c->state == CONN_DEAD)
 		return;
+	conn_not_pending(c);
 	c->state = CONN_LINGER;
 	c->over_hwm = false;
 	/* Unread input is of no interest now: conn_readcb drops it. */
@@ -287,6 +356,13 @@ conn_out_progress(struct conn *c)
 void
 conn_broken(struct conn *c, const char *why)
 {
+	conn_drop(c, WS_CLOSE_ABNORMAL, why);
+}
+
+/* conn_broken() with the code (and why as the reason) for the plugin. */
+void
+conn_drop(struct conn *c, int code, const char *why)
+{
 	if (c->broken || c->state == CONN_DEAD)
 		return;
 	log_notice("conn %llu %s: dropping the connection: %s",
@@ -295,8 +371,11 @@ conn_broken(struct conn *c, const char *why)
 	if (c->out != NULL)
 		evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	c->wr_shut = true;
-	if (!c->close_rcvd)
-		conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
+	if (!c->close_rcvd && (c->state == CONN_OPEN ||
+	    c->state == CONN_CLOSING || code == WS_CLOSE_ABNORMAL))
+		conn_set_close(c, code, why, code == WS_CLOSE_ABNORMAL ? 0 :
+		    strlen(why));
+	conn_not_pending(c);
 	c->state = CONN_LINGER;
 	conn_want_flush(c);
 }
@@ -716,6 +795,7 @@ conn_free(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = CONN_DEAD;
+	conn_not_pending(c);
 	/* Every handshake the plugin accepted ends in one close. */
 	if ((c->open_called || c->hs_accepted) &&
 	    r->plugin->ops.close != NULL) {
@@ -740,6 +820,8 @@ conn_free(struct conn *c)
 	event_del(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	c->cs->out_total -= c->out_acct;
+	c->out_acct = 0;
 	conn_outbuf_release(c);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
@@ -814,6 +896,7 @@ conn_opened(struct conn *c, struct route *r)
 	c->route = r;
 	TAILQ_INSERT_TAIL(&r->conns, c, route_link);
 	r->nconns++;
+	conn_not_pending(c);
 	c->state = CONN_OPEN;
 	c->last_rx_ms = conn_now_ms(c->srv);
 	evtimer_del(c->timer);

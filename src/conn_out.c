@@ -81,6 +81,7 @@ conn_want_flush(struct conn *c)
 {
 	struct conn_shared *cs = c->cs;
 
+	conn_out_account(c);
 	if (c->flush_queued || c->state == CONN_DEAD)
 		return;
 	/* conn_readcb writes on its way out: no need for the flush event. */
@@ -233,6 +234,7 @@ conn_flush(struct conn *c)
 		queued = conn_out_len(c);
 		if (queued < before)
 			conn_out_progress(c);
+		conn_out_account(c);
 	}
 	if (queued == 0)
 		conn_outbuf_release(c);
@@ -278,6 +280,99 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	conn_flush(arg);
+}
+
+/*
+ * Count what c has queued now in the daemon-wide total, and if that
+ * passes max_output_total, have conn_budgetcb() act from the top of the
+ * loop.  Only WebSocket clients count: a static file's queued bytes are
+ * a file segment sent with sendfile, not memory.  out_acct is the
+ * client's own part, which is what dropping it would free.
+ */
+void
+conn_out_account(struct conn *c)
+{
+	struct conn_shared *cs = c->cs;
+	size_t now = c->open_called ? conn_out_len(c) : 0;
+	uint64_t budget;
+
+	/*
+	 * Bytes of shared broadcast frames are counted once, with the
+	 * frame: only the rest is this client's own.  Which bytes a write
+	 * took is not known, so shared_q is only cut to what is queued;
+	 * it errs towards counting own bytes as shared until the queue
+	 * empties, which it does often.
+	 */
+	if (c->shared_q > now)
+		c->shared_q = now;
+	now -= c->shared_q;
+	if (now == c->out_acct)
+		return;
+	cs->out_total = cs->out_total - c->out_acct + now;
+	c->out_acct = now;
+	budget = cs->srv->gen->cfg->limits.max_output_total;
+	if (budget == 0)
+		return;
+	if (cs->out_total > budget && !cs->budget_pending) {
+		cs->budget_pending = true;
+		event_active(cs->ev_budget, EV_TIMEOUT, 1);
+	}
+}
+
+static int
+most_queued_first(const void *a, const void *b)
+{
+	const struct conn *ca = *(struct conn *const *)a;
+	const struct conn *cb = *(struct conn *const *)b;
+
+	return (ca->out_acct < cb->out_acct) - (ca->out_acct > cb->out_acct);
+}
+
+/*
+ * Over max_output_total: drop the clients with the most queued output
+ * (what they have queued is freed at once; the plugin hears 1008) until
+ * the total is within the budget again.
+ */
+void
+conn_budgetcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	uint64_t budget = cs->srv->gen->cfg->limits.max_output_total;
+	struct conn **v, *c;
+	uint64_t peak;
+	size_t n = 0, i;
+
+	(void)fd;
+	(void)what;
+	cs->budget_pending = false;
+	if (budget == 0 || cs->out_total <= budget)
+		return;
+	if ((v = calloc(cs->srv->nconns, sizeof(*v))) == NULL)
+		return;
+	TAILQ_FOREACH(c, &cs->srv->conns, link)
+		if (c->out_acct > 0 && n < cs->srv->nconns)
+			v[n++] = c;
+	qsort(v, n, sizeof(*v), most_queued_first);
+	peak = cs->out_total;
+	for (i = 0; i < n && cs->out_total > budget; i++) {
+		c = v[i];
+		log_info("conn %llu %s: %zu bytes queued; output budget "
+		    "passed, closing", (unsigned long long)c->id, c->remote,
+		    c->out_acct);
+		/*
+		 * Its queue usually begins inside a frame the kernel took
+		 * part of, so no Close can follow: the connection is dropped
+		 * (the plugin hears 1008) and its memory is freed now.
+		 */
+		conn_drop(c, WS_CLOSE_POLICY, "output budget");
+		conn_out_account(c);
+	}
+	free(v);
+	/* One line for the episode: a pass brings the total back under. */
+	log_warn("output budget: the output queued for all clients reached "
+	    "%llu bytes, over max_output_total (%llu): closed %zu client(s) "
+	    "with the most queued (1008)", (unsigned long long)peak,
+	    (unsigned long long)budget, i);
 }
 
 /* The end of a loop iteration: write for everyone who queued output. */
@@ -339,9 +434,11 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 
 /* One encoded frame shared by every recipient of a broadcast. */
 struct shared_frame {
-	size_t	refs;
-	size_t	len;
-	uint8_t	data[];
+	size_t			 refs;
+	size_t			 len;
+	struct conn_shared	*cs;
+	bool			 counted;	/* in cs->out_total */
+	uint8_t			 data[];
 };
 
 static void
@@ -351,8 +448,11 @@ shared_frame_unref(const void *data, size_t len, void *arg)
 
 	(void)data;
 	(void)len;
-	if (--f->refs == 0)
-		free(f);
+	if (--f->refs > 0)
+		return;
+	if (f->counted)
+		f->cs->out_total -= f->len;
+	free(f);
 }
 
 size_t
@@ -376,6 +476,8 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 		memcpy(f->data + hl, data, len);
 	f->len = hl + len;
 	f->refs = 1;
+	f->cs = NULL;
+	f->counted = false;
 	TAILQ_FOREACH(c, &r->conns, route_link) {
 		struct evbuffer *out;
 		size_t queued, off = 0;
@@ -426,6 +528,13 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 				f->refs--;
 				goto nomem;
 			}
+			/* Its memory counts once, not once per client. */
+			if (!f->counted) {
+				f->cs = cs;
+				f->counted = true;
+				cs->out_total += f->len;
+			}
+			c->shared_q += f->len - off;
 		}
 		c->msgs_out++;
 		c->bytes_out += len;

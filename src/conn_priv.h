@@ -27,6 +27,8 @@
 #include "ws_rx.h"
 
 struct evbuffer;
+struct addrcount;
+struct addrcount_entry;
 
 /* The shared read buffer: the most one recv() takes. */
 #define RBUF_SIZE	(256 * 1024)
@@ -55,6 +57,16 @@ struct conn_shared {
 	uint8_t			*rbuf;
 	struct evbuffer		*outpool[OUTPOOL_MAX];
 	size_t			 noutpool;
+
+	/* Output queued for every WebSocket client (max_output_total). */
+	uint64_t		 out_total;
+	struct event		*ev_budget;
+	bool			 budget_pending;	/* ev_budget is active */
+
+	/* Connections in their HTTP phase, per client address. */
+	struct addrcount	*pending;
+	uint64_t		 pending_refused;	/* since the last log */
+	uint64_t		 pending_log_ms;
 };
 
 /*
@@ -90,6 +102,9 @@ struct conn {
 	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
 	char			 remote[64];
 
+	/* Counted in cs->pending while in CONN_HTTP. */
+	struct addrcount_entry	*pending;
+
 	/* The request; only kept during the handshake and `open`. */
 	struct conn_request	*rq;
 	char			*req_line;	/* "GET /echo", for the log */
@@ -109,6 +124,8 @@ struct conn {
 	bool			 rd_eof;	/* the client's FIN came */
 	bool			 broken;	/* output unusable: drop */
 	uint64_t		 bcast_gen;	/* cs->flush_gen of a direct send */
+	size_t			 out_acct;	/* counted in cs->out_total */
+	size_t			 shared_q;	/* queued shared frames, about */
 
 	/* The RFC 6455 receive engine. */
 	struct ws_rx		 rx;
@@ -149,6 +166,8 @@ void		 conn_io_error(struct conn *c);
 void		 conn_out_progress(struct conn *c);
 void		 conn_done(struct conn *c);
 void		 conn_broken(struct conn *c, const char *why);
+void		 conn_drop(struct conn *c, int code, const char *why);
+void		 conn_not_pending(struct conn *c);
 void		 conn_opened(struct conn *c, struct route *r);
 void		 conn_call_drain(struct conn *c);
 void		 conn_set_close(struct conn *c, int code, const char *reason,
@@ -159,6 +178,8 @@ struct evbuffer	*conn_outbuf(struct conn *c);
 void		 conn_outbuf_release(struct conn *c);
 size_t		 conn_out_len(const struct conn *c);
 void		 conn_want_flush(struct conn *c);
+void		 conn_out_account(struct conn *c);
+void		 conn_budgetcb(evutil_socket_t fd, short what, void *arg);
 void		 conn_flush(struct conn *c);
 void		 conn_flushcb(evutil_socket_t fd, short what, void *arg);
 int		 conn_send_frame(struct conn *c, uint8_t opcode,

@@ -57,8 +57,8 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_refuse(srv, fd);
 		return;
 	}
-	if (conn_new(srv, fd, sa, socklen) == NULL)
-		log_warn("out of memory accepting a connection");
+	/* NULL: refused or out of memory, and said so. */
+	(void)conn_new(srv, fd, sa, socklen);
 }
 
 static void

@@ -247,7 +247,7 @@ test_default_limits(void **state)
 	assert_int_equal(l.close_timeout_ms, 5000);
 	assert_int_equal(l.max_send_buffer, 1024 * 1024);
 	assert_int_equal(l.max_connections, 0);
-	assert_int_equal(l.max_pending_per_address, 64);
+	assert_int_equal(l.max_pending_per_address, 256);
 	assert_int_equal(l.max_output_total, 268435456);
 }
 

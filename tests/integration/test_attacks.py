@@ -29,8 +29,10 @@ KIB = 1024
 MIB = 1024 * 1024
 
 # Small timeouts, so that the tests are quick.
+# The swarms below come from one address: max_pending_per_address, which
+# would refuse most of them at once, has its own test.
 FAST = {"handshake_timeout": 2, "idle_timeout": 3, "ping_interval": 1,
-        "close_timeout": 1}
+        "close_timeout": 1, "max_pending_per_address": 0}
 
 
 def _raise_nofile():
@@ -1629,8 +1631,114 @@ def test_logs_carry_no_raw_control_bytes():
         d.kill()
 
 
+@attack_test
+def test_slowloris_from_one_address_capped():
+    """One address may hold at most max_pending_per_address connections
+    in their HTTP phase: the rest are refused with 503 at once, other
+    addresses are served meanwhile, and the address is served again once
+    its pending connections are gone."""
+    d = W.start(limits={"handshake_timeout": 5, "close_timeout": 1,
+                        "max_pending_per_address": 50})
+    socks = []
+    try:
+        head = upgrade_head(d.port)[:-2]       # never complete
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", d.port), W.T(5))
+            s.sendall(head[:20])
+            socks.append(s)
+        # The refusals come at once; then look at every socket together.
+        time.sleep(W.T(1))
+        refused = held = 0
+        for s in socks:
+            s.setblocking(False)
+            try:
+                data = s.recv(200)
+            except BlockingIOError:
+                held += 1
+                continue
+            assert data.startswith(b"HTTP/1.1 503 "), data[:60]
+            refused += 1
+        assert (held, refused) == (50, 150), (held, refused)
+        d.wait_log(r"refused \d+ connection\(s\) with 503: too many in "
+                   r"their handshake from one address "
+                   r"\(max_pending_per_address 50\)", timeout=2)
+        # Another address is not affected.
+        with socket.create_connection(("127.0.0.1", d.port), W.T(5),
+                                      ("127.0.0.2", 0)) as s:
+            s.sendall(upgrade_head(d.port))
+            assert s.recv(100).startswith(b"HTTP/1.1 101 "), "not served"
+        for s in socks:
+            s.close()
+        socks = []
+        time.sleep(0.5)
+        W.echo_ok(d.port)
+    finally:
+        for s in socks:
+            s.close()
+        d.kill()
+
+
+@attack_test
+def test_output_budget_closes_the_largest_queues():
+    """Clients that send big messages and never read their echoes: once
+    the output queued for all of them passes max_output_total, the ones
+    with the most queued are closed with 1008 (their queue dropped) until
+    the total is within it; a reading client is served throughout, and
+    one line tells the episode."""
+    mib = 1 << 20
+    d = W.start(limits={"max_output_total": 10 * mib,
+                        "max_message_size": 8 * mib,
+                        "max_send_buffer": 16 * mib})
+    hogs = []
+    try:
+        for _ in range(4):
+            # A small window from the start, so the echo stays in wsd.
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", d.port))
+            c = W.RawClient(d.port)
+            c.close()
+            c.sock = s
+            s.settimeout(W.T(10))
+            c.handshake()
+            c.send_frame(W.OP_BINARY, os.urandom(6 * mib))
+            hogs.append(c)
+            W.echo_ok(d.port)
+        # How much of each echo the kernel holds varies; wsd holds the
+        # rest, and 4 of them pass 10 MiB whatever the kernel took.
+        lines = re.findall(
+            r"output budget: the output queued for all clients reached "
+            r"(\d+) bytes, over max_output_total \(10485760\): closed "
+            r"(\d+) client", d.log_text())
+        closed = sum(int(n) for _, n in lines)
+        assert 1 <= closed <= 3, lines
+        assert all(int(t) > 10 * mib for t, _ in lines), lines
+        # The dropped ones lose the rest of their echo (a Close cannot
+        # follow half a frame); the plugin hears 1008; the others get
+        # their whole echo.
+        got = []
+        for c in hogs:
+            try:
+                op, data = c.read_message(timeout=10)
+                got.append(len(data))
+            except W.EOF:
+                got.append("dropped")
+        assert got.count("dropped") == closed, (got, lines)
+        assert got.count(6 * mib) == 4 - closed, got
+        d.wait_log(r'closed: 1008 "output budget"', timeout=2)
+        assert len(re.findall(r'closed: 1008 "output budget"',
+                              d.log_text())) == closed
+        W.echo_ok(d.port)
+    finally:
+        for c in hogs:
+            c.close()
+        d.kill()
+
+
 TESTS = [
     test_slowloris_2000_dropped_at_handshake_timeout,
+    test_slowloris_from_one_address_capped,
+    test_output_budget_closes_the_largest_queues,
     test_2000_silent_clients_closed_at_idle_timeout,
     test_never_reading_echo_clients_closed_memory_bounded,
     test_never_reading_broadcast_client_closed_others_tick,
