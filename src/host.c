@@ -35,12 +35,17 @@ h_log(struct wsd_route *r, int level, const char *fmt, va_list ap)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	/*
 	 * Plugins may log what clients sent: no control byte reaches the log
-	 * raw, whatever the plugin forgot to escape.
+	 * raw, whatever the plugin forgot to escape, and a backslash is
+	 * doubled, so that a client's literal "\x0a" cannot pass for an
+	 * escaped newline (as log_escape() does for wsd's own lines).
 	 */
 	for (i = 0; buf[i] != '\0'; i++) {
 		unsigned char ch = (unsigned char)buf[i];
 
-		if (ch < 0x20 || ch == 0x7f) {
+		if (ch == '\\') {
+			safe[o++] = '\\';
+			safe[o++] = '\\';
+		} else if (ch < 0x20 || ch == 0x7f) {
 			safe[o++] = '\\';
 			safe[o++] = 'x';
 			safe[o++] = hex[ch >> 4];

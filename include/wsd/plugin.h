@@ -328,7 +328,12 @@ extern const struct wsd_host *wsd_host_ __attribute__((visibility("hidden")));
 
 /* ---------------------------------------------------------------- logging */
 
-/* Log through wsd's logger; the line carries the route's path. */
+/*
+ * Log through wsd's logger; the line carries the route's path.  The
+ * line is at most 1023 bytes; wsd writes control bytes as \xHH and a
+ * backslash as \\, so what a client sent can be logged as it is (text
+ * the plugin escaped itself shows its backslashes doubled).
+ */
 __attribute__((format(printf, 3, 4), unused)) static inline void
 wsd_log(struct wsd_route *r, int level, const char *fmt, ...)
 {

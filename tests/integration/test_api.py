@@ -948,7 +948,29 @@ def test_clock_late_ticks_are_not_skipped():
         d.kill()
 
 
+
+def test_plugin_log_lines_escape_backslash():
+    """A plugin that logs what a client sent (hooks logs the Close
+    reason): a literal backslash is escaped, so a client's literal
+    "\\x0a" cannot pass for an escaped newline."""
+    d = start_hooks()
+    try:
+        for reason in (b"lit\\x0a", b"nl\n"):
+            with W.raw_ws(d.port, "/hooks") as c:
+                c.read_message(timeout=5)
+                c.send_close(1000, reason)
+                c.expect_close(1000, reply=False)
+        d.wait_log(r"hooks close code=1000 reason=nl", timeout=5)
+        text = d.log_text()
+        assert "reason=lit\\\\x0a" in text, [
+            l for l in text.splitlines() if "reason=lit" in l]
+        assert "reason=nl\\x0a" in text
+    finally:
+        d.kill()
+
+
 TESTS = [
+    test_plugin_log_lines_escape_backslash,
     test_clock_ticks_together_on_second_boundaries,
     test_settings_clock_interval_wrong_type,
     test_settings_clock_interval_out_of_range,
