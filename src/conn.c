@@ -57,14 +57,6 @@ conn_now_ms(struct server *srv)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-const struct wsd_limits *
-conn_limits(const struct conn *c)
-{
-	if (c->route != NULL)
-		return &c->route->conf->limits;
-	return &c->gen->cfg->limits;
-}
-
 static void
 timer_in(struct conn *c, uint32_t ms)
 {

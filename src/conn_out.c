@@ -68,20 +68,13 @@ conn_outbuf_release(struct conn *c)
 	c->out = NULL;
 }
 
-/* Bytes queued and not yet taken by the kernel. */
-size_t
-conn_out_len(const struct conn *c)
-{
-	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
-}
-
 /* Write c's output at the end of this loop iteration. */
 void
 conn_want_flush(struct conn *c)
 {
 	struct conn_shared *cs = c->cs;
 
-	conn_out_account(c);
+	/* What is left after the write is accounted in conn_flush. */
 	if (c->flush_queued || c->state == CONN_DEAD)
 		return;
 	/* conn_readcb writes on its way out: no need for the flush event. */
@@ -232,9 +225,11 @@ conn_flush(struct conn *c)
 			return;
 		}
 		queued = conn_out_len(c);
-		if (queued < before)
+		if (queued < before && c->state != CONN_OPEN)
 			conn_out_progress(c);
-		conn_out_account(c);
+		/* The echo path leaves nothing queued: skip the call. */
+		if (queued != c->out_acct || c->shared_q > 0)
+			conn_out_account(c);
 	}
 	if (queued == 0)
 		conn_outbuf_release(c);
@@ -285,7 +280,8 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 /*
  * Count what c has queued now in the daemon-wide total, and if that
  * passes max_output_total, have conn_budgetcb() act from the top of the
- * loop.  Only WebSocket clients count: a static file's queued bytes are
+ * loop.  Called after each write (every queued byte meets one before
+ * the loop waits again), so the total is what waits for the kernel.  Only WebSocket clients count: a static file's queued bytes are
  * a file segment sent with sendfile, not memory.  out_acct is the
  * client's own part, which is what dropping it would free.
  */

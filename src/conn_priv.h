@@ -18,10 +18,12 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <event2/buffer.h>
 #include <event2/util.h>
 
 #include "config.h"
 #include "conn.h"
+#include "generation.h"
 #include "http.h"
 #include "route.h"
 #include "ws_rx.h"
@@ -138,28 +140,32 @@ struct conn {
 	char			*close_reason;	/* NULL: none */
 	int			 in_cb;
 	bool			 free_pending;
+	bool			 ping_outstanding;
+	bool			 in_handshake;	/* the plugin's hook runs */
+	bool			 over_hwm;	/* waiting for `drain` */
 
 	/* Keepalive. */
 	uint64_t		 last_rx_ms;
 	uint64_t		 ping_sent_ms;	/* the last Ping, if outstanding */
-	bool			 ping_outstanding;
 
 	void			*user;
-
-	/* Set by the plugin's handshake hook. */
-	bool			 in_handshake;
-	char			*subprotocol;
-
-	/* Back-pressure: over the high-water mark, waiting for `drain`. */
-	bool			 over_hwm;
+	char			*subprotocol;	/* chosen by the hook */
 
 	/* For the access log. */
 	uint64_t		 start_ms;
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
 };
 
+/* The limits that apply to c: its route's once it has one. */
+static inline const struct wsd_limits *
+conn_limits(const struct conn *c)
+{
+	if (c->route != NULL)
+		return &c->route->conf->limits;
+	return &c->gen->cfg->limits;
+}
+
 /* conn.c */
-const struct wsd_limits *conn_limits(const struct conn *c);
 void		 conn_fail(struct conn *c, int code, const char *why);
 void		 conn_linger(struct conn *c);
 void		 conn_io_error(struct conn *c);
@@ -176,7 +182,6 @@ void		 conn_set_close(struct conn *c, int code, const char *reason,
 /* conn_out.c */
 struct evbuffer	*conn_outbuf(struct conn *c);
 void		 conn_outbuf_release(struct conn *c);
-size_t		 conn_out_len(const struct conn *c);
 void		 conn_want_flush(struct conn *c);
 void		 conn_out_account(struct conn *c);
 void		 conn_budgetcb(evutil_socket_t fd, short what, void *arg);
@@ -191,5 +196,12 @@ void		 conn_send_close_frame(struct conn *c, int code,
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
 		    size_t len);
 void		 conn_free_request(struct conn *c);
+
+/* Bytes queued and not yet taken by the kernel. */
+static inline size_t
+conn_out_len(const struct conn *c)
+{
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
 
 #endif /* WSD_CONN_PRIV_H */
