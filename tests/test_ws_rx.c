@@ -130,15 +130,15 @@ test_whole_frame_in_place(void **state)
 static void
 test_partial_frame_wants_rest(void **state)
 {
-	uint8_t buf[256];
+	uint8_t buf[256], payload[100];
 	struct ws_rx rx;
 	struct sink s = { 0 };
 	size_t n;
 
 	(void)state;
 	ws_rx_init(&rx);
-	memset(buf + 100, 'x', 100);
-	n = frame(buf, true, WS_OP_BINARY, buf + 100, 100);
+	memset(payload, 'x', sizeof(payload));
+	n = frame(buf, true, WS_OP_BINARY, payload, sizeof(payload));
 	/* Header and 10 bytes: the header is taken, 90 more wanted. */
 	assert_int_equal(ws_rx_feed(&rx, buf, 2 + 4 + 10, &lim, &ops, &s), 6);
 	assert_int_equal(rx.want, 90);
