@@ -518,8 +518,9 @@ wsd_foreach(struct wsd_route *r, wsd_conn_fn fn, void *arg)
  *
  * The handle stays valid until wsd_timer_cancel() or the end of fini,
  * also once a one-shot timer has fired (since ABI 1.1; built against
- * 1.0, a plugin's fired one-shot timers free themselves): it is then inert (it never runs
- * again) but still allocated, so cancelling it is safe.  A plugin that
+ * 1.0, a plugin's fired one-shot timers free themselves): it is then
+ * inert (it never runs again) but still allocated, so cancelling it is
+ * safe.  A plugin that
  * arms one-shot timers again and again (from their own callback, say)
  * should therefore cancel each handle it is done with, or they pile up
  * until fini:
