@@ -49,9 +49,9 @@ struct wsd_limits {
 	 */
 	uint32_t	max_pending_per_address;
 	/*
-	 * Global only.  Bytes queued for all clients together; past it the
-	 * clients with the most queued are closed with 1008 until under it.
-	 * 0 = no limit.
+	 * Global only.  Bytes queued for all WebSocket clients together;
+	 * past it the clients with the most queued are dropped (the plugin
+	 * hears 1008) until the total is within it.  0 = no limit.
 	 */
 	uint64_t	max_output_total;
 };

@@ -161,7 +161,7 @@ pending_refused(struct conn_shared *cs, const struct sockaddr *sa)
 void
 conn_not_pending(struct conn *c)
 {
-	addrcount_put(c->cs->pending, c->pending);
+	addrcount_put(c->srv->cs->pending, c->pending);
 	c->pending = NULL;
 }
 
@@ -218,7 +218,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = srv;
-	c->cs = srv->cs;
 	c->id = ++srv->next_id;
 	c->state = CONN_HTTP;
 	c->gen = srv->gen;
@@ -617,7 +616,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 			break;
 		}
-		dst = tail ? c->ibuf + c->ilen : c->cs->rbuf;
+		dst = tail ? c->ibuf + c->ilen : c->srv->cs->rbuf;
 		room = tail ? c->icap - c->ilen : RBUF_SIZE;
 		n = recv(fd, dst, room, 0);
 		if (n == 0) {
@@ -646,7 +645,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		len = tail ? c->ilen + (size_t)n : (size_t)n;
 		if (tail)
 			c->ilen = len;
-		dst = tail ? c->ibuf : c->cs->rbuf;
+		dst = tail ? c->ibuf : c->srv->cs->rbuf;
 		used = consume(c, dst, len);
 		if (c->state == CONN_LINGER || c->state == CONN_DEAD)
 			used = len;
@@ -807,12 +806,12 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
 	if (c->flush_queued)
-		TAILQ_REMOVE(&c->cs->flushq, c, flush_link);
+		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
 	event_del(c->timer);
 	event_del(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
-	c->cs->out_total -= c->out_acct;
+	c->srv->cs->out_total -= c->out_acct;
 	c->out_acct = 0;
 	conn_outbuf_release(c);
 	evutil_closesocket(c->fd);

@@ -45,7 +45,7 @@ static void	conn_writecb(evutil_socket_t, short, void *);
 struct evbuffer *
 conn_outbuf(struct conn *c)
 {
-	struct conn_shared *cs = c->cs;
+	struct conn_shared *cs = c->srv->cs;
 
 	if (c->out == NULL)
 		c->out = cs->noutpool > 0 ? cs->outpool[--cs->noutpool] :
@@ -56,7 +56,7 @@ conn_outbuf(struct conn *c)
 void
 conn_outbuf_release(struct conn *c)
 {
-	struct conn_shared *cs = c->cs;
+	struct conn_shared *cs = c->srv->cs;
 	size_t max = sizeof(cs->outpool) / sizeof(cs->outpool[0]);
 
 	if (c->out == NULL)
@@ -72,7 +72,7 @@ conn_outbuf_release(struct conn *c)
 void
 conn_want_flush(struct conn *c)
 {
-	struct conn_shared *cs = c->cs;
+	struct conn_shared *cs = c->srv->cs;
 
 	/* What is left after the write is accounted in conn_flush. */
 	if (c->flush_queued || c->state == CONN_DEAD)
@@ -202,7 +202,7 @@ conn_flush(struct conn *c)
 	size_t queued;
 
 	if (c->flush_queued) {
-		TAILQ_REMOVE(&c->cs->flushq, c, flush_link);
+		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
 		c->flush_queued = false;
 	}
 	c->flush_now = false;
@@ -234,7 +234,7 @@ conn_flush(struct conn *c)
 	if (queued == 0)
 		conn_outbuf_release(c);
 	if (queued > 0 && !c->wev_added) {
-		if (c->wev == NULL && (c->wev = event_new(c->cs->base, c->fd,
+		if (c->wev == NULL && (c->wev = event_new(c->srv->cs->base, c->fd,
 		    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL) {
 			log_err("conn %llu %s: out of memory",
 			    (unsigned long long)c->id, c->remote);
@@ -288,7 +288,7 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 void
 conn_out_account(struct conn *c)
 {
-	struct conn_shared *cs = c->cs;
+	struct conn_shared *cs = c->srv->cs;
 	size_t now = c->open_called ? conn_out_len(c) : 0;
 	uint64_t budget;
 
@@ -432,8 +432,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 struct shared_frame {
 	size_t			 refs;
 	size_t			 len;
-	struct conn_shared	*cs;
-	bool			 counted;	/* in cs->out_total */
+	struct conn_shared	*cs;		/* set: counted in out_total */
 	uint8_t			 data[];
 };
 
@@ -446,7 +445,7 @@ shared_frame_unref(const void *data, size_t len, void *arg)
 	(void)len;
 	if (--f->refs > 0)
 		return;
-	if (f->counted)
+	if (f->cs != NULL)
 		f->cs->out_total -= f->len;
 	free(f);
 }
@@ -473,7 +472,6 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 	f->len = hl + len;
 	f->refs = 1;
 	f->cs = NULL;
-	f->counted = false;
 	TAILQ_FOREACH(c, &r->conns, route_link) {
 		struct evbuffer *out;
 		size_t queued, off = 0;
@@ -481,7 +479,7 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 
 		if (c->state != CONN_OPEN)
 			continue;
-		cs = c->cs;
+		cs = c->srv->cs;
 		queued = conn_out_len(c);
 		/*
 		 * Nothing queued: hand the frame to the kernel now, once per
@@ -525,9 +523,8 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 				goto nomem;
 			}
 			/* Its memory counts once, not once per client. */
-			if (!f->counted) {
+			if (f->cs == NULL) {
 				f->cs = cs;
-				f->counted = true;
 				cs->out_total += f->len;
 			}
 			c->shared_q += f->len - off;

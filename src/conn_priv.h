@@ -26,6 +26,7 @@
 #include "generation.h"
 #include "http.h"
 #include "route.h"
+#include "server.h"
 #include "ws_rx.h"
 
 struct evbuffer;
@@ -89,8 +90,7 @@ struct conn_request {
 };
 
 struct conn {
-	struct server		*srv;
-	struct conn_shared	*cs;
+	struct server		*srv;		/* srv->cs: what conns share */
 	evutil_socket_t		 fd;
 	struct event		*rev;		/* readable (persistent) */
 	struct event		*wev;		/* writable; made when first needed */

@@ -38,6 +38,8 @@
 
 /* Queued output at most; beyond it lines are dropped and counted. */
 #define LOG_BUF_MAX	(1024 * 1024)
+/* How long log_detach() waits for a stuck reader before giving up. */
+#define LOG_DETACH_MS	5000
 
 static int	log_level = LOG_INFO;
 static int	log_journal;	/* stderr is the journal: "<N>" prefixes */
@@ -49,6 +51,7 @@ static int		 log_fd = -1;
 static int		 log_fd_own;	/* log_fd is our reopened copy */
 static int		 log_is_sock;
 static unsigned long	 log_dropped;
+static int		 log_gone;	/* log_detach gave up on the reader */
 
 static const char *const level_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
@@ -179,6 +182,8 @@ out_line(const char *line, size_t n)
 {
 	ssize_t w;
 
+	if (log_gone)
+		return;		/* the reader stopped: exiting must not block */
 	if (log_ev == NULL) {
 		fwrite(line, 1, n, stderr);
 		fflush(stderr);
@@ -276,20 +281,37 @@ void
 log_detach(void)
 {
 	struct pollfd pfd;
+	int waited = 0;
 
 	if (log_ev == NULL)
 		return;
 	event_free(log_ev);
 	log_ev = NULL;
-	/* A normal exit loses nothing: wait as long as the output takes. */
+	/*
+	 * A normal exit loses nothing while the reader keeps reading; one
+	 * that reads nothing at all for LOG_DETACH_MS must not hold up the
+	 * exit (systemd would have to kill us).
+	 */
 	note_dropped(1);
 	while (evbuffer_get_length(log_buf) > 0 && drain() == 0 &&
-	    evbuffer_get_length(log_buf) > 0) {
+	    evbuffer_get_length(log_buf) > 0 && waited < LOG_DETACH_MS) {
 		pfd.fd = log_fd;
 		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+		switch (poll(&pfd, 1, 100)) {
+		case -1:
+			if (errno != EINTR)
+				waited = LOG_DETACH_MS;
 			break;
+		case 0:
+			waited += 100;
+			break;
+		default:
+			waited = 0;	/* it moved: wait on */
+			break;
+		}
 	}
+	/* Still stuck: the last lines would block the exit, so they go too. */
+	log_gone = evbuffer_get_length(log_buf) > 0;
 	evbuffer_free(log_buf);
 	log_buf = NULL;
 	if (log_fd_own)

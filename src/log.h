@@ -23,7 +23,8 @@ int	log_get_level(void);
  * counted and the count logged later) and written when it is writable.
  * log_attach returns -1 and changes nothing when stderr is a regular
  * file or cannot be polled: writes then stay synchronous.  log_detach
- * writes out everything still queued, blocking if it must; call it
+ * writes out everything still queued, waiting while the reader takes
+ * some (a reader that takes nothing for 5 s is given up on); call it
  * before the loop is freed.
  */
 int	log_attach(struct event_base *base);

@@ -149,6 +149,34 @@ def nothing_lost_at_exit(kind):
         d.kill()
 
 
+def test_exit_not_held_by_a_reader_that_reads_nothing():
+    """stderr full and never read again: SIGTERM still ends wsd, after
+    the 5 s log_detach() gives a reader that takes nothing (it waited
+    for ever before)."""
+    d = PipedDaemon(echo_conf(), "pipe")
+    try:
+        port = int(d.read_until(W.LISTEN_RE.pattern, 10).group(2))
+        c = W.raw_ws(port, "/echo")
+        for i in range(300):    # some 600 KB of log: the pipe holds 64 KB
+            msg = b"s%03d-" % i + b"z" * 2000
+            c.send_text(msg)
+            assert c.read_message(timeout=W.T(5)) == (W.OP_TEXT, msg)
+        c.close()
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            status = d.proc.wait(W.T(15))
+        except subprocess.TimeoutExpired:
+            raise AssertionError("wsd still running %.0fs after SIGTERM "
+                                 "with its stderr unread"
+                                 % (time.monotonic() - t0))
+        dt = time.monotonic() - t0
+        assert status == 0, status
+        assert 4.5 < dt < W.T(12), "exited after %.1fs" % dt
+    finally:
+        d.kill()
+
+
 def test_blocked_stderr_pipe_does_not_stall_clients():
     blocked_stderr_does_not_stall_clients("pipe")
 
@@ -191,6 +219,7 @@ def test_pipe_left_blocking():
 
 
 TESTS = [
+    test_exit_not_held_by_a_reader_that_reads_nothing,
     test_blocked_stderr_pipe_does_not_stall_clients,
     test_blocked_stderr_socket_does_not_stall_clients,
     test_nothing_lost_at_exit_pipe,
