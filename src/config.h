@@ -73,6 +73,16 @@ struct wsd_route_conf {
 	int			 line;
 };
 
+/* `cluster`: the Redis backplane.  redis == NULL: none. */
+struct wsd_cluster_conf {
+	char		*redis;		/* "HOST:PORT" or a Unix socket path */
+	char		*user;		/* ACL user, or NULL */
+	char		*password;	/* or NULL */
+	char		*prefix;	/* channel prefix, default "wsd:" */
+	uint64_t	 max_pending;	/* bytes waiting for Redis, per worker */
+	int		 line;
+};
+
 struct wsd_config {
 	config_t		 cf;		/* keeps settings alive */
 	char			*file;		/* as given */
@@ -86,6 +96,9 @@ struct wsd_config {
 	struct wsd_limits	 limits;
 	struct wsd_route_conf	*routes;
 	size_t			 nroutes;
+	int			 workers;	/* 0: "auto", one per CPU */
+	uint32_t		 worker_timeout_ms; /* stuck worker; 0: never */
+	struct wsd_cluster_conf	 cluster;
 };
 
 /* A list of "FILE:LINE: message" strings. */

@@ -30,6 +30,7 @@
 
 #include "addrcount.h"
 #include "conn_priv.h"
+#include "topic.h"
 #include "log.h"
 #include "plugin.h"
 #include "route.h"
@@ -798,6 +799,7 @@ conn_free(struct conn *c)
 		    c->close_reason != NULL ? c->close_reason : "");
 		c->in_cb--;
 	}
+	topic_conn_closed(c);
 	access_log(c);
 	if (c->open_called) {
 		TAILQ_REMOVE(&r->conns, c, route_link);

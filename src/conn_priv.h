@@ -150,6 +150,7 @@ struct conn {
 
 	void			*user;
 	char			*subprotocol;	/* chosen by the hook */
+	struct topic_sub	*subs;		/* topic.c's */
 
 	/* For the access log. */
 	uint64_t		 start_ms;

@@ -12,6 +12,8 @@
 #include "log.h"
 #include "route.h"
 #include "server.h"
+#include "topic.h"
+#include "workers.h"
 
 static struct conn *
 C(struct wsd_conn *c)
@@ -237,6 +239,31 @@ h_setting_error(struct wsd_route *r, const char *key, const char *msg)
 	route_setting_error(R(r), key, msg);
 }
 
+static int
+h_subscribe(struct wsd_conn *c, const char *topic)
+{
+	return topic_subscribe(C(c), topic);
+}
+
+static int
+h_unsubscribe(struct wsd_conn *c, const char *topic)
+{
+	return topic_unsubscribe(C(c), topic);
+}
+
+static int
+h_publish(struct wsd_route *r, const char *topic, int opcode,
+    const void *data, size_t len)
+{
+	return topic_publish(R(r), topic, opcode, data, len);
+}
+
+static int
+h_worker(void)
+{
+	return worker_self.number;
+}
+
 static const struct wsd_host host = {
 	.abi_major = WSD_ABI_MAJOR,
 	.abi_minor = WSD_ABI_MINOR,
@@ -271,6 +298,10 @@ static const struct wsd_host host = {
 	.setting_float = h_setting_float,
 	.setting_strings = h_setting_strings,
 	.setting_error = h_setting_error,
+	.subscribe = h_subscribe,
+	.unsubscribe = h_unsubscribe,
+	.publish = h_publish,
+	.worker = h_worker,
 };
 
 const struct wsd_host *

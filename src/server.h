@@ -22,6 +22,9 @@
 struct server;
 struct evbuffer;
 struct conn_shared;
+struct topics;
+struct peers;
+struct backplane;
 
 struct listener {
 	struct evconnlistener	*lev;
@@ -52,6 +55,16 @@ struct server {
 
 	/* Every live generation, their timers and the post queue. */
 	struct generations	 gens;
+
+	/* Worker mode (a master forked us): see workers.h. */
+	bool			 worker;
+	bool			 retiring;	/* SIGQUIT: serve, accept no more */
+	struct event		*ev_quit, *ev_heartbeat;
+
+	/* Topics of this worker (topic.c), peers (peers.c), Redis. */
+	struct topics		*topics;
+	struct peers		*peers;
+	struct backplane	*backplane;
 };
 
 /*

@@ -110,6 +110,8 @@
  *   1.1  no new members; one contract changed: a fired one-shot timer's
  *        handle stays valid (inert) until wsd_timer_cancel() or fini.
  *        For a 1.0 plugin a fired one-shot timer still frees itself.
+ *   1.2  topics: wsd_subscribe(), wsd_unsubscribe(), wsd_publish();
+ *        wsd_worker().  Appended to struct wsd_host.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -123,7 +125,7 @@ extern "C" {
 #endif
 
 #define WSD_ABI_MAJOR	1
-#define WSD_ABI_MINOR	1
+#define WSD_ABI_MINOR	2
 
 #define WSD_PLUGIN_SYMBOL	"wsd_plugin"
 
@@ -222,6 +224,14 @@ struct wsd_host {
 			    size_t *n);
 	void		 (*setting_error)(struct wsd_route *r,
 			    const char *key, const char *msg);
+
+	/* 1.2 */
+	int		 (*subscribe)(struct wsd_conn *c, const char *topic);
+	int		 (*unsubscribe)(struct wsd_conn *c,
+			    const char *topic);
+	int		 (*publish)(struct wsd_route *r, const char *topic,
+			    int opcode, const void *data, size_t len);
+	int		 (*worker)(void);
 };
 
 /*
@@ -624,6 +634,68 @@ static inline void
 wsd_setting_error(struct wsd_route *r, const char *key, const char *msg)
 {
 	wsd_host_->setting_error(r, key, msg);
+}
+
+/* ---------------------------------------------------------------- topics */
+
+/*
+ * Topics (ABI 1.2) reach clients on every worker process of the daemon
+ * and, with a Redis backplane (`cluster` in wsd.conf), on every wsd node
+ * that shares the Redis.  A topic name is 1 to WSD_TOPIC_MAX bytes of
+ * printable ASCII, no space (0x21 to 0x7e).
+ *
+ * State is per worker: a plugin's state pointer, wsd_broadcast(),
+ * wsd_foreach() and wsd_clients() see only the connections of the worker
+ * they run in.  Topics are the way to reach the others.
+ *
+ * Delivery guarantees: messages one publisher (one route in one worker)
+ * publishes to one topic reach each subscriber in publish order, each
+ * once.  Delivery is at most once: a subscriber over its send buffer
+ * limit is closed with 1008, as with wsd_send(); a message that cannot
+ * reach another worker or node in time (its queue is full, Redis is
+ * down) is dropped and counted, never held without bound.
+ */
+#define WSD_TOPIC_MAX	128
+
+/*
+ * Subscribe c to topic; a connection's subscriptions end when it closes.
+ * Returns 0 (also when already subscribed), -1 on a bad name, a closing
+ * connection or no memory.  From open, message, drain, timers and posts.
+ */
+static inline int
+wsd_subscribe(struct wsd_conn *c, const char *topic)
+{
+	return wsd_host_->subscribe(c, topic);
+}
+
+/* Returns 0, or -1 if c was not subscribed to topic. */
+static inline int
+wsd_unsubscribe(struct wsd_conn *c, const char *topic)
+{
+	return wsd_host_->unsubscribe(c, topic);
+}
+
+/*
+ * Send one message (WSD_TEXT, which must be UTF-8, or WSD_BINARY) to
+ * every subscriber of topic on every worker and node.  The data is
+ * copied; the frame is encoded once per worker and shared by its
+ * subscribers.  Returns without waiting for other workers or nodes: 0
+ * once the message is on its way, -1 on a bad name, opcode or text, or
+ * a message over the route's max_message_size.  The publisher's own
+ * connection gets the message too if it is subscribed.
+ */
+static inline int
+wsd_publish(struct wsd_route *r, const char *topic, int opcode,
+    const void *data, size_t len)
+{
+	return wsd_host_->publish(r, topic, opcode, data, len);
+}
+
+/* This worker process's number, 0 to workers - 1 (0 under wsd -t). */
+static inline int
+wsd_worker(void)
+{
+	return wsd_host_->worker();
 }
 
 #ifdef __cplusplus
