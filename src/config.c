@@ -221,7 +221,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
-	"strict_permissions",
+	"strict_permissions", "workers", "worker_timeout", "worker_header",
 	"routes", NULL
 };
 static const char *const listen_keys[] = { "address", "port", NULL };
@@ -669,6 +669,42 @@ parse_log_level(struct loader *ld, const config_setting_t *root)
 		return;
 	}
 	ld->c->log_level = level;
+}
+
+/*
+ * workers = N | "auto"; worker_timeout = seconds (0: never);
+ * worker_header = bool.
+ */
+static void
+parse_workers(struct loader *ld, const config_setting_t *root)
+{
+	struct wsd_config *c = ld->c;
+	const config_setting_t *s;
+	long long n;
+
+	c->workers = 1;
+	c->worker_timeout_ms = WSD_DEFAULT_WORKER_TIMEOUT_MS;
+	if ((s = config_setting_get_member(root, "workers")) != NULL) {
+		if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+			if (strcmp(config_setting_get_string(s), "auto") == 0)
+				c->workers = 0;
+			else
+				problem(ld, s, "'workers' must be a number "
+				    "from 1 to %d or \"auto\"", WSD_WORKERS_MAX);
+		} else if (get_int(ld, root, "workers", 1, WSD_WORKERS_MAX,
+		    &n) == GOT_OK) {
+			c->workers = (int)n;
+		}
+	}
+	if (config_setting_get_member(root, "worker_timeout") != NULL &&
+	    get_int(ld, root, "worker_timeout", 0, 3600, &n) == GOT_OK)
+		c->worker_timeout_ms = (uint32_t)n * 1000;
+	if ((s = config_setting_get_member(root, "worker_header")) != NULL) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			problem(ld, s, "'worker_header' must be true or false");
+		else
+			c->worker_header = config_setting_get_bool(s);
+	}
 }
 
 static void
@@ -1129,6 +1165,7 @@ config_load(const char *file, const char *plugin_dir_default,
 		else
 			c->strict_permissions = config_setting_get_bool(s);
 	}
+	parse_workers(&ld, root);
 	parse_plugin_dir(&ld, root, plugin_dir_default);
 	parse_document_root(&ld, root);
 	parse_listen(&ld, root);

@@ -28,6 +28,8 @@
 #define WSD_DEFAULT_SEND_HIGH_WATER	(64 * 1024)
 #define WSD_DEFAULT_MAX_PENDING_PER_ADDRESS 256
 #define WSD_DEFAULT_MAX_OUTPUT_TOTAL	(256ULL * 1024 * 1024)
+#define WSD_DEFAULT_WORKER_TIMEOUT_MS	10000
+#define WSD_WORKERS_MAX			128	/* half of workers.h WORKERS_MAX */
 
 struct wsd_limits {
 	uint64_t	max_message_size;	/* bytes of one message */
@@ -98,6 +100,7 @@ struct wsd_config {
 	size_t			 nroutes;
 	int			 workers;	/* 0: "auto", one per CPU */
 	uint32_t		 worker_timeout_ms; /* stuck worker; 0: never */
+	bool			 worker_header;	/* X-Wsd-Worker on the 101 */
 	struct wsd_cluster_conf	 cluster;
 };
 

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 
 #include "conn_priv.h"
+#include "workers.h"
 #include "handshake.h"
 #include "log.h"
 #include "plugin.h"
@@ -82,7 +83,7 @@ upgrade(struct conn *c, struct route *r)
 {
 	const struct wsd_route_conf *rc = r->conf;
 	struct ws_upgrade up;
-	char accept[WS_ACCEPT_LEN + 1];
+	char accept[WS_ACCEPT_LEN + 1], worker[40];
 	int status;
 
 	if (!ws_is_upgrade(&c->rq->req)) {
@@ -139,16 +140,21 @@ upgrade(struct conn *c, struct route *r)
 	}
 	if (r->plugin->ops.handshake != NULL)
 		c->hs_accepted = true;
+	/* worker_header: which worker serves it, for tests and debugging. */
+	worker[0] = '\0';
+	if (c->gen->cfg->worker_header)
+		snprintf(worker, sizeof(worker), "X-Wsd-Worker: %d\r\n",
+		    worker_self.number);
 	if (conn_outbuf(c) == NULL || evbuffer_add_printf(c->out,
 	    "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n"
 	    "%s%s%s"
-	    "%s\r\n", accept,
+	    "%s%s\r\n", accept,
 	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 	    c->subprotocol != NULL ? c->subprotocol : "",
-	    c->subprotocol != NULL ? "\r\n" : "",
+	    c->subprotocol != NULL ? "\r\n" : "", worker,
 	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
 		/* The plugin accepted: it hears close, with 1011. */
 		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);

@@ -43,6 +43,7 @@
 
 static int	log_level = LOG_INFO;
 static int	log_journal;	/* stderr is the journal: "<N>" prefixes */
+static char	log_prefix[32];	/* "worker 2: " in a worker */
 
 /* While attached: */
 static struct event	*log_ev;	/* EV_WRITE on log_fd */
@@ -73,6 +74,12 @@ log_init(void)
 }
 
 void
+log_set_prefix(const char *prefix)
+{
+	snprintf(log_prefix, sizeof(log_prefix), "%s", prefix);
+}
+
+void
 log_set_level(int level)
 {
 	log_level = level;
@@ -94,13 +101,15 @@ format_line(char *buf, size_t bufsz, int level, const char *msg)
 	int n;
 
 	if (log_journal) {
-		n = snprintf(buf, bufsz, "<%d>%s\n", level, msg);
+		n = snprintf(buf, bufsz, "<%d>%s%s\n", level, log_prefix,
+		    msg);
 	} else {
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		n = snprintf(buf, bufsz, "%s.%03ldZ %s: %s\n", stamp,
-		    (long)(tv.tv_usec / 1000), level_names[level], msg);
+		n = snprintf(buf, bufsz, "%s.%03ldZ %s: %s%s\n", stamp,
+		    (long)(tv.tv_usec / 1000), level_names[level],
+		    log_prefix, msg);
 	}
 	if (n < 0)
 		return 0;

@@ -15,6 +15,8 @@ struct event_base;
 
 void	log_init(void);
 void	log_set_level(int level);
+/* Put prefix ("worker 2: ") before every message of this process. */
+void	log_set_prefix(const char *prefix);
 int	log_get_level(void);
 
 /*

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "master.h"
 #include "server.h"
 
 /* Exit statuses, documented in wsd(8). */
@@ -24,6 +25,7 @@
 #define EXIT_CONFIG	1	/* invalid configuration or plugin */
 #define EXIT_USAGE	2	/* bad command line */
 #define EXIT_START	3	/* could not start (listen, memory) */
+/* master.c uses the same numbers. */
 
 static void
 usage(FILE *f)
@@ -77,6 +79,7 @@ main(int argc, char *argv[])
 	const char *file = SYSCONFDIR "/wsd.conf";
 	struct wsd_errors errs = { NULL, 0 };
 	struct server srv;
+	struct master_opts opts;
 	struct wsd_config *cfg;
 	int ch, test = 0, quiet = 0, port = -1, status;
 	size_t i;
@@ -133,7 +136,12 @@ main(int argc, char *argv[])
 		return EXIT_START;
 	}
 
-	/* Configuration, then every plugin and its settings. */
+	/*
+	 * Configuration, then every plugin and its settings.  Before a
+	 * start this is the master's check, and its lines say so.
+	 */
+	if (!test)
+		log_set_prefix("check: ");
 	cfg = config_load(file, PLUGINDIR, &errs);
 	if (cfg != NULL) {
 		/* -t -q: problems only, whatever log_level says. */
@@ -159,18 +167,21 @@ main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
-	if (server_start(&srv) == -1) {
-		server_free(&srv);
-		return EXIT_START;
-	}
-	log_notice("wsd %s started: %zu route(s)", PACKAGE_VERSION,
-	    srv.gen->routes.n);
-	server_notify_ready(&srv);
-	/* A slow reader of stderr must not stall the loop: log_attach. */
-	log_attach(srv.base);
-	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
-	log_detach();
+	/*
+	 * The check is done: its plugin instances go (fini), and the
+	 * master forks the workers, each of which loads its own.
+	 */
 	server_free(&srv);
-	log_notice("stopped");
+	log_set_prefix("");
+	if ((cfg = config_load(file, PLUGINDIR, &errs)) == NULL) {
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		errors_clear(&errs);
+		return EXIT_CONFIG;
+	}
+	opts.config_file = file;
+	opts.plugin_dir_default = PLUGINDIR;
+	opts.port_override = port;
+	status = master_run(&opts, cfg);
 	return status;
 }

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "conn.h"
 #include "generation.h"
@@ -25,9 +24,13 @@
 #include "notify.h"
 #include "plugin.h"
 #include "server.h"
+#include "topic.h"
+#include "workers.h"
 
 /* Descriptors kept back from max_connections for listeners, logs, plugins. */
 #define FD_RESERVE	32
+/* How often a worker tells the master its loop runs. */
+#define HEARTBEAT_MS	200
 
 /* For systemd's RELOADING=1, which wants the time with it. */
 static uint64_t
@@ -41,43 +44,147 @@ mono_ms(void)
 
 /* ---------------------------------------------------------------- listeners */
 
-static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
-    struct sockaddr *sa, int socklen, void *arg)
-{
-	struct listener *l = arg;
-	struct server *srv = l->srv;
+/* Accepts per readiness callback: the other workers get their turn. */
+#define ACCEPT_BATCH	16
+/* A worker ahead of the others leaves new connections to them this long. */
+#define YIELD_MS	2
+/* A worker whose loop has not run for this long is not counted on. */
+#define FRESH_MS	1000
 
-	(void)lev;
-	if (srv->stopping) {
+static void	pause_accept(struct server *srv, uint32_t ms);
+
+/* Connections of the whole daemon: every worker's, or just ours. */
+static uint64_t
+total_conns(const struct server *srv)
+{
+	if (worker_self.shm == NULL)
+		return srv->nconns;
+	return workers_total_conns(worker_self.shm);
+}
+
+/*
+ * Share connections evenly: every worker waits on the same listening
+ * socket, and whichever wakes first would otherwise take all that are
+ * queued.  A worker that holds noticeably more than the least loaded
+ * live worker leaves the next ones to the others for a moment.  A
+ * worker whose loop is stuck does not count, so nobody waits for it.
+ */
+static bool
+should_yield(const struct server *srv)
+{
+	const struct worker_shm *shm = worker_self.shm;
+	uint64_t now, min = UINT64_MAX, n;
+	uint32_t i, nslots;
+
+	if (shm == NULL)
+		return false;
+	nslots = atomic_load(&shm->nslots);
+	now = workers_now_ms();
+	for (i = 0; i < nslots && i < WORKERS_MAX; i++) {
+		const struct worker_slot *sl = &shm->slot[i];
+
+		if ((int)i == worker_self.index ||
+		    atomic_load(&sl->state) != SLOT_READY ||
+		    now - atomic_load(&sl->heartbeat_ms) > FRESH_MS)
+			continue;
+		n = atomic_load(&sl->nconns);
+		if (n < min)
+			min = n;
+	}
+	return min != UINT64_MAX && srv->nconns > min + 4 + min / 32;
+}
+
+static void
+count_conns(struct server *srv)
+{
+	if (worker_self.slot != NULL)
+		atomic_store(&worker_self.slot->nconns, srv->nconns);
+}
+
+static void
+accepted(struct server *srv, int fd, struct sockaddr *sa, socklen_t sl)
+{
+	if (srv->stopping || srv->retiring) {
 		evutil_closesocket(fd);
 		return;
 	}
-	if (srv->nconns >= srv->max_connections) {
+	if (srv->nconns >= srv->max_connections ||
+	    (srv->max_total > 0 && total_conns(srv) >= srv->max_total)) {
 		conn_refuse(srv, fd);
 		return;
 	}
 	/* NULL: refused or out of memory, and said so. */
-	(void)conn_new(srv, fd, sa, socklen);
+	if (conn_new(srv, fd, sa, (int)sl) != NULL)
+		count_conns(srv);
 }
 
 static void
-pause_accept(struct server *srv)
+accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int i, nfd, err;
+
+	(void)what;
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		if (should_yield(srv)) {
+			pause_accept(srv, YIELD_MS);
+			return;
+		}
+		sl = sizeof(ss);
+		nfd = accept4(fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (nfd == -1) {
+			err = errno;
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				return;
+			if (err == EINTR || err == ECONNABORTED ||
+			    err == EPROTO || err == EPERM)
+				continue;
+			if (err == EMFILE || err == ENFILE ||
+			    err == ENOBUFS || err == ENOMEM) {
+				log_warn("accept on %s: %s; pausing accept for "
+				    "a second", l->bound, strerror(err));
+				pause_accept(srv, 1000);
+			} else {
+				log_warn("accept on %s: %s", l->bound,
+				    strerror(err));
+			}
+			return;
+		}
+		accepted(srv, nfd, (struct sockaddr *)&ss, sl);
+	}
+}
+
+static void
+listeners_enable(struct server *srv, bool on)
 {
 	struct listener *l;
-	struct timeval tv = { 1, 0 };
+
+	for (l = srv->listeners; l != NULL; l = l->next) {
+		if (on)
+			event_add(l->ev, NULL);
+		else
+			event_del(l->ev);
+	}
+}
+
+static void
+pause_accept(struct server *srv, uint32_t ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (srv->accept_paused)
 		return;
 	srv->accept_paused = true;
-	for (l = srv->listeners; l != NULL; l = l->next)
-		evconnlistener_disable(l->lev);
+	listeners_enable(srv, false);
 	/* Paused with no timer to resume would be paused for good. */
 	if (evtimer_add(srv->ev_resume, &tv) == -1) {
 		log_err("cannot arm the accept timer; accepting again now");
 		srv->accept_paused = false;
-		for (l = srv->listeners; l != NULL; l = l->next)
-			evconnlistener_enable(l->lev);
+		listeners_enable(srv, true);
 	}
 }
 
@@ -85,233 +192,59 @@ static void
 resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct listener *l;
 
 	(void)fd;
 	(void)what;
-	if (srv->stopping)
+	if (srv->stopping || srv->retiring)
 		return;
 	srv->accept_paused = false;
-	for (l = srv->listeners; l != NULL; l = l->next)
-		evconnlistener_enable(l->lev);
+	listeners_enable(srv, true);
 }
 
-static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	struct listener *l = arg;
-	int err = EVUTIL_SOCKET_ERROR();
-
-	(void)lev;
-	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM) {
-		log_warn("accept on %s: %s; pausing accept for a second",
-		    l->bound, strerror(err));
-		pause_accept(l->srv);
-	} else {
-		log_warn("accept on %s: %s", l->bound, strerror(err));
-	}
-}
-
-/* Note where l is bound, and log it (tests read the port from this). */
-static void
-describe_listener(struct listener *l)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
-
-	memset(&ss, 0, sizeof(ss));
-	getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl);
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(l->bound, sizeof(l->bound), "[%s]:%u", host,
-		    ntohs(s6->sin6_port));
-	} else if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(l->bound, sizeof(l->bound), "%s:%u", host,
-		    ntohs(s4->sin_port));
-	} else {
-		snprintf(l->bound, sizeof(l->bound), "fd %d",
-		    (int)evconnlistener_get_fd(l->lev));
-	}
-	log_notice("listening on %s", l->bound);
-}
-
-static struct listener *
-listener_alloc(struct server *srv, const char *address, int port)
+int
+server_add_listener(struct server *srv, int fd, const char *bound)
 {
 	struct listener *l;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->address = strdup(address)) == NULL) {
-		free(l);
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		log_err("out of memory");
-		return NULL;
+		return -1;
 	}
 	l->srv = srv;
-	l->port = port;
-	return l;
-}
-
-static struct listener *
-listener_open(struct server *srv, const char *address, int port)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	struct listener *l;
-	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	    LEV_OPT_REUSEABLE | LEV_OPT_DEFERRED_ACCEPT;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET6, address, &((struct sockaddr_in6 *)&ss)->
-	    sin6_addr) == 1) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*s6);
-		flags |= LEV_OPT_BIND_IPV6ONLY;
-	} else if (inet_pton(AF_INET, address, &((struct sockaddr_in *)&ss)->
-	    sin_addr) == 1) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		sl = sizeof(*s4);
-	} else {
-		log_err("listen address %s is not an IP address", address);
-		return NULL;
-	}
-	if ((l = listener_alloc(srv, address, port)) == NULL)
-		return NULL;
-	l->lev = evconnlistener_new_bind(srv->base, accept_cb, l, flags, 1024,
-	    (struct sockaddr *)&ss, (int)sl);
-	if (l->lev == NULL) {
-		log_err("cannot listen on %s%s%s:%d: %s",
-		    ss.ss_family == AF_INET6 ? "[" : "", address,
-		    ss.ss_family == AF_INET6 ? "]" : "", port,
-		    strerror(errno));
-		free(l->address);
-		free(l);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	describe_listener(l);
-	return l;
-}
-
-/* Socket activation: take over an inherited listening socket. */
-static struct listener *
-listener_adopt(struct server *srv, int fd)
-{
-	struct listener *l;
-
-	if ((l = listener_alloc(srv, "inherited", -1)) == NULL)
-		return NULL;
+	l->fd = fd;
+	snprintf(l->bound, sizeof(l->bound), "%s", bound);
 	evutil_make_socket_nonblocking(fd);
-	l->lev = evconnlistener_new(srv->base, accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (l->lev == NULL) {
-		log_err("cannot use inherited socket %d: %s", fd,
-		    strerror(errno));
-		free(l->address);
+	l->ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
+	if (l->ev == NULL || (!srv->accept_paused &&
+	    event_add(l->ev, NULL) == -1)) {
+		log_err("cannot watch the listener %s", bound);
+		if (l->ev != NULL)
+			event_free(l->ev);
 		free(l);
-		return NULL;
+		return -1;
 	}
-	evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	describe_listener(l);
-	return l;
-}
-
-static void
-listener_free(struct listener *l)
-{
-	evconnlistener_free(l->lev);
-	free(l->address);
-	free(l);
-}
-
-static int
-effective_port(const struct server *srv, const struct wsd_listen_conf *lc)
-{
-	return srv->port_override >= 0 ? srv->port_override : lc->port;
+	l->next = srv->listeners;
+	srv->listeners = l;
+	return 0;
 }
 
 /*
- * Make the listeners match cfg: keep the ones that are unchanged (same
- * address and configured port), open new ones before closing removed
- * ones.  On failure nothing changes and -1 is returned.
+ * Stop listening.  The descriptors are our copies of the master's:
+ * closing them leaves the sockets, and the connections queued on them,
+ * to the other workers.
  */
-static int
-sync_listeners(struct server *srv, const struct wsd_config *cfg)
+static void
+listeners_close(struct server *srv)
 {
-	struct listener *keep = NULL, *fresh = NULL, *l, *next, **pp;
-	size_t i;
+	struct listener *l, *next;
 
-	/* Inherited sockets are systemd's to change, not the config's. */
-	if (srv->activated)
-		return 0;
-
-	for (i = 0; i < cfg->nlisten; i++) {
-		const struct wsd_listen_conf *lc = &cfg->listen[i];
-		int port = effective_port(srv, lc);
-
-		for (pp = &srv->listeners; *pp != NULL; pp = &(*pp)->next) {
-			if (strcmp((*pp)->address, lc->address) == 0 &&
-			    (*pp)->port == port)
-				break;
-		}
-		if (*pp != NULL) {
-			l = *pp;
-			*pp = l->next;
-			l->next = keep;
-			keep = l;
-			continue;
-		}
-		if ((l = listener_open(srv, lc->address, port)) == NULL) {
-			/* Undo: close what we opened, put back what we kept. */
-			while (fresh != NULL) {
-				next = fresh->next;
-				listener_free(fresh);
-				fresh = next;
-			}
-			while (keep != NULL) {
-				next = keep->next;
-				keep->next = srv->listeners;
-				srv->listeners = keep;
-				keep = next;
-			}
-			return -1;
-		}
-		l->next = fresh;
-		fresh = l;
-	}
-	/* What is left in srv->listeners was removed from the config. */
 	for (l = srv->listeners; l != NULL; l = next) {
 		next = l->next;
-		log_notice("no longer listening on %s", l->bound);
-		listener_free(l);
+		event_free(l->ev);
+		close(l->fd);
+		free(l);
 	}
 	srv->listeners = NULL;
-	for (l = keep; l != NULL; l = next) {
-		next = l->next;
-		l->next = srv->listeners;
-		srv->listeners = l;
-	}
-	for (l = fresh; l != NULL; l = next) {
-		next = l->next;
-		l->next = srv->listeners;
-		srv->listeners = l;
-	}
-	if (srv->accept_paused)
-		for (l = srv->listeners; l != NULL; l = l->next)
-			evconnlistener_disable(l->lev);
-	return 0;
 }
 
 /* ---------------------------------------------------------------- limits */
@@ -327,7 +260,8 @@ set_max_connections(struct server *srv, const struct wsd_config *cfg,
     bool raise)
 {
 	struct rlimit rl;
-	size_t fds = 1024, old = srv->max_connections;
+	size_t fds = 1024, old = srv->max_connections, oldt = srv->max_total;
+	size_t cap;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		if (raise && rl.rlim_cur < rl.rlim_max) {
@@ -340,20 +274,24 @@ set_max_connections(struct server *srv, const struct wsd_config *cfg,
 		fds = rl.rlim_cur == RLIM_INFINITY ? 1048576 :
 		    (size_t)rl.rlim_cur;
 	}
+	/* What this process's descriptors allow... */
 	srv->max_connections = fds > FD_RESERVE * 2 ? fds - FD_RESERVE :
 	    fds / 2;
-	if (cfg->limits.max_connections > 0) {
-		if (cfg->limits.max_connections > srv->max_connections)
-			log_warn("max_connections %u is more than the "
-			    "descriptor limit allows; using %zu",
-			    cfg->limits.max_connections,
-			    srv->max_connections);
-		else
-			srv->max_connections = cfg->limits.max_connections;
+	/* ...and max_connections, which counts the whole daemon. */
+	srv->max_total = cfg->limits.max_connections;
+	cap = srv->max_connections * (size_t)(srv->nworkers > 0 ?
+	    srv->nworkers : 1);
+	if (srv->max_total > cap) {
+		log_warn("max_connections %u is more than the descriptor "
+		    "limit allows %s; using %zu", cfg->limits.max_connections,
+		    srv->nworkers > 1 ? "this many workers" : "one process",
+		    cap);
+		srv->max_total = cap;
 	}
-	if (raise || srv->max_connections != old)
+	if (raise || srv->max_connections != old || srv->max_total != oldt)
 		log_info("accepting up to %zu connections",
-		    srv->max_connections);
+		    srv->max_total > 0 && srv->max_total < cap ?
+		    srv->max_total : cap);
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -367,7 +305,8 @@ finish_stop(struct server *srv)
 void
 server_conn_gone(struct server *srv)
 {
-	if (srv->stopping && srv->nconns == 0)
+	count_conns(srv);
+	if ((srv->stopping || srv->retiring) && srv->nconns == 0)
 		finish_stop(srv);
 }
 
@@ -387,7 +326,6 @@ stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_stop(struct server *srv, const char *why)
 {
-	struct listener *l;
 	struct timeval tv;
 	uint32_t ms;
 
@@ -401,8 +339,7 @@ server_stop(struct server *srv, const char *why)
 	    srv->nconns);
 	log_notice("%s: stopping, closing %zu connection(s)", why,
 	    srv->nconns);
-	for (l = srv->listeners; l != NULL; l = l->next)
-		evconnlistener_disable(l->lev);
+	listeners_close(srv);
 	conn_shutdown_all(srv);
 	if (srv->nconns == 0) {
 		finish_stop(srv);
@@ -417,14 +354,27 @@ server_stop(struct server *srv, const char *why)
 	}
 }
 
+/* A worker tells the master how its part of a reload went. */
+static void
+reload_done(uint32_t seq, bool ok)
+{
+	if (worker_self.slot == NULL)
+		return;
+	atomic_store(&worker_self.slot->reload_ok, ok ? 1 : 0);
+	atomic_store(&worker_self.slot->reload_done, seq);
+}
+
 static void
 server_reload(struct server *srv)
 {
 	struct wsd_errors errs = { NULL, 0 };
 	struct wsd_config *cfg;
 	struct generation *g;
+	uint32_t seq = 0;
 	size_t i;
 
+	if (worker_self.shm != NULL)
+		seq = atomic_load(&worker_self.shm->reload_seq);
 	log_notice("reloading %s", srv->config_file);
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)mono_ms() * 1000);
@@ -439,15 +389,7 @@ server_reload(struct server *srv)
 		notify_send("READY=1\nSTATUS=reload failed; serving %zu "
 		    "connection(s) with the previous configuration",
 		    srv->nconns);
-		return;
-	}
-	if (sync_listeners(srv, g->cfg) == -1) {
-		log_err("reload failed: cannot open the new listeners; still "
-		    "running the previous configuration");
-		generation_unref(g);
-		notify_send("READY=1\nSTATUS=reload failed; serving %zu "
-		    "connection(s) with the previous configuration",
-		    srv->nconns);
+		reload_done(seq, false);
 		return;
 	}
 	log_set_level(g->cfg->log_level);
@@ -456,6 +398,26 @@ server_reload(struct server *srv)
 	srv->gen = g;
 	log_notice("reloaded: %zu route(s)", g->routes.n);
 	server_notify_ready(srv);
+	reload_done(seq, true);
+}
+
+/*
+ * SIGQUIT from the master: this worker is retired.  It accepts no more
+ * connections and serves the ones it has until they are gone.
+ */
+static void
+server_retire(struct server *srv)
+{
+	if (srv->retiring || srv->stopping)
+		return;
+	srv->retiring = true;
+	if (worker_self.slot != NULL)
+		atomic_store(&worker_self.slot->state, SLOT_RETIRING);
+	listeners_close(srv);
+	log_notice("retired: serving %zu connection(s) until they close",
+	    srv->nconns);
+	if (srv->nconns == 0)
+		finish_stop(srv);
 }
 
 static void
@@ -485,6 +447,9 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGUSR1:
 		reopen_logs(srv);
 		break;
+	case SIGQUIT:
+		server_retire(srv);
+		break;
 	}
 }
 
@@ -497,15 +462,16 @@ server_notify_ready(struct server *srv)
 	    srv->nconns, srv->gen->routes.n);
 }
 
+/* Tell the master our loop runs (its watchdog and accept sharing). */
 static void
-watchdog_cb(evutil_socket_t fd, short what, void *arg)
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server *srv = arg;
-
 	(void)fd;
 	(void)what;
-	notify_send("WATCHDOG=1\nSTATUS=%zu connection(s)%s", srv->nconns,
-	    srv->stopping ? ", stopping" : "");
+	(void)arg;
+	if (worker_self.slot != NULL)
+		atomic_store(&worker_self.slot->heartbeat_ms,
+		    workers_now_ms());
 }
 
 /* ---------------------------------------------------------------- start */
@@ -537,6 +503,10 @@ server_init(struct server *srv)
 		log_err("cannot set up the post queue: %s", strerror(errno));
 		return -1;
 	}
+	if (topics_init(srv) == -1) {
+		log_err("cannot set up topics: %s", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -544,9 +514,7 @@ int
 server_start(struct server *srv)
 {
 	const struct wsd_config *cfg = srv->gen->cfg;
-	struct listener *l;
-	uint64_t wd;
-	int i, nfds;
+	struct timeval hb = { 0, HEARTBEAT_MS * 1000 };
 
 	set_max_connections(srv, cfg, true);
 
@@ -554,48 +522,30 @@ server_start(struct server *srv)
 	srv->ev_int = evsignal_new(srv->base, SIGINT, signal_cb, srv);
 	srv->ev_hup = evsignal_new(srv->base, SIGHUP, signal_cb, srv);
 	srv->ev_usr1 = evsignal_new(srv->base, SIGUSR1, signal_cb, srv);
+	srv->ev_quit = evsignal_new(srv->base, SIGQUIT, signal_cb, srv);
 	srv->ev_stop = evtimer_new(srv->base, stop_deadline_cb, srv);
 	srv->ev_resume = evtimer_new(srv->base, resume_cb, srv);
+	srv->ev_heartbeat = event_new(srv->base, -1, EV_PERSIST, heartbeat_cb,
+	    srv);
 	if (srv->ev_term == NULL || srv->ev_int == NULL ||
 	    srv->ev_hup == NULL || srv->ev_usr1 == NULL ||
-	    srv->ev_stop == NULL ||
-	    srv->ev_resume == NULL) {
+	    srv->ev_quit == NULL || srv->ev_stop == NULL ||
+	    srv->ev_resume == NULL || srv->ev_heartbeat == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
 	if (evsignal_add(srv->ev_term, NULL) == -1 ||
 	    evsignal_add(srv->ev_int, NULL) == -1 ||
 	    evsignal_add(srv->ev_hup, NULL) == -1 ||
-	    evsignal_add(srv->ev_usr1, NULL) == -1) {
+	    evsignal_add(srv->ev_usr1, NULL) == -1 ||
+	    evsignal_add(srv->ev_quit, NULL) == -1) {
 		log_err("cannot watch signals: %s", strerror(errno));
 		return -1;
 	}
-
-	if ((nfds = notify_listen_fds()) > 0) {
-		/* Socket activation: systemd's sockets replace `listen`. */
-		srv->activated = true;
-		for (i = 0; i < nfds; i++) {
-			if ((l = listener_adopt(srv, 3 + i)) == NULL)
-				return -1;
-			l->next = srv->listeners;
-			srv->listeners = l;
-		}
-	} else if (sync_listeners(srv, cfg) == -1) {
-		return -1;
-	}
-
-	/* Pet systemd's watchdog at half its interval. */
-	if ((wd = notify_watchdog_usec()) > 0) {
-		struct timeval tv;
-
-		wd /= 2;
-		tv.tv_sec = (time_t)(wd / 1000000);
-		tv.tv_usec = (suseconds_t)(wd % 1000000);
-		srv->ev_watchdog = event_new(srv->base, -1, EV_PERSIST,
-		    watchdog_cb, srv);
-		if (srv->ev_watchdog == NULL ||
-		    event_add(srv->ev_watchdog, &tv) == -1) {
-			log_err("cannot set up the watchdog timer");
+	if (worker_self.slot != NULL) {
+		heartbeat_cb(-1, 0, srv);
+		if (event_add(srv->ev_heartbeat, &hb) == -1) {
+			log_err("cannot arm the heartbeat timer");
 			return -1;
 		}
 	}
@@ -605,14 +555,9 @@ server_start(struct server *srv)
 void
 server_free(struct server *srv)
 {
-	struct listener *l, *next;
-
 	conn_abort_all(srv);
-	for (l = srv->listeners; l != NULL; l = next) {
-		next = l->next;
-		listener_free(l);
-	}
-	srv->listeners = NULL;
+	listeners_close(srv);
+	topics_fini(srv);
 	if (srv->ev_term != NULL)
 		event_free(srv->ev_term);
 	if (srv->ev_int != NULL)
@@ -621,8 +566,10 @@ server_free(struct server *srv)
 		event_free(srv->ev_hup);
 	if (srv->ev_usr1 != NULL)
 		event_free(srv->ev_usr1);
-	if (srv->ev_watchdog != NULL)
-		event_free(srv->ev_watchdog);
+	if (srv->ev_quit != NULL)
+		event_free(srv->ev_quit);
+	if (srv->ev_heartbeat != NULL)
+		event_free(srv->ev_heartbeat);
 	if (srv->ev_stop != NULL)
 		event_free(srv->ev_stop);
 	if (srv->ev_resume != NULL)

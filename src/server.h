@@ -13,7 +13,6 @@
 #include <sys/queue.h>
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "config.h"
 #include "generation.h"
@@ -26,11 +25,11 @@ struct topics;
 struct peers;
 struct backplane;
 
+/* A listening socket the master opened; every worker watches it. */
 struct listener {
-	struct evconnlistener	*lev;
+	struct event		*ev;
+	int			 fd;
 	struct server		*srv;
-	char			*address;
-	int			 port;		/* as configured (after -p) */
 	char			 bound[64];	/* "127.0.0.1:8888" */
 	struct listener		*next;
 };
@@ -45,13 +44,14 @@ struct server {
 	struct conn_list	 conns;		/* every connection */
 	size_t			 nconns;
 	struct conn_shared	*cs;		/* conn.c's */
-	size_t			 max_connections;
+	size_t			 max_connections; /* this process */
+	size_t			 max_total;	/* the daemon; 0: none */
+	int			 nworkers;	/* configured, for the cap */
 	uint64_t		 next_id;
 	bool			 stopping;
 	bool			 accept_paused;
 	struct event		*ev_term, *ev_int, *ev_hup, *ev_usr1,
-				*ev_stop, *ev_resume, *ev_watchdog;
-	bool			 activated;	/* listeners from systemd */
+				*ev_stop, *ev_resume;
 
 	/* Every live generation, their timers and the post queue. */
 	struct generations	 gens;
@@ -73,8 +73,11 @@ struct server {
  * init, also under wsd -t.  Returns 0 or -1.
  */
 int		 server_init(struct server *srv);
-/* Signals, limits, listeners.  Returns 0 or -1. */
+/* Signals, limits, the heartbeat.  Returns 0 or -1. */
 int		 server_start(struct server *srv);
+/* Accept connections on fd, a listening socket; bound names it. */
+int		 server_add_listener(struct server *srv, int fd,
+		    const char *bound);
 /* Tell systemd we are ready, with a status line. */
 void		 server_notify_ready(struct server *srv);
 /* Called by conn.c when a connection is gone. */

@@ -38,14 +38,17 @@ struct worker_slot {
 	_Atomic uint32_t	 serial;	/* unique per spawn */
 	_Atomic uint64_t	 nconns;	/* connections it holds */
 	_Atomic uint64_t	 heartbeat_ms;	/* its loop ran (monotonic) */
-	uint8_t			 pad_[64 - 32];
+	_Atomic int		 number;	/* 0..workers-1, as logged */
+	_Atomic uint32_t	 reload_done;	/* last reload_seq it ran */
+	_Atomic int		 reload_ok;	/* and how that went */
+	uint8_t			 pad_[64 - 44];
 };
 
 struct worker_shm {
 	uint64_t		 node_id;	/* random, per master start */
 	int			 master_pid;
 	_Atomic uint32_t	 nslots;	/* slots ever used: scan below */
-	_Atomic uint64_t	 max_connections; /* daemon-wide; 0: none */
+	_Atomic uint32_t	 reload_seq;	/* SIGHUPs the master sent */
 	struct worker_slot	 slot[WORKERS_MAX];
 };
 

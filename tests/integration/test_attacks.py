@@ -1301,11 +1301,13 @@ def test_emfile_pauses_accept_without_spinning():
     socks = []
     try:
         W.echo_ok(d.port)
-        fds0 = fd_count(d.pid)
-        soft, hard = resource.prlimit(d.pid, resource.RLIMIT_NOFILE)
+        # the one worker accepts; the master only holds the sockets
+        [wpid] = d.worker_pids(1)
+        fds0 = fd_count(wpid)
+        soft, hard = resource.prlimit(wpid, resource.RLIMIT_NOFILE)
         try:
             # the soft limit only, so that it can be raised back
-            resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (64, hard))
+            resource.prlimit(wpid, resource.RLIMIT_NOFILE, (64, hard))
         except (PermissionError, OSError, ValueError) as e:
             raise W.Skip("cannot lower wsd's fd limit: %s" % e)
         mark = d.mark()
@@ -1317,8 +1319,8 @@ def test_emfile_pauses_accept_without_spinning():
                 s.sendall(b"GET /echo HTTP/1.1\r\nHo")
                 socks.append(s)
             d.wait_log("pausing accept", timeout=5, start=mark)
-            fds = fd_count(d.pid)
-            share = cpu_share(d.pid, 2.0)
+            fds = fd_count(wpid)
+            share = cpu_share(wpid, 2.0)
             npause = len([l for l in d.lines[mark:]
                           if "pausing accept" in l])
             print("    fds %d -> %d (limit 64); CPU %.0f%% of a core; %d "
@@ -1332,7 +1334,7 @@ def test_emfile_pauses_accept_without_spinning():
         finally:
             for s in socks:
                 s.close()
-        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        resource.prlimit(wpid, resource.RLIMIT_NOFILE, (soft, hard))
         deadline = time.monotonic() + W.T(5)
         while True:
             try:

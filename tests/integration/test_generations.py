@@ -45,20 +45,20 @@ def test_fini_when_last_old_client_leaves():
             assert await cmd(ws, "hello") == "unknown"
             life_config(top, "two")
             await loop.run_in_executor(None, reload, d)
-            assert d.find_log(r"lifecycle init tag=two\b"), d.tail()
+            assert d.find_log(r"worker \d+: /life: lifecycle init tag=two\b"), d.tail()
             # the old client still talks to the old instance
             await asyncio.sleep(W.T(0.3))
             assert await cmd(ws, "still?") == "unknown"
-            assert not d.find_log(r"lifecycle fini tag=one\b"), \
+            assert not d.find_log(r"worker \d+: /life: lifecycle fini tag=one\b"), \
                 "fini ran while a client of the old route was connected"
             mark = d.mark()
             await ws.close()
             await loop.run_in_executor(
-                None, d.wait_log, r"lifecycle fini tag=one\b", 10, mark)
-            assert not d.find_log(r"lifecycle fini tag=two\b")
+                None, d.wait_log, r"worker \d+: /life: lifecycle fini tag=one\b", 10, mark)
+            assert not d.find_log(r"worker \d+: /life: lifecycle fini tag=two\b")
         W.arun(go())
         assert d.stop() == 0
-        assert d.find_log(r"lifecycle fini tag=two\b")
+        assert d.find_log(r"worker \d+: /life: lifecycle fini tag=two\b")
     finally:
         d.kill()
 
@@ -71,7 +71,7 @@ def test_fini_at_once_without_clients():
     try:
         life_config(top, "two")
         reload(d)
-        d.wait_log(r"lifecycle fini tag=one\b", 5)
+        d.wait_log(r"worker \d+: /life: lifecycle fini tag=one\b", 5)
         assert d.stop() == 0
     finally:
         d.kill()

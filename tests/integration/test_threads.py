@@ -44,10 +44,10 @@ ERROR_RE = re.compile(r"Possible data race|lock order|not-locked lock|"
 
 
 def helgrind_report(d):
-    """helgrind's own lines (==PID== ...) from wsd's stderr."""
-    pre = "==%d==" % d.pid
+    """helgrind's own lines (==PID== ...) from wsd's stderr: the master's,
+    its workers' and its configuration checks'."""
     with d.cond:
-        return "\n".join(l for l in d.lines if l.startswith(pre))
+        return "\n".join(l for l in d.lines if re.match(r"==\d+==", l))
 
 
 def run_under_helgrind(conf):

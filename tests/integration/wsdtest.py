@@ -51,6 +51,7 @@ WRAPPER = shlex.split(os.environ.get("WSD_TEST_WRAPPER", ""))
 SCALE = float(os.environ.get("WSD_TEST_TIMEOUT_SCALE", "1") or 1)
 
 LISTEN_RE = re.compile(r"listening on (127\.0\.0\.1|\[::1\]):(\d+)")
+READY_RE = re.compile(r"notice: \d+ worker\(s\) ready")
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -302,12 +303,40 @@ class Daemon:
     # -- life cycle
 
     def wait_listening(self, timeout=10):
+        """Wait until the master listens and every worker serves (what
+        systemd hears as READY=1); the port."""
         m = self.wait_log(LISTEN_RE.pattern, timeout)
         self.port = int(m.group(2))
+        self.wait_log(READY_RE.pattern, timeout)
         return self.port
 
     def alive(self):
         return self.proc.poll() is None
+
+    def children(self):
+        """PIDs of the master's children: its workers (and a
+        configuration check while one runs)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) \
+                    as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def worker_pids(self, n=None, timeout=10):
+        """The workers' PIDs, from the "worker N started (pid P)" lines
+        of the workers still alive; with n, wait until there are n."""
+        deadline = time.monotonic() + T(timeout)
+        while True:
+            kids = set(self.children())
+            pids = {}
+            for line in self.lines:
+                m = re.search(r"worker (\d+) started \(pid (\d+)\)", line)
+                if m and int(m.group(2)) in kids:
+                    pids[int(m.group(1))] = int(m.group(2))
+            if n is None or len(pids) >= n or time.monotonic() > deadline:
+                return [pids[k] for k in sorted(pids)]
+            time.sleep(0.05)
 
     def send_signal(self, sig):
         os.kill(self.pid, sig)
