@@ -990,6 +990,9 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 		start_worker(m, n);
 
 	for (;;) {
+		/* Look more often while workers apply a reload. */
+		ts.tv_nsec = (m->reload_pending || m->check_pid != 0 ?
+		    5 : SUPERVISE_MS) * 1000000L;
 		sig = sigtimedwait(&set, &si, &ts);
 		switch (sig) {
 		case SIGTERM:

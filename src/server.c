@@ -396,7 +396,9 @@ server_reload(struct server *srv)
 	set_max_connections(srv, g->cfg, false);
 	generation_unref(srv->gen);
 	srv->gen = g;
-	log_notice("reloaded: %zu route(s)", g->routes.n);
+	/* "reloaded:" is the master's, once every worker is done. */
+	log_notice("%s: %zu route(s)", worker_self.slot != NULL ?
+	    "reload done" : "reloaded", g->routes.n);
 	server_notify_ready(srv);
 	reload_done(seq, true);
 }

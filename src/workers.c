@@ -7,7 +7,8 @@
 
 #include "workers.h"
 
-struct worker_self worker_self;
+/* number -1: not a worker (wsd -t, the master, its checks). */
+struct worker_self worker_self = { .number = -1 };
 
 uint64_t
 workers_now_ms(void)

@@ -691,7 +691,10 @@ wsd_publish(struct wsd_route *r, const char *topic, int opcode,
 	return wsd_host_->publish(r, topic, opcode, data, len);
 }
 
-/* This worker process's number, 0 to workers - 1 (0 under wsd -t). */
+/*
+ * This worker process's number, 0 to workers - 1; -1 where no client is
+ * served: under wsd -t and in the master's check of a configuration.
+ */
 static inline int
 wsd_worker(void)
 {
