@@ -40,6 +40,8 @@
 #include "workers.h"
 
 #define SUPERVISE_MS	100
+/* systemd's watchdog is not fed while a worker's loop is this late. */
+#define UNRESPONSIVE_MS	1000
 /* A worker that lived less than this before dying is restarted later. */
 #define CRASH_LOOP_MS	2000
 #define BACKOFF_MIN_MS	250
@@ -514,13 +516,17 @@ reap(struct master *m)
 			w->backoff_ms = 0;
 		w->state = M_WAITING;
 		w->restart_at_ms = now + w->backoff_ms;
-		snprintf(m->last_event, sizeof(m->last_event),
-		    "worker %d %s%s", w->number, how,
-		    w->killed ? " (unresponsive)" : "");
+		if (w->killed)
+			snprintf(m->last_event, sizeof(m->last_event),
+			    "worker %d was unresponsive and killed",
+			    w->number);
+		else
+			snprintf(m->last_event, sizeof(m->last_event),
+			    "worker %d %s", w->number, how);
 		if (w->backoff_ms > 0)
 			log_err("worker %d (pid %d) %s; restarting it in "
-			    "%u.%u s", w->number, (int)pid, how,
-			    w->backoff_ms / 1000, w->backoff_ms % 1000 / 100);
+			    "%u.%02u s", w->number, (int)pid, how,
+			    w->backoff_ms / 1000, w->backoff_ms % 1000 / 10);
 		else
 			log_err("worker %d (pid %d) %s; restarting it",
 			    w->number, (int)pid, how);
@@ -779,7 +785,7 @@ tick(struct master *m)
 			w->killed = true;
 			kill(w->pid, SIGKILL);
 		}
-		if (age > 2000)
+		if (age > UNRESPONSIVE_MS)
 			fresh = false;
 	}
 
