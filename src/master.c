@@ -567,6 +567,7 @@ check_start(struct master *m)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	log_set_prefix("check: ");
 	unsetenv("NOTIFY_SOCKET");
@@ -847,7 +848,14 @@ worker_main(struct master *m, int i)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* A master that is gone (even by SIGKILL) stops its workers. */
+	/*
+	 * Signals reach a worker from its master only: a Ctrl-C on the
+	 * terminal goes to the master's process group, not to ours, or a
+	 * worker would hear it twice (itself, then relayed) and take the
+	 * second for "stop now".  A master that is gone (even by SIGKILL)
+	 * stops its workers.
+	 */
+	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != m->shm->master_pid)
 		return EXIT_START;

@@ -349,6 +349,28 @@ def test_reload_changes_workers_and_routes_without_dropping():
         d.kill()
 
 
+def test_ctrl_c_to_the_process_group_is_one_stop():
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground process
+    group.  The workers are not in it: each hears the stop once, from the
+    master, so every client still gets a graceful 1001 rather than the
+    abrupt end a second signal means."""
+    d = W.Daemon(config(workers=2), new_session=True)
+    clients = []
+    try:
+        d.wait_listening()
+        while {w for c, w in clients} != {0, 1}:
+            clients.append(connect(d.port))
+        os.killpg(d.pid, signal.SIGINT)
+        for c, w in clients:
+            c.expect_close(1001, timeout=10)
+        assert d.wait_exit(15) == 0
+        assert not d.find_log(r"again: ")
+    finally:
+        for c, w in clients:
+            c.close()
+        d.kill()
+
+
 def test_retired_worker_exits_when_its_clients_leave():
     """After a reload to fewer workers, a retired worker keeps its
     clients and exits (0, said once) when the last one leaves."""
@@ -599,6 +621,7 @@ TESTS = [
     test_stuck_worker_is_killed_and_replaced,
     test_reload_changes_workers_and_routes_without_dropping,
     test_retired_worker_exits_when_its_clients_leave,
+    test_ctrl_c_to_the_process_group_is_one_stop,
     test_listener_change_keeps_old_connections,
     test_max_connections_counts_every_worker,
     test_sigusr1_reaches_every_worker,

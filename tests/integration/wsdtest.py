@@ -211,8 +211,11 @@ _run_reports = []
 class Daemon:
     """A running wsd; stderr (and stdout) lines collected by threads."""
 
-    def __init__(self, conf, args=None, port_override=True, wrapper=None):
-        """wrapper: a command prefix instead of WSD_TEST_WRAPPER's."""
+    def __init__(self, conf, args=None, port_override=True, wrapper=None,
+                 new_session=False):
+        """wrapper: a command prefix instead of WSD_TEST_WRAPPER's;
+        new_session: wsd leads a process group of its own (a terminal's
+        Ctrl-C can then be sent to that group)."""
         self.conf = conf
         argv = (WRAPPER if wrapper is None else list(wrapper)) + \
             [WSD, "-c", conf]
@@ -228,7 +231,8 @@ class Daemon:
         self.port = None
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE,
+                                     start_new_session=new_session)
         self.pid = self.proc.pid
         _daemons.append(self)
         self._eof = 0
