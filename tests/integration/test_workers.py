@@ -371,6 +371,32 @@ def test_ctrl_c_to_the_process_group_is_one_stop():
         d.kill()
 
 
+def test_workers_stop_when_the_master_is_killed():
+    """kill -9 of the master leaves no orphan serving: each worker hears
+    it (SIGTERM from the kernel), closes its clients with 1001 and
+    exits."""
+    d = W.start_daemon(config(workers=2))
+    clients = []
+    try:
+        while {w for c, w in clients} != {0, 1}:
+            clients.append(connect(d.port))
+        pids = d.worker_pids(2)
+        d.expected_exit = True
+        os.kill(d.pid, signal.SIGKILL)
+        for c, w in clients:
+            c.expect_close(1001, timeout=10)
+        deadline = time.monotonic() + W.T(10)
+        for p in pids:
+            while os.path.exists("/proc/%d" % p) and \
+                    open("/proc/%d/stat" % p).read().split()[2] != "Z":
+                assert time.monotonic() < deadline, "worker %d lives" % p
+                time.sleep(0.05)
+    finally:
+        for c, w in clients:
+            c.close()
+        d.kill()
+
+
 def test_retired_worker_exits_when_its_clients_leave():
     """After a reload to fewer workers, a retired worker keeps its
     clients and exits (0, said once) when the last one leaves."""
@@ -621,6 +647,7 @@ TESTS = [
     test_stuck_worker_is_killed_and_replaced,
     test_reload_changes_workers_and_routes_without_dropping,
     test_retired_worker_exits_when_its_clients_leave,
+    test_workers_stop_when_the_master_is_killed,
     test_ctrl_c_to_the_process_group_is_one_stop,
     test_listener_change_keeps_old_connections,
     test_max_connections_counts_every_worker,
