@@ -951,8 +951,11 @@ backplane_configure(struct server *srv, const struct wsd_cluster_conf *cc)
 		return -1;
 	}
 	bp->srv = srv;
+	/* Every worker of a node maps a node id of 0 the same way. */
 	bp->node = worker_self.shm != NULL ? worker_self.shm->node_id :
 	    random_node();
+	if (bp->node == 0)
+		bp->node = 1;	/* 0 is for backends (wsd.conf(5)) */
 	if (settings_take(bp, cc) == -1 ||
 	    link_init(bp, &bp->sub, "subscriber") == -1 ||
 	    link_init(bp, &bp->pub, "publisher") == -1 ||
