@@ -57,16 +57,7 @@
 #define DROP_REPORT_MAX_MS	60000
 /* Channels per SUBSCRIBE when resubscribing. */
 #define SUB_BATCH		128
-/*
- * Held by the subscriber from the moment it is ready: hiredis 0.14
- * leaves subscribed mode when Redis reports zero channels, and a
- * SUBSCRIBE still in flight at that moment would then trip its assert.
- * The space keeps it apart from every PREFIX+TOPIC (topic names have
- * none).
- */
-#define ANCHOR			" anchor"
-#define CHANNEL_MAX		(WSD_CLUSTER_PREFIX_MAX + WSD_TOPIC_MAX + \
-				    sizeof(ANCHOR))
+#define CHANNEL_MAX		(WSD_CLUSTER_PREFIX_MAX + WSD_TOPIC_MAX + 1)
 
 enum link_state {
 	LINK_IDLE,		/* no context; the timer reconnects */
@@ -85,14 +76,6 @@ struct link {
 	char			 why[160];	/* DYING: the reason */
 };
 
-/* A topic with subscribers in this worker (a chained hash set). */
-struct chan {
-	struct chan	*next;
-	uint32_t	 hash;
-	size_t		 len;
-	char		 name[];
-};
-
 struct backplane {
 	struct server		*srv;
 	char			*redis;		/* as configured, for logs */
@@ -103,10 +86,6 @@ struct backplane {
 	struct bpwire_addr	 addr;
 	uint64_t		 node;
 	struct link		 sub, pub;
-
-	struct chan		**tab;
-	size_t			 tabsize;	/* a power of two */
-	size_t			 nchan;
 
 	bool			 outage;	/* logged as unreachable */
 	bool			 ever_up;
@@ -177,113 +156,6 @@ channel(const struct backplane *bp, char *buf, const char *name,
 	memcpy(buf + bp->prefixlen, name, nlen);
 	buf[bp->prefixlen + nlen] = '\0';
 	return bp->prefixlen + nlen;
-}
-
-/* ------------------------------------------------------------ channel set */
-
-static uint32_t
-chan_hash(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	while (n-- > 0) {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static struct chan **
-chan_find(struct backplane *bp, const char *name, size_t nlen, uint32_t h)
-{
-	struct chan **pp;
-
-	if (bp->tabsize == 0)
-		return NULL;
-	for (pp = &bp->tab[h & (bp->tabsize - 1)]; *pp != NULL;
-	    pp = &(*pp)->next)
-		if ((*pp)->hash == h && (*pp)->len == nlen &&
-		    memcmp((*pp)->name, name, nlen) == 0)
-			return pp;
-	return NULL;
-}
-
-/* Add name; false if it was there already or memory is short. */
-static bool
-chan_add(struct backplane *bp, const char *name, size_t nlen)
-{
-	uint32_t h = chan_hash(name, nlen);
-	struct chan *c, *next, **tab;
-	size_t i, size;
-	struct chan **pp;
-
-	if ((pp = chan_find(bp, name, nlen, h)) != NULL)
-		return false;
-	if (bp->nchan >= bp->tabsize) {
-		size = bp->tabsize == 0 ? 16 : bp->tabsize * 2;
-		if ((tab = calloc(size, sizeof(*tab))) == NULL) {
-			log_err("backplane: out of memory");
-			return false;
-		}
-		for (i = 0; i < bp->tabsize; i++)
-			for (c = bp->tab[i]; c != NULL; c = next) {
-				next = c->next;
-				c->next = tab[c->hash & (size - 1)];
-				tab[c->hash & (size - 1)] = c;
-			}
-		free(bp->tab);
-		bp->tab = tab;
-		bp->tabsize = size;
-	}
-	if ((c = malloc(sizeof(*c) + nlen + 1)) == NULL) {
-		log_err("backplane: out of memory");
-		return false;
-	}
-	c->hash = h;
-	c->len = nlen;
-	memcpy(c->name, name, nlen);
-	c->name[nlen] = '\0';
-	c->next = bp->tab[h & (bp->tabsize - 1)];
-	bp->tab[h & (bp->tabsize - 1)] = c;
-	bp->nchan++;
-	return true;
-}
-
-static bool
-chan_del(struct backplane *bp, const char *name, size_t nlen)
-{
-	struct chan **pp, *c;
-
-	if ((pp = chan_find(bp, name, nlen, chan_hash(name, nlen))) == NULL)
-		return false;
-	c = *pp;
-	*pp = c->next;
-	free(c);
-	bp->nchan--;
-	return true;
-}
-
-static void
-chan_free_all(struct backplane *bp)
-{
-	struct chan *c, *next;
-	size_t i;
-
-	for (i = 0; i < bp->tabsize; i++)
-		for (c = bp->tab[i]; c != NULL; c = next) {
-			next = c->next;
-			free(c);
-		}
-	free(bp->tab);
-	bp->tab = NULL;
-	bp->tabsize = 0;
-	bp->nchan = 0;
-}
-
-static void
-chan_seed(const char *name, size_t nlen, void *arg)
-{
-	chan_add(arg, name, nlen);
 }
 
 /* ------------------------------------------------------------ drops */
@@ -430,36 +302,46 @@ static void
 sub_send(struct link *l, const char *cmd, int argc, const char **argv,
     const size_t *lens);
 
-/* SUBSCRIBE the anchor and every channel of the set, in batches. */
+/* Resubscribing: channels gathered into SUBSCRIBEs of SUB_BATCH. */
+struct resub {
+	struct link	*l;
+	const char	*argv[SUB_BATCH];
+	size_t		 lens[SUB_BATCH];
+	char		 (*names)[CHANNEL_MAX];
+	int		 n;
+};
+
+static void
+resub_one(const char *name, size_t nlen, void *arg)
+{
+	struct resub *rs = arg;
+
+	if (nlen == 0 || nlen > WSD_TOPIC_MAX)
+		return;
+	rs->lens[rs->n] = channel(rs->l->bp, rs->names[rs->n], name, nlen);
+	rs->argv[rs->n] = rs->names[rs->n];
+	if (++rs->n == SUB_BATCH) {
+		sub_send(rs->l, "SUBSCRIBE", rs->n, rs->argv, rs->lens);
+		rs->n = 0;
+	}
+}
+
+/* SUBSCRIBE the channel of every topic with subscribers here. */
 static void
 sub_resubscribe(struct link *l)
 {
-	struct backplane *bp = l->bp;
-	const char *argv[SUB_BATCH + 1];
-	size_t lens[SUB_BATCH + 1], i;
-	char (*names)[CHANNEL_MAX];
-	struct chan *c;
-	int n = 0;
+	struct resub rs;
 
-	if ((names = malloc(SUB_BATCH * sizeof(*names))) == NULL) {
+	memset(&rs, 0, sizeof(rs));
+	rs.l = l;
+	if ((rs.names = malloc(SUB_BATCH * sizeof(*rs.names))) == NULL) {
 		link_kill(l, "out of memory");
 		return;
 	}
-	lens[0] = channel(bp, names[0], ANCHOR, sizeof(ANCHOR) - 1);
-	argv[0] = names[0];
-	sub_send(l, "SUBSCRIBE", 1, argv, lens);
-	for (i = 0; i < bp->tabsize; i++)
-		for (c = bp->tab[i]; c != NULL; c = c->next) {
-			lens[n] = channel(bp, names[n], c->name, c->len);
-			argv[n] = names[n];
-			if (++n == SUB_BATCH) {
-				sub_send(l, "SUBSCRIBE", n, argv, lens);
-				n = 0;
-			}
-		}
-	if (n > 0)
-		sub_send(l, "SUBSCRIBE", n, argv, lens);
-	free(names);
+	topic_foreach_name(l->bp->srv, resub_one, &rs);
+	if (rs.n > 0)
+		sub_send(l, "SUBSCRIBE", rs.n, rs.argv, rs.lens);
+	free(rs.names);
 }
 
 static void
@@ -578,7 +460,7 @@ sub_message(struct backplane *bp, const redisReply *ch,
 		return;
 	topic = ch->str + bp->prefixlen;
 	tlen = ch->len - bp->prefixlen;
-	/* Not a topic: the anchor, or a name with a NUL inside. */
+	/* Not a topic (a name with a NUL or a space inside): not ours. */
 	if (topic_name_len(topic) != tlen)
 		return;
 	bp->st.received++;
@@ -618,8 +500,6 @@ sub_cb(redisAsyncContext *ac, void *r, void *priv)
 {
 	struct link *l = link_of(ac);
 	const redisReply *reply = r, *kind, *ch;
-	const char *argv[1];
-	size_t lens[1];
 
 	(void)priv;
 	if (l == NULL || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
@@ -629,28 +509,9 @@ sub_cb(redisAsyncContext *ac, void *r, void *priv)
 	ch = reply->element[1];
 	if (kind->type != REDIS_REPLY_STRING || ch->type != REDIS_REPLY_STRING)
 		return;
-	if (strcmp(kind->str, "message") == 0) {
+	/* The rest confirms SUBSCRIBE and UNSUBSCRIBE: nothing to do. */
+	if (strcmp(kind->str, "message") == 0)
 		sub_message(l->bp, ch, reply->element[2]);
-		return;
-	}
-	/*
-	 * hiredis 0.14 forgets a channel's callback when the confirmation of
-	 * an UNSUBSCRIBE arrives, even if we subscribed to it again in the
-	 * meantime (a topic's last subscriber left and a new one came):
-	 * Redis would then send messages nobody reads.  So if we still want
-	 * the channel, ask again; messages that arrive after this point
-	 * find the callback that this SUBSCRIBE registers.
-	 */
-	if (strcmp(kind->str, "unsubscribe") == 0 &&
-	    ch->len > l->bp->prefixlen &&
-	    chan_find(l->bp, ch->str + l->bp->prefixlen,
-	    ch->len - l->bp->prefixlen,
-	    chan_hash(ch->str + l->bp->prefixlen,
-	    ch->len - l->bp->prefixlen)) != NULL) {
-		argv[0] = ch->str;
-		lens[0] = ch->len;
-		sub_send(l, "SUBSCRIBE", 1, argv, lens);
-	}
 }
 
 /* SUBSCRIBE or UNSUBSCRIBE argv[0..argc) on a ready subscriber. */
@@ -665,8 +526,13 @@ sub_send(struct link *l, const char *cmd, int argc, const char **argv,
 	al[0] = strlen(cmd);
 	memcpy(av + 1, argv, (size_t)argc * sizeof(*av));
 	memcpy(al + 1, lens, (size_t)argc * sizeof(*al));
+	/*
+	 * hiredis refuses UNSUBSCRIBE when it knows of no subscription,
+	 * which leaves nothing to undo; a SUBSCRIBE it refuses would be
+	 * lost, so start again.
+	 */
 	if (redisAsyncCommandArgv(l->ac, sub_cb, NULL, argc + 1, av, al) !=
-	    REDIS_OK)
+	    REDIS_OK && strcmp(cmd, "SUBSCRIBE") == 0)
 		link_kill(l, "cannot send SUBSCRIBE");
 }
 
@@ -817,11 +683,10 @@ backplane_subscribe(struct backplane *bp, const char *name, size_t nlen)
 	const char *argv[1];
 	size_t lens[1];
 
+	/* Not ready: link_ready() subscribes to every topic. */
 	if (bp == NULL || nlen == 0 || nlen > WSD_TOPIC_MAX ||
-	    !chan_add(bp, name, nlen))
+	    bp->sub.state != LINK_READY)
 		return;
-	if (bp->sub.state != LINK_READY)
-		return;		/* link_ready() subscribes to the set */
 	lens[0] = channel(bp, ch, name, nlen);
 	argv[0] = ch;
 	sub_send(&bp->sub, "SUBSCRIBE", 1, argv, lens);
@@ -834,9 +699,8 @@ backplane_unsubscribe(struct backplane *bp, const char *name, size_t nlen)
 	const char *argv[1];
 	size_t lens[1];
 
-	if (bp == NULL || nlen > WSD_TOPIC_MAX || !chan_del(bp, name, nlen))
-		return;
-	if (bp->sub.state != LINK_READY)
+	if (bp == NULL || nlen == 0 || nlen > WSD_TOPIC_MAX ||
+	    bp->sub.state != LINK_READY)
 		return;
 	lens[0] = channel(bp, ch, name, nlen);
 	argv[0] = ch;
@@ -917,7 +781,6 @@ backplane_free(struct backplane *bp)
 			drops_report(bp);
 		event_free(bp->drop_timer);
 	}
-	chan_free_all(bp);
 	settings_free(bp);
 	free(bp);
 }
@@ -965,8 +828,6 @@ backplane_configure(struct server *srv, const struct wsd_cluster_conf *cc)
 		backplane_free(bp);
 		return -1;
 	}
-	/* Topics that had subscribers before the cluster was configured. */
-	topic_foreach_name(srv, chan_seed, bp);
 	srv->backplane = bp;
 	links_restart(bp);
 	return 0;
