@@ -506,6 +506,27 @@ def test_resubscribe_in_one_breath():
         cleanup()
 
 
+def test_stalled_at_start_and_stop_mid_connect():
+    """A Redis that accepts connections but never answers: the handshake
+    deadline says so once, and wsd stops cleanly (exit 0, nothing leaked
+    under the sanitizers) with a connection attempt in flight."""
+    try:
+        r = redis()
+        r.pause()
+        d = node(r)
+        d.wait_log(r"unreachable: no answer within 3000 ms; retrying", 6)
+        c = client(d.port, ["news"])
+        rc, before = call(c, "pub news local")
+        assert rc == 0 and before == ["local"], (rc, before)
+        # The next attempt connects at once (the kernel completes the
+        # TCP handshake) and waits for its PING: stop now.
+        time.sleep(W.T(0.3))
+        assert d.stop() == 0
+        assert count_log(d, r"unreachable: ") == 1
+    finally:
+        cleanup()
+
+
 def test_reload_changes_and_removes_cluster():
     """A reload that changes the prefix resubscribes under the new one;
     one that removes `cluster` disconnects."""
@@ -550,5 +571,6 @@ W.run([
     test_redis_stalled,
     test_auth,
     test_resubscribe_in_one_breath,
+    test_stalled_at_start_and_stop_mid_connect,
     test_reload_changes_and_removes_cluster,
 ])
