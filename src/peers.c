@@ -70,7 +70,8 @@ struct peer_out {
 	struct peers		*ps;
 	struct bufferevent	*bev;		/* NULL: not connected */
 	int			 slot;
-	int			 pid;		/* for the log */
+	int			 number;	/* the worker's, for the log */
+	int			 pid;
 	uint32_t		 serial;	/* of the worker bev reaches */
 	uint64_t		 retry_ms;	/* no connect before */
 	uint64_t		 ndropped;	/* in this episode */
@@ -312,8 +313,8 @@ peer_out_episode_end(struct peer_out *po)
 {
 	if (po->ndropped == 0)
 		return;
-	log_warn("peer worker in slot %d (pid %d): dropped %llu topic "
-	    "message(s) for it", po->slot, po->pid,
+	log_warn("peer worker %d (pid %d): dropped %llu topic "
+	    "message(s) for it", po->number, po->pid,
 	    (unsigned long long)po->ndropped);
 	po->ndropped = 0;
 }
@@ -322,8 +323,8 @@ static void
 peer_out_drop(struct peers *ps, struct peer_out *po, const char *why)
 {
 	if (po->ndropped++ == 0)
-		log_warn("peer worker in slot %d (pid %d) %s; dropping topic "
-		    "messages for it", po->slot, po->pid, why);
+		log_warn("peer worker %d (pid %d) %s; dropping topic "
+		    "messages for it", po->number, po->pid, why);
 	ps->dropped++;
 }
 
@@ -336,8 +337,8 @@ peer_out_close(struct peer_out *po)
 		return;
 	left = evbuffer_get_length(bufferevent_get_output(po->bev));
 	if (left > 0)
-		log_info("peer worker in slot %d (pid %d): stream closed with "
-		    "%zu bytes unsent", po->slot, po->pid, left);
+		log_info("peer worker %d (pid %d): stream closed with "
+		    "%zu bytes unsent", po->number, po->pid, left);
 	bufferevent_free(po->bev);
 	po->bev = NULL;
 	peer_out_episode_end(po);
@@ -350,8 +351,8 @@ peer_out_readcb(struct bufferevent *bev, void *arg)
 	struct peer_out *po = arg;
 
 	(void)bev;
-	log_err("peer worker in slot %d (pid %d) wrote on our stream; "
-	    "closing it", po->slot, po->pid);
+	log_err("peer worker %d (pid %d) wrote on our stream; "
+	    "closing it", po->number, po->pid);
 	peer_out_close(po);
 }
 
@@ -362,7 +363,7 @@ peer_out_eventcb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_ERROR)
-		log_info("peer worker in slot %d (pid %d): %s", po->slot,
+		log_info("peer worker %d (pid %d): %s", po->number,
 		    po->pid, strerror(EVUTIL_SOCKET_ERROR()));
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		peer_out_close(po);
@@ -452,8 +453,8 @@ peer_out_send(struct peers *ps, struct peer_out *po, const uint8_t *hdr,
 		return;
 	}
 	if (len > 0 && evbuffer_add(out, data, len) == -1) {
-		log_err("peer worker in slot %d (pid %d): a payload could not "
-		    "be queued; closing the stream", po->slot, po->pid);
+		log_err("peer worker %d (pid %d): a payload could not "
+		    "be queued; closing the stream", po->number, po->pid);
 		peer_out_close(po);
 		return;
 	}
@@ -495,6 +496,7 @@ peers_publish(struct peers *ps, const char *name, size_t nlen, int opcode,
 			po->serial = serial;
 		}
 		po->pid = atomic_load(&sl->pid);
+		po->number = atomic_load(&sl->number);
 		if (hl == 0 && (hl = peer_record_encode(hdr, opcode, name,
 		    nlen, len)) == 0) {
 			/* Only a payload over 4 GiB: no other worker gets it. */

@@ -135,6 +135,7 @@ setup(void **state)
 	atomic_store(&shm->slot[0].serial, SERIAL_A);
 	atomic_store(&shm->slot[0].pid, getpid());
 	atomic_store(&shm->slot[1].state, SLOT_STARTING);
+	atomic_store(&shm->slot[1].number, 1);
 	atomic_store(&shm->slot[1].serial, SERIAL_B);
 	assert_int_equal(pipe(p), 0);
 	child = fork();

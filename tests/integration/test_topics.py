@@ -340,6 +340,178 @@ def test_slow_subscriber_closed_others_served():
         c.close()
 
 
+# ------------------------------------------------------------ workers
+
+def workers_config(n=2, **kw):
+    extra = {"workers": n, "worker_header": True}
+    extra.update(kw.pop("extra", None) or {})
+    return topics_config(extra=extra, **kw)
+
+
+def on_worker(port, want, subs=(), tries=200):
+    """A connection served by worker `want` (others opened on the way
+    are closed).  Its X-Wsd-Worker header and its open line agree."""
+    for _ in range(tries):
+        c = W.RawClient(port)
+        path = "/t" + ("?sub=" + ",".join(subs) if subs else "")
+        r = c.handshake(path)
+        m = re.match(r"^open (\d+) (\d+)$", text(c))
+        assert m, "no open line"
+        c.worker, c.nsubs = int(m.group(1)), int(m.group(2))
+        assert r.get("x-wsd-worker") == str(c.worker), (r, c.worker)
+        if c.worker == want:
+            return c
+        c.close()
+    raise AssertionError("no connection reached worker %d in %d tries"
+                         % (want, tries))
+
+
+def spread(port, subs, per_worker=2, nworkers=2, tries=200):
+    """Subscribers until every worker has per_worker of them."""
+    got = {w: [] for w in range(nworkers)}
+    extra = []
+    for _ in range(tries):
+        if all(len(v) >= per_worker for v in got.values()):
+            break
+        c = client(port, subs)
+        if len(got[c.worker]) < per_worker:
+            got[c.worker].append(c)
+        else:
+            extra.append(c)
+    for c in extra:
+        c.close()
+    assert all(len(v) >= per_worker for v in got.values()), \
+        "connections did not reach every worker: %r" % {
+            w: len(v) for w, v in got.items()}
+    return [c for v in got.values() for c in v]
+
+
+def expect_sequence(subs, burst=300, rounds=10, per_round=20):
+    """What publish_sequence() sent: every subscriber gets it all, in
+    order, once (a duplicate would show before the end marker)."""
+    for c in subs:
+        got = [int(text(c).split(" ", 1)[0])
+               for _ in range(burst + rounds * per_round)]
+        assert got[:burst] == list(range(burst)), \
+            "worker %d subscriber: %r..." % (c.worker, got[:10])
+        assert got[burst:] == list(range(per_round)) * rounds, \
+            "worker %d subscriber, rounds" % c.worker
+        end = text(c)
+        assert end == "end", "worker %d subscriber: %r before the end " \
+            "marker" % (c.worker, end)
+        quiet(c)
+
+
+def publish_sequence(p, topic, burst=300, rounds=10, per_round=20):
+    rc, _ = call(p, "pubn %s %d 40" % (topic, burst))
+    assert rc == burst
+    for _ in range(rounds):
+        rc, _ = call(p, "pubn %s %d 3000" % (topic, per_round))
+        assert rc == per_round
+    ok(p, "pub %s end" % topic)
+
+
+def test_workers_publish_reaches_every_worker():
+    """workers = 2: a sequence published on worker 0 reaches subscribers
+    on both workers, complete, in order, once; then from worker 1."""
+    d = W.start_daemon(workers_config())
+    subs = spread(d.port, ["seq"], per_worker=3)
+    for w in (0, 1):
+        p = on_worker(d.port, w)
+        publish_sequence(p, "seq")
+        expect_sequence(subs)
+        p.close()
+    # Binary, and large, across workers.
+    payload = os.urandom(300 * 1000)
+    p = on_worker(d.port, 1)
+    p.send_frame(W.OP_BINARY, b"seq " + payload)
+    assert text(p) == "pubbin 0"
+    for c in subs:
+        assert c.read_message() == (W.OP_BINARY, payload)
+    # Unsubscribed on the other worker: not delivered there.
+    for c in subs:
+        ok(c, "unsub seq")
+    p0 = on_worker(d.port, 0)
+    ok(p0, "pub seq nobody")
+    for c in subs:
+        ok(c, "sub seq")
+    ok(p0, "pub seq again")
+    for c in subs:
+        assert text(c) == "again", "worker %d" % c.worker
+        quiet(c)
+    for c in subs + [p, p0]:
+        c.close()
+    assert d.stop() == 0
+
+
+def test_workers_two_publishers_each_in_order():
+    """Publishers on both workers at once: each one's messages reach
+    every subscriber in that publisher's order, all of them, once."""
+    d = W.start_daemon(workers_config())
+    subs = spread(d.port, ["mix"], per_worker=2)
+    pubs = [on_worker(d.port, 0), on_worker(d.port, 1)]
+    n = 400
+    # The publishers' messages differ in size: 64 and 65 bytes.
+    for k, p in enumerate(pubs):
+        p.send_text("pubn mix %d %d" % (n, 64 + k))
+    for p in pubs:
+        rc, _ = call_reply_only(p, "pubn")
+        assert rc == n
+    for c in subs:
+        runs = {64: [], 65: []}
+        for _ in range(2 * n):
+            t = text(c)
+            runs[len(t)].append(int(t.split(" ", 1)[0]))
+        for size, seqs in runs.items():
+            assert seqs == list(range(n)), \
+                "worker %d subscriber, publisher of %d-byte messages: " \
+                "%d messages, first %r" % (c.worker, size, len(seqs),
+                                           seqs[:10])
+        quiet(c)
+    for c in subs + pubs:
+        c.close()
+
+
+def call_reply_only(c, cmd):
+    while True:
+        t = text(c)
+        m = re.match(r"^%s (-?\d+)$" % re.escape(cmd), t)
+        if m:
+            return int(m.group(1)), None
+
+
+def test_workers_restarted_worker_rejoins():
+    """kill -9 a worker: its replacement (a new serial) gets topic
+    messages from the other worker, and the survivor's subscribers keep
+    getting them."""
+    d = W.start_daemon(workers_config())
+    d.worker_pids(2)
+    survivor = on_worker(d.port, 0, ["news"])
+    victim = on_worker(d.port, 1, ["news"])
+    p = on_worker(d.port, 0)
+    ok(p, "pub news before")
+    assert text(survivor) == "before" and text(victim) == "before"
+    mark = d.mark()
+    old = d.worker_pids(2)
+    os.kill(old[1], 9)
+    d.wait_log(r"worker 1 started \(pid (\d+)\)", 10, mark)
+    victim.read_until_eof(10)
+    victim.close()
+    newcomer = on_worker(d.port, 1, ["news"])
+    # The stream to the old worker 1 died with it; publish until the
+    # new one is reached (a message to a peer that is just being
+    # replaced may be dropped: at most once).
+    ok(p, "pub news after")
+    assert text(survivor) == "after"
+    assert text(newcomer) == "after"
+    # And from the new worker to the old one.
+    p1 = on_worker(d.port, 1)
+    ok(p1, "pub news back")
+    assert text(survivor) == "back" and text(newcomer) == "back"
+    for c in (survivor, newcomer, p, p1):
+        c.close()
+
+
 TESTS = [
     test_subscribe_publish_unsubscribe,
     test_publisher_subscribed_gets_its_own,
@@ -351,6 +523,9 @@ TESTS = [
     test_subscription_limit_and_many_topics,
     test_publish_from_timer,
     test_slow_subscriber_closed_others_served,
+    test_workers_publish_reaches_every_worker,
+    test_workers_two_publishers_each_in_order,
+    test_workers_restarted_worker_rejoins,
 ]
 
 if __name__ == "__main__":
