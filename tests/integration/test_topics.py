@@ -45,7 +45,7 @@ def client(port, subs=(), sock=None):
     path = "/t" + ("?sub=" + ",".join(subs) if subs else "")
     c = W.RawClient(port) if sock is None else sock
     c.handshake(path)
-    m = re.match(r"^open (\d+) (\d+)$", text(c))
+    m = re.match(r"^open (-?\d+) (\d+)$", text(c))
     assert m, "no open line"
     c.worker, c.nsubs = int(m.group(1)), int(m.group(2))
     return c
@@ -355,7 +355,7 @@ def on_worker(port, want, subs=(), tries=200):
         c = W.RawClient(port)
         path = "/t" + ("?sub=" + ",".join(subs) if subs else "")
         r = c.handshake(path)
-        m = re.match(r"^open (\d+) (\d+)$", text(c))
+        m = re.match(r"^open (-?\d+) (\d+)$", text(c))
         assert m, "no open line"
         c.worker, c.nsubs = int(m.group(1)), int(m.group(2))
         assert r.get("x-wsd-worker") == str(c.worker), (r, c.worker)
