@@ -29,6 +29,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "bpwire.h"
 #include "config.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
@@ -222,7 +223,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
-	"routes", NULL
+	"routes", "cluster", NULL
 };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const route_keys[] = {
@@ -1055,6 +1056,112 @@ parse_routes(struct loader *ld, const config_setting_t *root)
 		parse_route(ld, config_setting_get_elem(s, (unsigned int)i));
 }
 
+/* ------------------------------------------------------------ cluster */
+
+static const char *const cluster_keys[] = {
+	"redis", "user", "password", "prefix", "max_pending", NULL
+};
+
+/* A cluster string: present, non-empty, without control characters. */
+static enum got
+cluster_string(struct loader *ld, const config_setting_t *g,
+    const char *name, char **out)
+{
+	const config_setting_t *s;
+	const char *v;
+	enum got got;
+
+	if ((got = get_string(ld, g, name, &v, &s)) != GOT_OK)
+		return got;
+	if (*v == '\0') {
+		problem(ld, s, "'%s' must not be empty", name);
+		return GOT_BAD;
+	}
+	if (has_ctl(v)) {
+		problem(ld, s, "'%s' must not contain control characters",
+		    name);
+		return GOT_BAD;
+	}
+	*out = xstrdup(v);
+	return GOT_OK;
+}
+
+/*
+ * cluster = { redis = "127.0.0.1:6379"; ... }: the Redis backplane.
+ * The address is parsed here, once, by the same code the workers use
+ * (bpwire.c), and it never names a host to look up: a worker must not
+ * block its loop on a resolver.
+ */
+static void
+parse_cluster(struct loader *ld, const config_setting_t *root)
+{
+	struct wsd_cluster_conf *cc = &ld->c->cluster;
+	const config_setting_t *g, *s;
+	struct bpwire_addr addr;
+	const char *why;
+	long long v;
+	size_t i;
+
+	cc->max_pending = WSD_CLUSTER_MAX_PENDING_DEFAULT;
+	if ((g = get_group(ld, root, "cluster")) == NULL)
+		return;
+	cc->line = (int)config_setting_source_line(g);
+	check_keys(ld, g, cluster_keys);
+
+	switch (cluster_string(ld, g, "redis", &cc->redis)) {
+	case GOT_NONE:
+		problem(ld, g, "'cluster' needs 'redis' (\"HOST:PORT\", "
+		    "\"[IPV6]:PORT\" or a Unix socket path)");
+		break;
+	case GOT_OK:
+		if (bpwire_parse_addr(cc->redis, &addr, &why) == -1) {
+			problem(ld, config_setting_get_member(g, "redis"),
+			    "'redis' \"%s\": %s", cc->redis, why);
+			free(cc->redis);
+			cc->redis = NULL;
+		}
+		break;
+	case GOT_BAD:
+		break;
+	}
+	cluster_string(ld, g, "user", &cc->user);
+	cluster_string(ld, g, "password", &cc->password);
+	if (cc->user != NULL && cc->password == NULL)
+		problem(ld, config_setting_get_member(g, "user"),
+		    "'user' needs a 'password'");
+
+	if (cluster_string(ld, g, "prefix", &cc->prefix) == GOT_OK) {
+		s = config_setting_get_member(g, "prefix");
+		if (strlen(cc->prefix) > WSD_CLUSTER_PREFIX_MAX)
+			problem(ld, s, "'prefix' must be at most %d bytes",
+			    WSD_CLUSTER_PREFIX_MAX);
+		else
+			for (i = 0; cc->prefix[i] != '\0'; i++)
+				if ((unsigned char)cc->prefix[i] < 0x21 ||
+				    (unsigned char)cc->prefix[i] > 0x7e) {
+					problem(ld, s, "'prefix' must be "
+					    "printable ASCII without spaces");
+					break;
+				}
+	}
+	if (cc->prefix == NULL)
+		cc->prefix = xstrdup(WSD_CLUSTER_PREFIX_DEFAULT);
+
+	if (get_int(ld, g, "max_pending", WSD_CLUSTER_MAX_PENDING_MIN,
+	    (long long)WSD_CLUSTER_MAX_PENDING_MAX, &v) == GOT_OK)
+		cc->max_pending = (uint64_t)v;
+}
+
+static void
+cluster_free(struct wsd_cluster_conf *cc)
+{
+	free(cc->redis);
+	free(cc->user);
+	free(cc->password);
+	free(cc->prefix);
+	memset(cc, 0, sizeof(*cc));
+}
+
 /* ------------------------------------------------------------ load */
 
 /*
@@ -1170,6 +1277,7 @@ config_load(const char *file, const char *plugin_dir_default,
 	parse_document_root(&ld, root);
 	parse_listen(&ld, root);
 	parse_routes(&ld, root);
+	parse_cluster(&ld, root);
 
 	if (problems_flush(&ld, errs) > 0) {
 		config_free(c);
@@ -1199,6 +1307,7 @@ config_free(struct wsd_config *c)
 		free(r->origins);
 	}
 	free(c->routes);
+	cluster_free(&c->cluster);
 	free(c->plugin_dir);
 	free(c->document_root);
 	free(c->file);

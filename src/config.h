@@ -75,6 +75,12 @@ struct wsd_route_conf {
 	int			 line;
 };
 
+#define WSD_CLUSTER_PREFIX_DEFAULT	"wsd:"
+#define WSD_CLUSTER_PREFIX_MAX		64
+#define WSD_CLUSTER_MAX_PENDING_DEFAULT	(16ULL * 1024 * 1024)
+#define WSD_CLUSTER_MAX_PENDING_MIN	4096
+#define WSD_CLUSTER_MAX_PENDING_MAX	(64ULL * 1024 * 1024 * 1024)
+
 /* `cluster`: the Redis backplane.  redis == NULL: none. */
 struct wsd_cluster_conf {
 	char		*redis;		/* "HOST:PORT" or a Unix socket path */

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "backplane.h"
 #include "conn.h"
 #include "generation.h"
 #include "log.h"
@@ -396,6 +397,8 @@ server_reload(struct server *srv)
 	set_max_connections(srv, g->cfg, false);
 	generation_unref(srv->gen);
 	srv->gen = g;
+	if (backplane_configure(srv, &g->cfg->cluster) == -1)
+		log_err("reload: the Redis backplane keeps its old settings");
 	/* "reloaded:" is the master's, once every worker is done. */
 	log_notice("%s: %zu route(s)", worker_self.slot != NULL ?
 	    "reload done" : "reloaded", g->routes.n);
@@ -551,6 +554,8 @@ server_start(struct server *srv)
 			return -1;
 		}
 	}
+	if (backplane_configure(srv, &cfg->cluster) == -1)
+		return -1;
 	return 0;
 }
 
@@ -558,6 +563,7 @@ void
 server_free(struct server *srv)
 {
 	conn_abort_all(srv);
+	backplane_stop(srv);
 	listeners_close(srv);
 	topics_fini(srv);
 	if (srv->ev_term != NULL)

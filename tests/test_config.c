@@ -1066,6 +1066,131 @@ test_include_directory(void **state)
 	free(inc);
 }
 
+/* ------------------------------------------------------------ cluster */
+
+static void
+test_cluster_absent(void **state)
+{
+	struct fx *f = *state;
+
+	assert_loads(f, "");
+	assert_null(f->c->cluster.redis);
+	assert_null(f->c->cluster.user);
+	assert_null(f->c->cluster.password);
+}
+
+static void
+test_cluster_full(void **state)
+{
+	struct fx *f = *state;
+	struct wsd_cluster_conf *cc;
+
+	assert_loads(f,
+	    "cluster = {\n"
+	    "  redis = \"127.0.0.1:6380\";\n"
+	    "  user = \"wsd\";\n"
+	    "  password = \"s3cret pass\";\n"
+	    "  prefix = \"app1/\";\n"
+	    "  max_pending = 65536;\n"
+	    "};\n");
+	cc = &f->c->cluster;
+	assert_string_equal(cc->redis, "127.0.0.1:6380");
+	assert_string_equal(cc->user, "wsd");
+	assert_string_equal(cc->password, "s3cret pass");
+	assert_string_equal(cc->prefix, "app1/");
+	assert_int_equal(cc->max_pending, 65536);
+	assert_int_equal(cc->line, 1);
+
+	/* Defaults: prefix "wsd:", 16 MiB pending, no AUTH. */
+	assert_loads(f, "cluster = { redis = \"localhost\"; };\n");
+	cc = &f->c->cluster;
+	assert_string_equal(cc->redis, "localhost");
+	assert_string_equal(cc->prefix, "wsd:");
+	assert_int_equal(cc->max_pending, 16 * 1024 * 1024);
+	assert_null(cc->user);
+	assert_null(cc->password);
+
+	/* A password alone is AUTH PASSWORD. */
+	assert_loads(f, "cluster = { redis = \"[::1]:1\"; password = \"x\"; "
+	    "max_pending = 5000000000L; };\n");
+	assert_string_equal(f->c->cluster.password, "x");
+	assert_true(f->c->cluster.max_pending == 5000000000ULL);
+
+	assert_loads(f, "cluster = { redis = \"/run/redis/redis.sock\"; "
+	    "prefix = \"~\"; max_pending = 4096; };\n");
+	assert_string_equal(f->c->cluster.redis, "/run/redis/redis.sock");
+	assert_int_equal(f->c->cluster.max_pending, 4096);
+}
+
+static void
+test_cluster_errors(void **state)
+{
+	struct fx *f = *state;
+	char prefix[80], *text;
+
+	assert_fails(f,
+	    "cluster = {\n"						/* 1 */
+	    "  redis = \"redis.internal:6379\";\n"			/* 2 */
+	    "  user = \"wsd\";\n"					/* 3 */
+	    "  prefx = \"a:\";\n"					/* 4 */
+	    "  max_pending = 4095;\n"					/* 5 */
+	    "};\n", 4);							/* 6 */
+	assert_error(f, 2, "'redis' \"redis.internal:6379\": HOST must be "
+	    "a numeric IP address or \"localhost\" (no name is looked up)");
+	assert_error(f, 3, "'user' needs a 'password'");
+	assert_error(f, 4, "unknown key 'prefx' (did you mean 'prefix'?)");
+	assert_error(f, 5, "'max_pending' must be between 4096 and "
+	    "68719476736 (got 4095)");
+
+	assert_fails(f, "\ncluster = { prefix = \"x\"; };\n", 1);
+	assert_error(f, 2, "'cluster' needs 'redis'");
+
+	assert_fails(f, "cluster = \"127.0.0.1:6379\";\n", 1);
+	assert_error(f, 1, "'cluster' must be a group");
+
+	assert_fails(f,
+	    "cluster = {\n"						/* 1 */
+	    "  redis = \"::1:6379\";\n"					/* 2 */
+	    "  password = \"\";\n"					/* 3 */
+	    "  prefix = \"a b\";\n"					/* 4 */
+	    "};\n", 3);
+	assert_error(f, 2, "an IPv6 address goes in brackets");
+	assert_error(f, 3, "'password' must not be empty");
+	assert_error(f, 4, "'prefix' must be printable ASCII without spaces");
+
+	assert_fails(f,
+	    "cluster = {\n"						/* 1 */
+	    "  redis = 6379;\n"						/* 2 */
+	    "  user = \"a\\tb\";\n"					/* 3 */
+	    "  password = \"p\";\n"					/* 4 */
+	    "  prefix = \"\";\n"					/* 5 */
+	    "  max_pending = \"1M\";\n"					/* 6 */
+	    "};\n", 4);
+	assert_error(f, 2, "'redis' must be a string");
+	assert_error(f, 3, "'user' must not contain control characters");
+	assert_error(f, 5, "'prefix' must not be empty");
+	assert_error(f, 6, "'max_pending' must be an integer");
+
+	assert_fails(f, "cluster = { redis = \"127.0.0.1:0\"; };\n", 1);
+	assert_error(f, 1, "PORT must be 1 to 65535");
+
+	/* 64 bytes of prefix are fine, 65 are not. */
+	memset(prefix, 'p', sizeof(prefix));
+	prefix[64] = '\0';
+	text = xasprintf("cluster = { redis = \"127.0.0.1\"; prefix = \"%s\"; "
+	    "};\n", prefix);
+	assert_loads(f, text);
+	assert_int_equal(strlen(f->c->cluster.prefix), 64);
+	free(text);
+	prefix[64] = 'p';
+	prefix[65] = '\0';
+	text = xasprintf("cluster = { redis = \"127.0.0.1\"; prefix = \"%s\"; "
+	    "};\n", prefix);
+	assert_fails(f, text, 1);
+	assert_error(f, 1, "'prefix' must be at most 64 bytes");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -1099,6 +1224,9 @@ main(void)
 		T(test_document_root),
 		T(test_many_errors),
 		T(test_errors_appended),
+		T(test_cluster_absent),
+		T(test_cluster_full),
+		T(test_cluster_errors),
 #undef T
 	};
 

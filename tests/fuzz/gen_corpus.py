@@ -470,6 +470,40 @@ def corpus_conn():
     return out
 
 
+def envelope(op, node, payload):
+    """A payload as wsd publishes it on Redis (src/bpwire.h)."""
+    return b"\xffWSD\x01" + bytes([op]) + struct.pack(">Q", node) + payload
+
+
+def corpus_bpwire():
+    # The first byte picks max_message_size (bits 0-1: 0, 1, 16,
+    # unlimited) and whether the envelope's node id is ours (bit 2).
+    big, own = b"\x03", b"\x07"
+    return {
+        "plain": big + b"hello",
+        "plain-empty": big,
+        "plain-utf8": big + "caf\u00e9 \u20ac \U0001f600".encode(),
+        "plain-bad-utf8": big + b"abc\xc3(",
+        "plain-too-big": b"\x02" + b"x" * 17,
+        "env-text": big + envelope(1, 42, b"hi there"),
+        "env-binary": big + envelope(2, 0, b"\x00\xff\x80\x01"),
+        "env-own": own + envelope(1, 0x1122334455667788, b"mine"),
+        "env-bad-utf8": big + envelope(1, 9, b"\xed\xa0\x80"),
+        "env-too-big": b"\x01" + envelope(2, 9, b"ab"),
+        "env-truncated": big + envelope(1, 9, b"")[:9],
+        "env-version-2": big + b"\xffWSD\x02\x01" + b"\x00" * 8 + b"x",
+        "env-opcode-8": big + envelope(8, 9, b""),
+        "addr-v4": b"127.0.0.1:6379",
+        "addr-v4-noport": b"10.0.0.1",
+        "addr-localhost": b"localhost:6380",
+        "addr-v6": b"[::1]:6379",
+        "addr-v6-bare": b"::1:6379",
+        "addr-unix": b"/run/redis/redis.sock",
+        "addr-name": b"redis.internal:6379",
+        "addr-port-big": b"127.0.0.1:65536",
+    }
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -478,6 +512,7 @@ TARGETS = {
     "conn": corpus_conn,
     "ws_rx": corpus_ws_rx,
     "peers": corpus_peers,
+    "bpwire": corpus_bpwire,
 }
 
 
