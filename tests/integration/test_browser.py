@@ -329,6 +329,21 @@ def test_chat_two_pages():
         assert not bob.find_element(By.ID, "chat-send").is_enabled()
         wait_for(ann, "bob's leave on ann's page", lambda dr: (
             "leave", "bob", " left " + room) in chat_items(dr))
+
+        # a nick the server would refuse is not even sent
+        mark = d.mark()
+        nick = bob.find_element(By.ID, "chat-nick")
+        nick.clear()
+        nick.send_keys("bad nick!")
+        bob.find_element(By.ID, "chat-join").click()
+        assert bob.execute_script(
+            "return document.getElementById('chat-nick').validity.valid") \
+            is False
+        chat_join(bob, "bob2", room)        # a good one still joins
+        assert not d.find_log(r'"GET /chat\?room=[^"]*nick=bad', start=mark), \
+            d.tail()
+        wait_for(ann, "bob2's join on ann's page", lambda dr: (
+            "join", "bob2", " joined " + room) in chat_items(dr))
         screenshot(ann, "wsd-chat.png", "/tmp/wsd-chat.png")
         for dr in (ann, bob):
             errors = js_errors(dr.get_log("browser"))
