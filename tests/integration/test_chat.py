@@ -21,8 +21,8 @@ KEYS = {"message": {"type", "room", "nick", "text", "ts"},
         "leave": {"type", "room", "nick"}}
 
 
-def chat_route(path="/chat", **settings):
-    return W.route(path, "chat", settings=settings)
+def chat_route(path="/chat", limits=None, **settings):
+    return W.route(path, "chat", settings=settings, limits=limits)
 
 
 def start(routes=None, **kw):
@@ -312,6 +312,32 @@ def test_max_line():
         d.kill()
 
 
+def test_line_whose_json_is_too_big():
+    """A line under max_line whose JSON is over the route's
+    max_message_size cannot be published: the sender is told by a close
+    (1011), the room hears nothing of it, only the leave."""
+    d = start(routes=[chat_route(limits={"max_message_size": 200})])
+    try:
+        async def go():
+            a = await join(d.port, "r", "ann")
+            b = await join(d.port, "r", "bob")
+            await expect(a, "join", "r", "bob")
+            fits = "\x01" * 20                  # 120 bytes escaped: fits
+            await b.send(fits)
+            await expect(a, "message", "r", "bob", fits)
+            await expect(b, "message", "r", "bob", fits)
+            big = "\x01" * 100                  # 100 bytes, 600 as JSON
+            await b.send(big)
+            await closed_with(b, 1011)
+            await expect(a, "leave", "r", "bob")
+            d.wait_log(r"/chat: chat: conn \d+: line of 100 bytes not "
+                       r"published")
+            await a.close()
+        W.arun(go())
+    finally:
+        d.kill()
+
+
 def test_order_of_many_lines():
     d = start()
     n = 1000
@@ -470,6 +496,7 @@ TESTS = [
     test_nick_not_unique,
     test_binary_closes_1003,
     test_max_line,
+    test_line_whose_json_is_too_big,
     test_order_of_many_lines,
     test_json_special_characters_round_trip,
     test_rooms_survive_a_reload,
