@@ -445,6 +445,87 @@ def test_rooms_survive_a_reload():
         d.kill()
 
 
+def test_members_on_two_workers():
+    """workers = 2: members served by different workers (as the 101's
+    X-Wsd-Worker header tells) are in one room: joins, lines from both
+    workers at once (each sender's in order, each once) and a leave reach
+    every member."""
+    d = W.start(routes=[chat_route()],
+                extra={"workers": 2, "worker_header": True})
+    n = 100
+    try:
+        async def go():
+            members = []            # (nick, ws, worker)
+            for i in range(40):
+                nick = "m%d" % i
+                ws = await join(d.port, "w", nick)
+                worker = ws.response_headers.get("X-Wsd-Worker")
+                assert worker in ("0", "1"), \
+                    "X-Wsd-Worker %r" % (worker,)
+                members.append((nick, ws, int(worker)))
+                if len({m[2] for m in members}) == 2 and len(members) >= 4:
+                    break
+            workers = [m[2] for m in members]
+            assert set(workers) == {0, 1}, \
+                "%d members, all on worker %d" % (len(members), workers[0])
+            # Each member hears the join of everyone who came after it.
+            # It may hear one of an earlier member too: a join published
+            # on the other worker just before this member subscribed can
+            # still be on its way there.  Never twice, never its own.
+            nicks = [m[0] for m in members]
+            joins = {m[0]: {m[0]} for m in members}
+
+            def a_join(ev, nick):
+                if ev["type"] != "join":
+                    return False
+                assert ev["room"] == "w" and ev["nick"] in nicks and \
+                    ev["nick"] not in joins[nick], (nick, ev)
+                joins[nick].add(ev["nick"])
+                return True
+            for i, (nick, ws, _) in enumerate(members):
+                while not set(nicks[i:]) <= joins[nick]:
+                    ev = await event(ws)
+                    assert a_join(ev, nick), ev
+            a = next(m for m in members if m[2] == 0)
+            b = next(m for m in members if m[2] == 1)
+
+            async def send(ws, nick):
+                for i in range(n):
+                    await ws.send("%s %d" % (nick, i))
+
+            async def read(ws, nick):
+                got = {a[0]: [], b[0]: []}
+                while sum(len(v) for v in got.values()) < 2 * n:
+                    ev = await event(ws)
+                    if a_join(ev, nick):
+                        continue
+                    assert ev["type"] == "message", ev
+                    who, i = ev["text"].split()
+                    assert who == ev["nick"], ev
+                    got[who].append(int(i))
+                return got
+            results = await asyncio.gather(
+                send(a[1], a[0]), send(b[1], b[0]),
+                *[read(m[1], m[0]) for m in members])
+            for m, got in zip(members, results[2:]):
+                for who in (a[0], b[0]):
+                    assert got[who] == list(range(n)), \
+                        "%s (worker %d) got %s's lines as %r..." % (
+                            m[0], m[2], who, got[who][:20])
+            await b[1].close()
+            for m in members:
+                if m is not b:
+                    await expect(m[1], "leave", "w", b[0])
+            others = [m for m in members if m is not b]
+            for m in others:
+                await nothing_more(m[1], 0.2)
+            for m in others:
+                await m[1].close()
+        W.arun(go(), timeout=60)
+    finally:
+        d.kill()
+
+
 def test_bad_settings():
     for settings, key in (({"max_line": 0}, "max_line"),
                           ({"max_line": 1048577}, "max_line"),
@@ -500,6 +581,7 @@ TESTS = [
     test_order_of_many_lines,
     test_json_special_characters_round_trip,
     test_rooms_survive_a_reload,
+    test_members_on_two_workers,
     test_bad_settings,
     test_bundled_config_has_chat,
 ]
