@@ -183,6 +183,8 @@ chat_open(void *state, struct wsd_conn *c)
 		return;
 	}
 	m->joined = 1;
+	wsd_log(ch->route, WSD_LOG_DEBUG, "chat: conn %llu: %s joined %s",
+	    (unsigned long long)wsd_conn_id(c), m->nick, m->room);
 }
 
 static void

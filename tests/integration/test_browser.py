@@ -265,11 +265,21 @@ def chat_join(driver, nick, room):
         box = driver.find_element(By.ID, id_)
         box.clear()
         box.send_keys(value)
+    mine = ("join", nick, " joined " + room)
+    before = chat_items(driver).count(mine)
     driver.find_element(By.ID, "chat-join").click()
     wait_for(driver, "%s to be in %s" % (nick, room), lambda dr: text(
         dr, "chat-state") == "in %s as %s" % (room, nick))
-    wait_for(driver, "%s's own join line" % nick, lambda dr: (
-        "join", nick, " joined " + room) in chat_items(dr))
+    wait_for(driver, "%s's own join line" % nick, lambda dr:
+             chat_items(dr).count(mine) > before)
+
+
+def chat_worker(d, nick, room, start=0):
+    """The worker that served nick's latest join (the plugin's debug
+    line, which the worker's log prefix names)."""
+    m = d.wait_log(r"worker (\d+): /chat: chat: conn \d+: %s joined %s$"
+                   % (re.escape(nick), re.escape(room)), start=start)
+    return int(m.group(1))
 
 
 def chat_say(driver, line):
@@ -283,11 +293,12 @@ def chat_say(driver, line):
 
 
 def test_chat_two_pages():
-    """Two browsers join one room on the demo page and talk."""
+    """Two browsers join one room on the demo page, each served by
+    another of wsd's two workers, and talk."""
     need_browser()
     from selenium.webdriver.common.by import By
 
-    d = W.start(**config())
+    d = W.start(extra={"workers": 2, "worker_header": True}, **config())
     ann = bob = None
     room = "browser-test"
     try:
@@ -300,10 +311,27 @@ def test_chat_two_pages():
         # nobody joins a chat by loading the page
         assert not d.find_log(r'"GET /chat'), d.tail()
 
+        mark = d.mark()
         chat_join(ann, "ann", room)
-        chat_join(bob, "bob", room)
-        wait_for(ann, "bob's join on ann's page", lambda dr: (
-            "join", "bob", " joined " + room) in chat_items(dr))
+        ann_worker = chat_worker(d, "ann", room, mark)
+        # bob leaves and joins again until another worker serves him
+        bob_join = ("join", "bob", " joined " + room)
+        bob_leave = ("leave", "bob", " left " + room)
+        for attempt in range(20):
+            mark = d.mark()
+            seen = chat_items(ann).count(bob_join)
+            chat_join(bob, "bob", room)
+            wait_for(ann, "bob's join on ann's page", lambda dr:
+                     chat_items(dr).count(bob_join) > seen)
+            if chat_worker(d, "bob", room, mark) != ann_worker:
+                break
+            left = chat_items(ann).count(bob_leave)
+            bob.find_element(By.ID, "chat-join").click()
+            wait_for(ann, "bob's leave on ann's page", lambda dr:
+                     chat_items(dr).count(bob_leave) > left)
+        else:
+            raise AssertionError("bob was served by ann's worker %d in 20 "
+                                 "joins" % ann_worker)
 
         chat_say(bob, MESSAGE)
         for dr in (bob, ann):
@@ -323,12 +351,13 @@ def test_chat_two_pages():
         assert chat_items(ann)[0] == ("join", "ann", " joined " + room)
 
         # bob leaves: ann sees it, bob's page is out of the room
+        left = chat_items(ann).count(bob_leave)
         bob.find_element(By.ID, "chat-join").click()
         wait_for(bob, "bob to be out", lambda dr: text(
             dr, "chat-state") == "not joined")
         assert not bob.find_element(By.ID, "chat-send").is_enabled()
-        wait_for(ann, "bob's leave on ann's page", lambda dr: (
-            "leave", "bob", " left " + room) in chat_items(dr))
+        wait_for(ann, "bob's leave on ann's page", lambda dr:
+                 chat_items(dr).count(bob_leave) > left)
 
         # a nick the server would refuse is not even sent
         mark = d.mark()
