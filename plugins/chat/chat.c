@@ -16,9 +16,11 @@
  * ts is milliseconds since the Unix epoch, by the wall clock of the wsd
  * that received the line.  Everything, the sender's own lines and its
  * own join included, reaches clients only through the room's topic, so
- * every member sees the same events in the same order whatever worker or
- * node it is on.  Nicks are not unique: the plugin has per worker state
- * only, and a room's members are spread over workers and nodes.
+ * every member, whatever worker or node it is on, sees each member's
+ * events in the order they happened (those of two members on different
+ * workers may interleave differently for different members).  Nicks are
+ * not unique: the plugin has per worker state only, and a room's members
+ * are spread over workers and nodes.
  *
  * A binary message closes the connection with 1003, a line longer than
  * max_line bytes with 1009.
