@@ -9,6 +9,7 @@
  * client is closed.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,11 +429,17 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
  */
 #define SHARE_MIN	1024
 
-/* One encoded frame shared by every recipient of a broadcast. */
+/*
+ * One encoded frame shared by every recipient of a broadcast or a topic
+ * message.  The caller holds one reference until shared_frame_done();
+ * every queue that references the frame holds another.
+ */
 struct shared_frame {
 	size_t			 refs;
-	size_t			 len;
+	size_t			 len;		/* of data: header and payload */
+	size_t			 plen;		/* of the payload */
 	struct conn_shared	*cs;		/* set: counted in out_total */
+	struct conn_shared	*flush_cs;	/* set: a direct send was made */
 	uint8_t			 data[];
 };
 
@@ -450,102 +457,136 @@ shared_frame_unref(const void *data, size_t len, void *arg)
 	free(f);
 }
 
+/* Encode one frame for many; opcode and text are checked already. */
+struct shared_frame *
+shared_frame_new(int opcode, const void *data, size_t len)
+{
+	struct shared_frame *f;
+	size_t hl;
+
+	if (len > SIZE_MAX - sizeof(*f) - WS_FRAME_MAX_HEADER ||
+	    (f = malloc(sizeof(*f) + WS_FRAME_MAX_HEADER + len)) == NULL)
+		return NULL;
+	hl = ws_frame_encode_header(f->data, true, (uint8_t)opcode, len, NULL);
+	if (len > 0)
+		memcpy(f->data + hl, data, len);
+	f->len = hl + len;
+	f->plen = len;
+	f->refs = 1;
+	f->cs = NULL;
+	f->flush_cs = NULL;
+	return f;
+}
+
+/*
+ * The caller is done handing f out: drop its reference, and if a direct
+ * send was made, end the loop iteration for direct sends (the next
+ * broadcast of the same iteration is queued).
+ */
+void
+shared_frame_done(struct shared_frame *f)
+{
+	if (f->flush_cs != NULL)
+		event_active(f->flush_cs->ev_flush, EV_TIMEOUT, 1);
+	shared_frame_unref(NULL, 0, f);
+}
+
+/*
+ * Give c the shared frame f: sent at once, queued by copy or by
+ * reference.  Returns true if c got it.  A client over max_send_buffer
+ * is failed with 1008; this never frees c (conn_fail and conn_broken
+ * only mark it and queue it for the flush, and no plugin callback runs
+ * from here), so a caller may go on walking a list of connections.
+ */
+bool
+conn_send_shared(struct conn *c, struct shared_frame *f)
+{
+	struct conn_shared *cs = c->srv->cs;
+	struct evbuffer *out;
+	size_t queued, off = 0;
+	ssize_t w;
+
+	if (c->state != CONN_OPEN || c->broken)
+		return false;
+	queued = conn_out_len(c);
+	/*
+	 * Nothing queued: hand the frame to the kernel now, once per loop
+	 * iteration; a clock tick to 10,000 clients then costs one send
+	 * each and no buffer.  A second broadcast in the same iteration is
+	 * queued, so that a burst goes out in few writes.
+	 */
+	if (queued == 0 && !c->wev_added && !c->wr_shut &&
+	    c->bcast_gen != cs->flush_gen) {
+		c->bcast_gen = cs->flush_gen;
+		f->flush_cs = cs;
+		w = send(c->fd, f->data, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w == (ssize_t)f->len) {
+			c->msgs_out++;
+			c->bytes_out += f->plen;
+			return true;
+		}
+		/* The rest is queued; an error shows in conn_flush. */
+		if (w > 0)
+			off = (size_t)w;
+	}
+	if (queued > 0 && queued + f->len > conn_limits(c)->max_send_buffer) {
+		log_notice("conn %llu %s: send buffer limit passed, closing",
+		    (unsigned long long)c->id, c->remote);
+		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
+		return false;
+	}
+	if ((out = conn_outbuf(c)) == NULL)
+		goto nomem;
+	if (f->len - off < SHARE_MIN) {
+		if (evbuffer_add(out, f->data + off, f->len - off) == -1)
+			goto nomem;
+	} else {
+		f->refs++;
+		if (evbuffer_add_reference(out, f->data + off, f->len - off,
+		    shared_frame_unref, f) == -1) {
+			f->refs--;
+			goto nomem;
+		}
+		/* Its memory counts once, not once per client. */
+		if (f->cs == NULL) {
+			f->cs = cs;
+			cs->out_total += f->len;
+		}
+		c->shared_q += f->len - off;
+	}
+	c->msgs_out++;
+	c->bytes_out += f->plen;
+	check_hwm(c, queued + f->len - off);
+	broadcast_added(c);
+	return true;
+nomem:
+	/* Half a frame on the wire cannot be followed by anything. */
+	if (off > 0)
+		conn_broken(c, "out of memory in the middle of a frame");
+	else
+		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+	return false;
+}
+
 size_t
 conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 {
-	struct conn_shared *cs = NULL;
 	struct shared_frame *f;
 	struct conn *c;
-	size_t hl, n = 0;
-	bool direct = false;
+	size_t n = 0;
 
 	if ((opcode != WSD_TEXT && opcode != WSD_BINARY) ||
 	    (len > 0 && data == NULL) || r->nconns == 0)
 		return 0;
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return 0;
-	if ((f = malloc(sizeof(*f) + WS_FRAME_MAX_HEADER + len)) == NULL)
+	if ((f = shared_frame_new(opcode, data, len)) == NULL)
 		return 0;
-	hl = ws_frame_encode_header(f->data, true, (uint8_t)opcode, len, NULL);
-	if (len > 0)
-		memcpy(f->data + hl, data, len);
-	f->len = hl + len;
-	f->refs = 1;
-	f->cs = NULL;
-	TAILQ_FOREACH(c, &r->conns, route_link) {
-		struct evbuffer *out;
-		size_t queued, off = 0;
-		ssize_t w;
-
-		if (c->state != CONN_OPEN)
-			continue;
-		cs = c->srv->cs;
-		queued = conn_out_len(c);
-		/*
-		 * Nothing queued: hand the frame to the kernel now, once per
-		 * loop iteration; a clock tick to 10,000 clients then costs
-		 * one send each and no buffer.  A second broadcast in the same
-		 * iteration is queued, so that a burst goes out in few writes.
-		 */
-		if (queued == 0 && !c->wev_added && !c->wr_shut &&
-		    c->bcast_gen != cs->flush_gen) {
-			c->bcast_gen = cs->flush_gen;
-			direct = true;
-			w = send(c->fd, f->data, f->len, MSG_NOSIGNAL |
-			    MSG_DONTWAIT);
-			if (w == (ssize_t)f->len) {
-				c->msgs_out++;
-				c->bytes_out += len;
-				n++;
-				continue;
-			}
-			/* The rest is queued; an error shows in conn_flush. */
-			if (w > 0)
-				off = (size_t)w;
-		}
-		if (queued > 0 &&
-		    queued + f->len > conn_limits(c)->max_send_buffer) {
-			log_notice("conn %llu %s: send buffer limit passed, "
-			    "closing", (unsigned long long)c->id, c->remote);
-			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
-			continue;
-		}
-		if ((out = conn_outbuf(c)) == NULL)
-			goto nomem;
-		if (f->len - off < SHARE_MIN) {
-			if (evbuffer_add(out, f->data + off, f->len - off) == -1)
-				goto nomem;
-		} else {
-			f->refs++;
-			if (evbuffer_add_reference(out, f->data + off,
-			    f->len - off, shared_frame_unref, f) == -1) {
-				f->refs--;
-				goto nomem;
-			}
-			/* Its memory counts once, not once per client. */
-			if (f->cs == NULL) {
-				f->cs = cs;
-				cs->out_total += f->len;
-			}
-			c->shared_q += f->len - off;
-		}
-		c->msgs_out++;
-		c->bytes_out += len;
-		check_hwm(c, queued + f->len - off);
-		broadcast_added(c);
-		n++;
-		continue;
-nomem:
-		/* Half a frame on the wire cannot be followed by anything. */
-		if (off > 0)
-			conn_broken(c, "out of memory in the middle of a frame");
-		else
-			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
-	}
-	/* The end of the iteration starts a new one for direct sends. */
-	if (direct)
-		event_active(cs->ev_flush, EV_TIMEOUT, 1);
-	shared_frame_unref(NULL, 0, f);
+	/* conn_send_shared() never frees: the walk stays on live links. */
+	TAILQ_FOREACH(c, &r->conns, route_link)
+		if (conn_send_shared(c, f))
+			n++;
+	shared_frame_done(f);
 	return n;
 }
 

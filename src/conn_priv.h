@@ -7,6 +7,9 @@
  *			refusals, the upgrade, and the request accessors
  *	conn_out.c	output: the per-connection queue, writes,
  *			back-pressure and broadcast fan-out
+ *	topic.c		topic fan-out: it keeps a connection's
+ *			subscriptions in c->subs and hands shared frames
+ *			to conn_send_shared(); it frees no connection
  *
  * The RFC 6455 receive engine is ws_rx.c, which knows none of these.
  */
@@ -192,6 +195,18 @@ int		 conn_send_frame(struct conn *c, uint8_t opcode,
 		    const void *data, size_t len);
 void		 conn_send_close_frame(struct conn *c, int code,
 		    const char *reason);
+/*
+ * One frame encoded once and handed to many connections (broadcast,
+ * topics): shared_frame_new() (NULL: no memory; opcode and UTF-8 are the
+ * caller's to check), conn_send_shared() for each recipient (true if it
+ * got the frame; it never frees c, so a walk over connections may go
+ * on), then shared_frame_done() once.
+ */
+struct shared_frame;
+struct shared_frame *shared_frame_new(int opcode, const void *data,
+		    size_t len);
+bool		 conn_send_shared(struct conn *c, struct shared_frame *f);
+void		 shared_frame_done(struct shared_frame *f);
 
 /* conn_http.c */
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,

@@ -639,28 +639,48 @@ wsd_setting_error(struct wsd_route *r, const char *key, const char *msg)
 /* ---------------------------------------------------------------- topics */
 
 /*
- * Topics (ABI 1.2) reach clients on every worker process of the daemon
- * and, with a Redis backplane (`cluster` in wsd.conf), on every wsd node
- * that shares the Redis.  A topic name is 1 to WSD_TOPIC_MAX bytes of
- * printable ASCII, no space (0x21 to 0x7e).
+ * Topics (ABI 1.2): publish/subscribe between connections.  A publish
+ * reaches the subscribers on every worker process of the daemon and,
+ * with a Redis backplane (`cluster` in wsd.conf), on every wsd node that
+ * shares the Redis.  Between the workers of one node no broker is
+ * needed: workers hand messages to each other over local sockets.
+ *
+ * Names: 1 to WSD_TOPIC_MAX bytes of printable ASCII without space
+ * (0x21 to 0x7e), compared byte for byte.  A topic exists while it has
+ * subscribers; there is nothing to create or delete.
  *
  * State is per worker: a plugin's state pointer, wsd_broadcast(),
  * wsd_foreach() and wsd_clients() see only the connections of the worker
- * they run in.  Topics are the way to reach the others.
+ * they run in, and subscriptions belong to connections of that worker.
+ * Topics are the way to reach the others.
  *
- * Delivery guarantees: messages one publisher (one route in one worker)
- * publishes to one topic reach each subscriber in publish order, each
- * once.  Delivery is at most once: a subscriber over its send buffer
- * limit is closed with 1008, as with wsd_send(); a message that cannot
- * reach another worker or node in time (its queue is full, Redis is
- * down) is dropped and counted, never held without bound.
+ * Delivery guarantees:
+ * - Order: messages one publisher (one route in one worker) publishes to
+ *   one topic reach each subscriber in publish order.  Messages of
+ *   different publishers (other workers, other nodes, Redis clients) may
+ *   interleave differently at different subscribers.
+ * - Once: each subscriber gets each message once, however many workers
+ *   and nodes there are.
+ * - At most once: nothing is retried or stored.  A subscriber over its
+ *   send buffer limit (max_send_buffer) is closed with 1008, as with
+ *   wsd_send(); a message that another worker or node cannot take in
+ *   time (its queue is full, Redis is down) is dropped for it and
+ *   counted in the log, never held without bound.
+ * - A subscriber only hears messages published after wsd_subscribe()
+ *   returned; a publish returns before remote subscribers have it.
  */
 #define WSD_TOPIC_MAX	128
 
+/* The most topics one connection may be subscribed to at once. */
+#define WSD_TOPIC_SUBS_MAX	1024
+
 /*
  * Subscribe c to topic; a connection's subscriptions end when it closes.
- * Returns 0 (also when already subscribed), -1 on a bad name, a closing
- * connection or no memory.  From open, message, drain, timers and posts.
+ * Returns 0 (also when already subscribed: subscribing twice is the same
+ * as once), -1 on a bad name, a connection that is not open (handshake
+ * hook, closing) or already has WSD_TOPIC_SUBS_MAX subscriptions, or no
+ * memory.  From open, message, drain, timers and posts; the topic string
+ * is copied.
  */
 static inline int
 wsd_subscribe(struct wsd_conn *c, const char *topic)
@@ -668,7 +688,10 @@ wsd_subscribe(struct wsd_conn *c, const char *topic)
 	return wsd_host_->subscribe(c, topic);
 }
 
-/* Returns 0, or -1 if c was not subscribed to topic. */
+/*
+ * Returns 0, or -1 if c was not subscribed to topic.  Messages already
+ * queued for c stay queued.  May be called from `close`.
+ */
 static inline int
 wsd_unsubscribe(struct wsd_conn *c, const char *topic)
 {
@@ -680,9 +703,11 @@ wsd_unsubscribe(struct wsd_conn *c, const char *topic)
  * every subscriber of topic on every worker and node.  The data is
  * copied; the frame is encoded once per worker and shared by its
  * subscribers.  Returns without waiting for other workers or nodes: 0
- * once the message is on its way, -1 on a bad name, opcode or text, or
- * a message over the route's max_message_size.  The publisher's own
- * connection gets the message too if it is subscribed.
+ * once the message is on its way (also when nobody is subscribed), -1
+ * on a bad name, opcode or text, or a message over the route's
+ * max_message_size.  The publisher's own connection gets the message
+ * too if it is subscribed.  From any callback on the loop thread,
+ * including init, timers, posts and `close`.
  */
 static inline int
 wsd_publish(struct wsd_route *r, const char *topic, int opcode,

@@ -236,6 +236,33 @@ def corpus_ws_rx():
     }
 
 
+def peer_record(op, name, payload):
+    """One record of the stream between workers (src/peers.c)."""
+    if isinstance(name, str):
+        name = name.encode()
+    body = bytes([op, len(name)]) + name + payload
+    return struct.pack("!I", len(body)) + body
+
+
+def corpus_peers():
+    """A control byte (payload limit, read sizes), then a peer stream."""
+    rec = peer_record
+    return {
+        "one-text": b"\x04" + rec(1, "news", b"hello"),
+        "binary-empty": b"\x14" + rec(2, "a", b""),
+        "pipeline": b"\x74" + rec(1, "t", b"1") + rec(2, "room.2", b"\0\xff") +
+                    rec(1, "x" * 128, b"y" * 300),
+        "split-reads": b"\xf4" + rec(1, "chat:lobby", b"m" * 1000) * 3,
+        "over-limit": b"\x02" + rec(1, "t", b"z" * 17),
+        "bad-opcode": b"\x04" + rec(9, "t", b"p"),
+        "bad-name": b"\x04" + rec(1, "a b", b"p"),
+        "name-too-long": b"\x04" + rec(1, "n" * 129, b""),
+        "length-short": b"\x04" + b"\0\0\0\x02\x01\x01",
+        "length-huge": b"\x05" + b"\xff\xff\xff\xff\x01\x01a",
+        "truncated": b"\x04" + rec(2, "t", b"q" * 50)[:20],
+    }
+
+
 def corpus_utf8():
     return {
         "ascii": b"The quick brown fox jumps over the lazy dog. " * 3,
@@ -450,6 +477,7 @@ TARGETS = {
     "config": corpus_config,
     "conn": corpus_conn,
     "ws_rx": corpus_ws_rx,
+    "peers": corpus_peers,
 }
 
 
