@@ -3,6 +3,8 @@
 
     ws-client.py clock URL      one time stamp arrives within 5 s
     ws-client.py echo URL       a text and a binary message come back
+    ws-client.py chat URL       two members of a room (URL without a
+                                query) see each other join, talk, leave
     ws-client.py http URL       GET answers 200 with the demo page
     ws-client.py session URL    a connection driven from stdin, one command
                                 a line, one answer a line on stdout:
@@ -15,6 +17,8 @@
 Exit status 0 when the check passed, 1 otherwise (with a reason on stderr).
 """
 import asyncio
+import json
+import os
 import re
 import sys
 import urllib.request
@@ -46,6 +50,33 @@ async def echo(url):
             if got != msg:
                 fail("echo: sent %r, got %r" % (msg, got))
     print("echo: text and binary came back")
+
+
+async def chat(url):
+    room = "installtest%d" % os.getpid()
+
+    async def expect(ws, want):
+        got = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if not isinstance(got.get("ts", 0), int):
+            fail("chat: ts of %r is not an integer" % (got,))
+        got.pop("ts", None)
+        if got != want:
+            fail("chat: expected %r, got %r" % (want, got))
+
+    def ev(kind, nick, **kw):
+        return dict(type=kind, room=room, nick=nick, **kw)
+
+    async with websockets.connect("%s?room=%s&nick=ann" % (url, room)) as a:
+        await expect(a, ev("join", "ann"))
+        async with websockets.connect("%s?room=%s&nick=bob" % (url, room)) \
+                as b:
+            await expect(b, ev("join", "bob"))
+            await expect(a, ev("join", "bob"))
+            await b.send("hi ann")
+            for ws in (a, b):
+                await expect(ws, ev("message", "bob", text="hi ann"))
+        await expect(a, ev("leave", "bob"))
+    print("chat: two members joined, talked and left")
 
 
 def http(url):
@@ -95,7 +126,7 @@ def main():
     try:
         if what == "http":
             http(url)
-        elif what in ("clock", "echo", "session"):
+        elif what in ("clock", "echo", "chat", "session"):
             asyncio.run(globals()[what](url))
         else:
             fail(__doc__)

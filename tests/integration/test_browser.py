@@ -4,8 +4,9 @@ Drives Debian's headless Chromium through python3-selenium (packages
 chromium, chromium-driver, python3-selenium).  Without them the test
 FAILS: the demo page is part of what wsd ships.
 
-The page is served by wsd from $WSD_SRCDIR/www; /clock and /echo have no
-`origins`, so the page's same-host Origin must pass the default check.
+The page is served by wsd from $WSD_SRCDIR/www; /clock, /echo and /chat
+have no `origins`, so the page's same-host Origin must pass the default
+check.
 """
 
 import os
@@ -87,7 +88,8 @@ def text(driver, id_):
 def page_summary(driver):
     try:
         return "\n".join("    #%s: %r" % (i, text(driver, i)) for i in (
-            "support", "clock", "clock-state", "echo-state", "echo-log"))
+            "support", "clock", "clock-state", "echo-state", "echo-log",
+            "chat-state", "chat-log"))
     except Exception as e:  # noqa: B902 - best effort diagnostics
         return "    (page not readable: %s)" % e
 
@@ -120,6 +122,7 @@ def config(port=8888):
         W.route("/clock", "clock", origins=None,
                 settings={"interval_ms": 1000}),
         W.route("/echo", "echo-logger", origins=None),
+        W.route("/chat", "chat", origins=None),
     ])
 
 
@@ -243,8 +246,150 @@ def test_demo_page():
             d2.kill()
 
 
+def chat_items(driver):
+    """The chat list as (class, nick, text) tuples, oldest first."""
+    return [tuple(x) for x in driver.execute_script(
+        "return Array.prototype.map.call("
+        "document.querySelectorAll('#chat-log li'), function (li) {"
+        "  var n = li.querySelector('.nick'), t = li.querySelector('.text');"
+        "  return [li.className, n ? n.textContent : null,"
+        "          t ? t.textContent : null]; });")]
+
+
+def chat_join(driver, nick, room):
+    from selenium.webdriver.common.by import By
+
+    wait_for(driver, "the chat Join button", lambda dr: text(
+        dr, "chat-join") == "Join")
+    for id_, value in (("chat-nick", nick), ("chat-room", room)):
+        box = driver.find_element(By.ID, id_)
+        box.clear()
+        box.send_keys(value)
+    mine = ("join", nick, " joined " + room)
+    before = chat_items(driver).count(mine)
+    driver.find_element(By.ID, "chat-join").click()
+    wait_for(driver, "%s to be in %s" % (nick, room), lambda dr: text(
+        dr, "chat-state") == "in %s as %s" % (room, nick))
+    wait_for(driver, "%s's own join line" % nick, lambda dr:
+             chat_items(dr).count(mine) > before)
+
+
+def chat_worker(d, nick, room, start=0):
+    """The worker that served nick's latest join (the plugin's debug
+    line, which the worker's log prefix names)."""
+    m = d.wait_log(r"worker (\d+): /chat: chat: conn \d+: %s joined %s$"
+                   % (re.escape(nick), re.escape(room)), start=start)
+    return int(m.group(1))
+
+
+def chat_say(driver, line):
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.ID, "chat-msg")
+    box.send_keys(line)
+    driver.find_element(By.ID, "chat-send").click()
+    wait_for(driver, "the chat input to clear",
+             lambda dr: box.get_attribute("value") == "")
+
+
+def test_chat_two_pages():
+    """Two browsers join one room on the demo page, each served by
+    another of wsd's two workers, and talk."""
+    need_browser()
+    from selenium.webdriver.common.by import By
+
+    d = W.start(extra={"workers": 2, "worker_header": True}, **config())
+    ann = bob = None
+    room = "browser-test"
+    try:
+        ann, bob = new_driver(), new_driver()
+        for dr in (ann, bob):
+            dr.get("http://127.0.0.1:%d/" % d.port)
+            assert dr.title == "wsd demo", dr.title
+            assert text(dr, "chat-state") == "not joined", page_summary(dr)
+            assert not dr.find_element(By.ID, "chat-send").is_enabled()
+        # nobody joins a chat by loading the page
+        assert not d.find_log(r'"GET /chat'), d.tail()
+
+        mark = d.mark()
+        chat_join(ann, "ann", room)
+        ann_worker = chat_worker(d, "ann", room, mark)
+        # bob leaves and joins again until another worker serves him
+        bob_join = ("join", "bob", " joined " + room)
+        bob_leave = ("leave", "bob", " left " + room)
+        for attempt in range(20):
+            mark = d.mark()
+            seen = chat_items(ann).count(bob_join)
+            chat_join(bob, "bob", room)
+            wait_for(ann, "bob's join on ann's page", lambda dr:
+                     chat_items(dr).count(bob_join) > seen)
+            if chat_worker(d, "bob", room, mark) != ann_worker:
+                break
+            left = chat_items(ann).count(bob_leave)
+            bob.find_element(By.ID, "chat-join").click()
+            wait_for(ann, "bob's leave on ann's page", lambda dr:
+                     chat_items(dr).count(bob_leave) > left)
+        else:
+            raise AssertionError("bob was served by ann's worker %d in 20 "
+                                 "joins" % ann_worker)
+
+        chat_say(bob, MESSAGE)
+        for dr in (bob, ann):
+            wait_for(dr, "bob's line", lambda dr: (
+                "message", "bob", MESSAGE) in chat_items(dr))
+            assert not dr.find_elements(By.CSS_SELECTOR, "#chat-log b"), \
+                "chat text was parsed as HTML"
+        chat_say(ann, "hi bob")
+        wait_for(bob, "ann's line on bob's page", lambda dr: (
+            "message", "ann", "hi bob") in chat_items(dr))
+        # both saw the same room, in the same order
+        want = [("join", "bob", " joined " + room),
+                ("message", "bob", MESSAGE), ("message", "ann", "hi bob")]
+        for dr in (ann, bob):
+            items = chat_items(dr)
+            assert items[-3:] == want, items
+        assert chat_items(ann)[0] == ("join", "ann", " joined " + room)
+
+        # bob leaves: ann sees it, bob's page is out of the room
+        left = chat_items(ann).count(bob_leave)
+        bob.find_element(By.ID, "chat-join").click()
+        wait_for(bob, "bob to be out", lambda dr: text(
+            dr, "chat-state") == "not joined")
+        assert not bob.find_element(By.ID, "chat-send").is_enabled()
+        wait_for(ann, "bob's leave on ann's page", lambda dr:
+                 chat_items(dr).count(bob_leave) > left)
+
+        # a nick the server would refuse is not even sent
+        mark = d.mark()
+        nick = bob.find_element(By.ID, "chat-nick")
+        nick.clear()
+        nick.send_keys("bad nick!")
+        bob.find_element(By.ID, "chat-join").click()
+        assert bob.execute_script(
+            "return document.getElementById('chat-nick').validity.valid") \
+            is False
+        chat_join(bob, "bob2", room)        # a good one still joins
+        assert not d.find_log(r'"GET /chat\?room=[^"]*nick=bad', start=mark), \
+            d.tail()
+        wait_for(ann, "bob2's join on ann's page", lambda dr: (
+            "join", "bob2", " joined " + room) in chat_items(dr))
+        screenshot(ann, "wsd-chat.png", "/tmp/wsd-chat.png")
+        for dr in (ann, bob):
+            errors = js_errors(dr.get_log("browser"))
+            assert not errors, "browser console errors: %r" % errors
+    finally:
+        for dr in (ann, bob):
+            if dr is not None:
+                try:
+                    dr.quit()
+                except Exception as e:  # noqa: B902 - keep cleaning up
+                    print("    driver.quit failed: %s" % e)
+        d.kill()
+
+
 TESTS = [
     test_demo_page,
+    test_chat_two_pages,
 ]
 
 if __name__ == "__main__":
