@@ -565,7 +565,6 @@ server_free(struct server *srv)
 	conn_abort_all(srv);
 	backplane_stop(srv);
 	listeners_close(srv);
-	topics_fini(srv);
 	if (srv->ev_term != NULL)
 		event_free(srv->ev_term);
 	if (srv->ev_int != NULL)
@@ -585,6 +584,8 @@ server_free(struct server *srv)
 	generation_unref(srv->gen);
 	srv->gen = NULL;
 	generations_fini(&srv->gens);
+	/* After the plugins' fini, which may still publish. */
+	topics_fini(srv);
 	conn_server_fini(srv);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

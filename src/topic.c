@@ -33,9 +33,7 @@
 #include "server.h"
 #include "topic.h"
 #include "utf8.h"
-#ifdef WSD_HAVE_BACKPLANE
 #include "backplane.h"
-#endif
 
 /* Subscriptions one connection may hold (plugin.h says so). */
 #define TOPIC_SUBS_MAX		WSD_TOPIC_SUBS_MAX
@@ -271,10 +269,8 @@ topic_subscribe(struct conn *c, const char *name)
 	TAILQ_INSERT_TAIL(&t->subs, s, tlink);
 	s->cnext = c->subs;
 	c->subs = s;
-#ifdef WSD_HAVE_BACKPLANE
 	if (t->count == 0 && srv->backplane != NULL)
 		backplane_subscribe(srv->backplane, t->name, t->nlen);
-#endif
 	t->count++;
 	return 0;
 }
@@ -295,10 +291,8 @@ sub_remove(struct server *srv, struct topic_sub *s)
 	}
 	if (--t->count > 0)
 		return;
-#ifdef WSD_HAVE_BACKPLANE
 	if (srv->backplane != NULL)
 		backplane_unsubscribe(srv->backplane, t->name, t->nlen);
-#endif
 	topic_release(srv->topics, t);
 }
 
@@ -388,11 +382,9 @@ topic_publish(struct route *r, const char *name, int opcode,
 		return -1;
 	topic_deliver(srv, name, nlen, opcode, data, len);
 	peers_publish(srv->peers, name, nlen, opcode, data, len);
-#ifdef WSD_HAVE_BACKPLANE
 	if (srv->backplane != NULL)
 		backplane_publish(srv->backplane, name, nlen, opcode, data,
 		    len);
-#endif
 	return 0;
 }
 
