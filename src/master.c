@@ -516,6 +516,7 @@ reap(struct master *m)
 			w->backoff_ms = 0;
 		w->state = M_WAITING;
 		w->restart_at_ms = now + w->backoff_ms;
+		m->next_status_ms = 0;	/* tell systemd now */
 		if (w->killed)
 			snprintf(m->last_event, sizeof(m->last_event),
 			    "worker %d was unresponsive and killed",
