@@ -735,7 +735,8 @@ reload_check(struct master *m, uint64_t now)
 	    m->want);
 	m->next_status_ms = 0;
 	m->status[0] = '\0';
-	notify_send("READY=1");
+	notify_send("READY=1\nSTATUS=reloaded; %zu route(s), %d worker(s)",
+	    m->cfg->nroutes, m->want);
 }
 
 /* ---------------------------------------------------------------- supervision */
@@ -755,6 +756,16 @@ all_ready(const struct master *m)
 		n++;
 	}
 	return n == m->want;
+}
+
+/* systemd's STATUS=: what a `systemctl status` reader wants to know. */
+static void
+status_line(const struct master *m, int running, char *buf, size_t size)
+{
+	snprintf(buf, size, "%llu connection(s), %d worker(s)%s%s%s",
+	    (unsigned long long)workers_total_conns(m->shm), running,
+	    m->stopping ? ", stopping" : "",
+	    m->last_event[0] != '\0' ? "; last: " : "", m->last_event);
 }
 
 static void
@@ -801,7 +812,8 @@ tick(struct master *m)
 	if (!m->ready_sent && all_ready(m)) {
 		m->ready_sent = true;
 		log_notice("%d worker(s) ready", m->want);
-		notify_send("READY=1");
+		status_line(m, running, m->status, sizeof(m->status));
+		notify_send("READY=1\nSTATUS=%s", m->status);
 	}
 	reload_check(m, now);
 
@@ -813,11 +825,7 @@ tick(struct master *m)
 
 	if (now >= m->next_status_ms) {
 		m->next_status_ms = now + 1000;
-		snprintf(status, sizeof(status), "%d worker(s), %llu "
-		    "connection(s)%s%s%s", running, (unsigned long long)
-		    workers_total_conns(m->shm), m->stopping ? ", stopping" :
-		    "", m->last_event[0] != '\0' ? "; last: " : "",
-		    m->last_event);
+		status_line(m, running, status, sizeof(status));
 		if (strcmp(status, m->status) != 0) {
 			memcpy(m->status, status, sizeof(status));
 			notify_send("STATUS=%s", status);

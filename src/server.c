@@ -289,10 +289,11 @@ set_max_connections(struct server *srv, const struct wsd_config *cfg,
 		    cap);
 		srv->max_total = cap;
 	}
+	/* What this process takes: the daemon-wide cap may be lower. */
 	if (raise || srv->max_connections != old || srv->max_total != oldt)
 		log_info("accepting up to %zu connections",
-		    srv->max_total > 0 && srv->max_total < cap ?
-		    srv->max_total : cap);
+		    srv->max_total > 0 && srv->max_total < srv->max_connections ?
+		    srv->max_total : srv->max_connections);
 }
 
 /* ---------------------------------------------------------------- signals */

@@ -596,7 +596,7 @@ def test_systemd_hears_the_master_only():
         for i in range(3):
             clients.append(connect(d.port))
         deadline = time.monotonic() + W.T(5)
-        while not any("2 worker(s), 3 connection(s)" in m
+        while not any("3 connection(s), 2 worker(s)" in m
                       for t, m in nl.texts("STATUS=")):
             assert time.monotonic() < deadline, nl.msgs[-5:]
             time.sleep(0.1)
