@@ -562,7 +562,7 @@ def test_reload_changes_and_removes_cluster():
         cleanup()
 
 
-W.run([
+TESTS = [
     test_redis_cli_reaches_two_nodes,
     test_node_to_node_in_order_once,
     test_bad_payloads_dropped_and_counted,
@@ -573,4 +573,7 @@ W.run([
     test_resubscribe_in_one_breath,
     test_stalled_at_start_and_stop_mid_connect,
     test_reload_changes_and_removes_cluster,
-])
+]
+
+if __name__ == "__main__":
+    W.run(TESTS)
