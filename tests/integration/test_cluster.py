@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import struct
 import sys
 import time
@@ -79,7 +78,7 @@ def connected_all(d, start=0, timeout=10):
 
 # ------------------------------------------------------------ topics
 
-def sub_client(port, subs, tries=1):
+def sub_client(port, subs):
     """A /t connection subscribed to subs; c.worker from X-Wsd-Worker,
     checked against the plugin's "open W N" line."""
     c = W.RawClient(port)
