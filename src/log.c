@@ -19,6 +19,7 @@
  * that cannot be reopened or polled.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -136,11 +137,22 @@ out_write(const void *p, size_t n)
 static int
 drain(void)
 {
-	struct evbuffer_iovec v;
+	unsigned char *p, *nl;
+	size_t len, chunk;
 	ssize_t n;
 
-	while (evbuffer_peek(log_buf, -1, NULL, &v, 1) >= 1) {
-		n = out_write(v.iov_base, v.iov_len);
+	/*
+	 * Whole lines, at most PIPE_BUF bytes a write: on a pipe such a
+	 * write is all or nothing, so the master's and the workers' lines,
+	 * which share stderr, never cut into one another.
+	 */
+	while ((len = evbuffer_get_length(log_buf)) > 0) {
+		chunk = len < PIPE_BUF ? len : PIPE_BUF;
+		if ((p = evbuffer_pullup(log_buf, (ssize_t)chunk)) == NULL)
+			return 0;
+		if ((nl = memrchr(p, '\n', chunk)) != NULL)
+			chunk = (size_t)(nl - p) + 1;
+		n = out_write(p, chunk);
 		if (n > 0) {
 			evbuffer_drain(log_buf, (size_t)n);
 			continue;
