@@ -15,15 +15,19 @@
  *   idle    open N connections, report successes, failures by kind
  *           and handshakes/s, then hold them for --hold seconds.
  *
- * With --pid P the server's CPU time (utime+stime from /proc/P/stat) is
+ * With -x PID the server's CPU time (utime+stime from /proc/N/stat) is
  * sampled over the measured interval and its RSS (VmRSS) before the
- * connections and while they are held.
+ * connections and while they are held, both summed over PID and all its
+ * descendants (wsd's master and workers).  With -p P1,P2 connection i
+ * goes to port P(i mod 2): subscribers split over two servers.  A 101
+ * with X-Wsd-Worker (wsd's worker_header) is counted per worker.
  *
  * The last line on stdout is "RESULT key=value ...", for bench/run.
  * Everything is bounded by --deadline (seconds, whole run).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -56,7 +60,10 @@ enum mode { M_ECHO, M_FANOUT, M_IDLE };
 static struct {
 	enum mode	mode;
 	const char	*host;
-	int		 port;
+	int		 port;		/* the first of ports[] */
+	int		 ports[16];	/* -p P1,P2,..: connection i to */
+	int		 nports;	/*   ports[i % nports] */
+	int		 idx_base;	/* -I: first connection index */
 	const char	*path;
 	int		 conns;
 	size_t		 size;
@@ -190,40 +197,111 @@ hpct(const struct hist *h, double p)
 
 /* ------------------------------------------------------------ /proc */
 
-static double
-proc_cpu_us(pid_t pid)
+/*
+ * The server is a process tree: wsd is a master and its worker processes
+ * (children), and any server may fork.  CPU and RSS are summed over the
+ * PID given with -x and all its descendants, found again at each sample
+ * (by the parent PID in /proc/N/stat: this kernel has no
+ * /proc/PID/task/TID/children) so a worker started meanwhile counts.  A
+ * process that exits between two samples takes its CPU with it; the
+ * benchmark's servers keep theirs for the whole run.
+ */
+#define MAXPROCS	256
+
+static int
+proc_stat_fields(pid_t pid, pid_t *ppid, unsigned long *ut, unsigned long *st)
 {
 	char path[64], buf[2048], *p;
-	unsigned long ut, st;
 	FILE *f;
 	size_t n;
+	int pp;
 
-	if (pid <= 0)
-		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	/* After "pid (comm) ": field 3 is state; utime is 14, stime 15. */
+	/* After "pid (comm) ": field 3 is state, 4 ppid; utime 14, stime 15. */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return -1;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &st) != 2)
+	if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &pp, ut, st) != 3)
 		return -1;
-	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+	*ppid = (pid_t)pp;
+	return 0;
+}
+
+/* pid and its descendants into out (at most max); returns how many. */
+static int
+proc_tree(pid_t pid, pid_t *out, int max)
+{
+	struct { pid_t pid, ppid; } *all = NULL;
+	int nall = 0, cap = 0, n = 0, i, j;
+	struct dirent *d;
+	DIR *dir;
+
+	if (pid <= 0 || max < 1)
+		return 0;
+	out[n++] = pid;
+	if ((dir = opendir("/proc")) == NULL)
+		return n;
+	while ((d = readdir(dir)) != NULL) {
+		unsigned long ut, st;
+		pid_t p, pp;
+
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		p = (pid_t)atoi(d->d_name);
+		if (p == pid || proc_stat_fields(p, &pp, &ut, &st) == -1)
+			continue;
+		if (nall == cap) {
+			cap = cap ? cap * 2 : 512;
+			if ((all = realloc(all, (size_t)cap * sizeof(*all))) ==
+			    NULL)
+				die("out of memory");
+		}
+		all[nall].pid = p;
+		all[nall++].ppid = pp;
+	}
+	closedir(dir);
+	/* Breadth first: out[i]'s children are appended after it. */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < nall && n < max; j++)
+			if (all[j].ppid == out[i])
+				out[n++] = all[j].pid;
+	free(all);
+	return n;
+}
+
+static double
+proc_cpu_us(pid_t pid)
+{
+	pid_t tree[MAXPROCS], pp;
+	unsigned long ut, st, sum = 0;
+	int i, n;
+
+	if (pid <= 0)
+		return 0;
+	n = proc_tree(pid, tree, MAXPROCS);
+	for (i = 0; i < n; i++) {
+		if (proc_stat_fields(tree[i], &pp, &ut, &st) == -1) {
+			if (i == 0)
+				return -1;
+			continue;	/* exited meanwhile */
+		}
+		sum += ut + st;
+	}
+	return (double)sum * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
 static long
-proc_rss_kb(pid_t pid)
+proc_rss_kb1(pid_t pid)
 {
 	char path[64], line[256];
 	long kb = -1;
 	FILE *f;
 
-	if (pid <= 0)
-		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
@@ -232,6 +310,32 @@ proc_rss_kb(pid_t pid)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* VmRSS summed over the tree; *nprocs: how many processes it had. */
+static long
+proc_rss_kb(pid_t pid, int *nprocs)
+{
+	pid_t tree[MAXPROCS];
+	long kb, sum = 0;
+	int i, n;
+
+	if (nprocs != NULL)
+		*nprocs = 0;
+	if (pid <= 0)
+		return 0;
+	n = proc_tree(pid, tree, MAXPROCS);
+	for (i = 0; i < n; i++) {
+		if ((kb = proc_rss_kb1(tree[i])) == -1) {
+			if (i == 0)
+				return -1;
+			continue;
+		}
+		sum += kb;
+	}
+	if (nprocs != NULL)
+		*nprocs = n;
+	return sum;
 }
 
 /* ------------------------------------------------------------ random */
@@ -248,6 +352,9 @@ xorshift(uint64_t *s)
 }
 
 /* ------------------------------------------------------------ connections */
+
+/* Server workers told apart by the X-Wsd-Worker header of the 101. */
+#define MAXWORKERS	64
 
 enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
 
@@ -269,12 +376,15 @@ struct conn {
 	/* fanout */
 	uint64_t	 ticks;
 	int		 last_tick;
+	int		 port;
+	int		 worker;	/* X-Wsd-Worker of the 101, or -1 */
 };
 
 struct tick {
 	char		 key[48];
 	size_t		 keylen;
 	uint64_t	 first, last;	/* ns */
+	uint64_t	 pub;		/* publish time (monotonic ns), 0: unknown */
 	int		 count;
 };
 
@@ -305,6 +415,7 @@ struct worker {
 	struct tick	*ticks;
 	int		 nticks, capticks;
 	int		 phase_done;
+	long		 by_worker[MAXWORKERS];	/* 101s per X-Wsd-Worker */
 };
 
 static volatile int g_measuring;	/* echo/fanout: inside the window */
@@ -470,7 +581,8 @@ start_connect(struct worker *w, struct conn *c)
 			return;
 		}
 	}
-	dst.sin_port = htons((uint16_t)opt.port);
+	c->port = opt.ports[(c->idx - opt.idx_base) % opt.nports];
+	dst.sin_port = htons((uint16_t)c->port);
 	inet_pton(AF_INET, opt.host, &dst.sin_addr);
 	c->fd = fd;
 	c->state = C_CONNECTING;
@@ -513,7 +625,7 @@ send_request(struct worker *w, struct conn *c)
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %s\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
-	    "\r\n", opt.path, opt.host, opt.port, key64);
+	    "\r\n", opt.path, opt.host, c->port, key64);
 	out_reserve(c, (size_t)n);
 	memcpy(c->out + c->outlen, req, (size_t)n);
 	c->outlen += (size_t)n;
@@ -637,6 +749,50 @@ tick_find(struct worker *w, const unsigned char *p, size_t len)
 	return &w->ticks[w->nticks++];
 }
 
+static int64_t g_rt_off;	/* CLOCK_REALTIME minus CLOCK_MONOTONIC, ns */
+
+/*
+ * When a fan-out message was sent, as CLOCK_MONOTONIC ns, from its
+ * payload; 0 if the payload does not say.  Two forms:
+ *   "wsdbench t=NS ..."           bench/plugins/bench-topic.c: CLOCK_REALTIME
+ *                                 nanoseconds at the publish;
+ *   "YYYY-MM-DD HH:MM:SS.UUUUUU"  the clock plugin's default format, local
+ *                                 time, taken just before its broadcast.
+ * The server runs on this machine, so its wall clock is ours.
+ */
+static uint64_t
+publish_time(const unsigned char *p, size_t len)
+{
+	char buf[64];
+	int64_t rt = 0;
+
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	if (strncmp(buf, "wsdbench t=", 11) == 0) {
+		rt = strtoll(buf + 11, NULL, 10);
+	} else if (len >= 26 && buf[4] == '-' && buf[10] == ' ' &&
+	    buf[19] == '.') {
+		struct tm tm;
+		char *rest;
+		time_t sec;
+
+		memset(&tm, 0, sizeof(tm));
+		if ((rest = strptime(buf, "%Y-%m-%d %H:%M:%S", &tm)) == NULL ||
+		    *rest != '.')
+			return 0;
+		tm.tm_isdst = -1;
+		if ((sec = mktime(&tm)) == (time_t)-1)
+			return 0;
+		rt = (int64_t)sec * 1000000000 + strtol(rest + 1, NULL, 10) *
+		    1000;
+	}
+	if (rt <= g_rt_off)
+		return 0;
+	return (uint64_t)(rt - g_rt_off);
+}
+
 /* One complete message from the server. */
 static void
 on_message(struct worker *w, struct conn *c, int opcode,
@@ -683,7 +839,10 @@ on_message(struct worker *w, struct conn *c, int opcode,
 	if (opt.mode == M_FANOUT) {
 		struct tick *k = tick_find(w, p, len);
 
-		if (k->count == 0 || t < k->first)
+		if (k->count == 0) {
+			k->first = t;
+			k->pub = publish_time(p, len);
+		} else if (t < k->first)
 			k->first = t;
 		if (t > k->last)
 			k->last = t;
@@ -857,6 +1016,12 @@ on_readable(struct worker *w, struct conn *c)
 				fprintf(stderr, "wsbench: bad Sec-WebSocket-Accept\n");
 				fail(w, c, &w->bad_accept);
 				return;
+			}
+			if (header_value((char *)c->in, "X-Wsd-Worker", got,
+			    sizeof(got)) == 0) {
+				c->worker = atoi(got);
+				if (c->worker >= 0 && c->worker < MAXWORKERS)
+					w->by_worker[c->worker]++;
 			}
 			memmove(c->in, c->in + hl, c->inlen - hl);
 			c->inlen -= hl;
@@ -1055,11 +1220,43 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * " worker_conns=A/B/.. workers_seen=N": the 101s per X-Wsd-Worker value
+ * 0, 1, .. (up to the highest seen), or "" without the header.
+ */
+static const char *
+worker_counts(const struct worker *ws)
+{
+	static char out[MAXWORKERS * 12 + 64];
+	long by[MAXWORKERS];
+	int i, j, hi = -1, seen = 0;
+	size_t o;
+
+	for (j = 0; j < MAXWORKERS; j++) {
+		by[j] = 0;
+		for (i = 0; i < opt.threads; i++)
+			by[j] += ws[i].by_worker[j];
+		if (by[j] > 0) {
+			hi = j;
+			seen++;
+		}
+	}
+	if (hi < 0)
+		return "";
+	o = (size_t)snprintf(out, sizeof(out), " workers_seen=%d worker_conns=",
+	    seen);
+	for (j = 0; j <= hi; j++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%ld",
+		    j ? "/" : "", by[j]);
+	return out;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: wsbench -m echo|fanout|idle -p PORT [-P PATH] [-c CONNS]\n"
+	    "usage: wsbench -m echo|fanout|idle -p PORT[,PORT..] [-P PATH]\n"
+	    "  [-c CONNS] [-I FIRST_INDEX]\n"
 	    "  [-s SIZE] [-k INFLIGHT] [-d SECONDS] [-w WARMUP] [-n COUNT]\n"
 	    "  [-t (text payload)] [-T THREADS] [-S NSRC] [-q PENDING]\n"
 	    "  [-H HANDSHAKE_TIMEOUT] [-o HOLD] [-D DEADLINE] [-x SERVER_PID]\n"
@@ -1082,9 +1279,9 @@ main(int argc, char **argv)
 	struct rlimit rl;
 	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0;
 	long rss0 = 0, rss1 = 0;
-	int ch, i, per, rem, idx;
+	int ch, i, per, rem, idx, nprocs = 0;
 
-	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:a:"))
+	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:a:I:"))
 	    != -1) {
 		switch (ch) {
 		case 'm':
@@ -1097,7 +1294,25 @@ main(int argc, char **argv)
 			else
 				usage();
 			break;
-		case 'p': opt.port = atoi(optarg); break;
+		case 'p': {
+			char *q = optarg, *end;
+
+			opt.nports = 0;
+			do {
+				long v = strtol(q, &end, 10);
+
+				if (end == q || v <= 0 || v > 65535 ||
+				    opt.nports == 16)
+					usage();
+				opt.ports[opt.nports++] = (int)v;
+				q = end + 1;
+			} while (*end == ',');
+			if (*end != '\0')
+				usage();
+			opt.port = opt.ports[0];
+			break;
+		}
+		case 'I': opt.idx_base = atoi(optarg); break;
 		case 'P': opt.path = optarg; break;
 		case 'c': opt.conns = atoi(optarg); break;
 		case 's': opt.size = (size_t)atol(optarg); break;
@@ -1126,6 +1341,14 @@ main(int argc, char **argv)
 	if (opt.threads > opt.conns && opt.conns > 0)
 		opt.threads = opt.conns;
 	t_deadline = now() + opt.deadline;
+	{
+		struct timespec rt;
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		g_rt_off = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec -
+		    (int64_t)now_ns();
+	}
+	tzset();
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned)opt.deadline + 5);
 	signal(SIGPIPE, SIG_IGN);
@@ -1159,8 +1382,9 @@ main(int argc, char **argv)
 			die("epoll_create1: %s", strerror(errno));
 		for (j = 0; j < w->n; j++) {
 			w->c[j].fd = -1;
-			w->c[j].idx = idx++;
+			w->c[j].idx = opt.idx_base + idx++;
 			w->c[j].last_tick = -1;
+			w->c[j].worker = -1;
 			if (opt.mode == M_ECHO)
 				w->c[j].sent_ns = calloc((size_t)opt.inflight,
 				    sizeof(uint64_t));
@@ -1198,7 +1422,7 @@ main(int argc, char **argv)
 		ws[0].quota += opt.count - given;
 	}
 
-	rss0 = proc_rss_kb(opt.pid);
+	rss0 = proc_rss_kb(opt.pid, &nprocs);
 	t0 = now();
 	for (i = 0; i < opt.threads; i++)
 		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
@@ -1258,10 +1482,10 @@ main(int argc, char **argv)
 					}
 				}
 				sleep_s(opt.hold / 2);
-				rss1 = proc_rss_kb(opt.pid);
+				rss1 = proc_rss_kb(opt.pid, &nprocs);
 				sleep_s(opt.hold / 2);
 			} else
-				rss1 = proc_rss_kb(opt.pid);
+				rss1 = proc_rss_kb(opt.pid, &nprocs);
 			/* still open at the end of the hold? */
 			{
 				long still = 0;
@@ -1278,12 +1502,13 @@ main(int argc, char **argv)
 			    "fast_refusals=%ld refusal_p50_ms=%.2f "
 			    "refusal_max_ms=%.2f hs_per_s=%.0f "
 			    "connect_s=%.3f rss0_kb=%ld rss1_kb=%ld "
-			    "rss_per_conn_b=%.0f\n", opt.conns, ok, failed,
+			    "rss_per_conn_b=%.0f server_procs=%d%s\n",
+			    opt.conns, ok, failed,
 			    refused, http, early, to, bad, other, fast,
 			    hpct(&rl_all, 50) / 1e6, hpct(&rl_all, 100) / 1e6,
 			    hs, last - first, rss0, rss1,
 			    ok > 0 && opt.pid > 0 ? (double)(rss1 - rss0) *
-			    1024.0 / (double)ok : 0);
+			    1024.0 / (double)ok : 0, nprocs, worker_counts(ws));
 			fflush(stdout);
 			_exit(0);
 		}
@@ -1305,6 +1530,7 @@ main(int argc, char **argv)
 		}
 		t_meas1 = now();
 		cpu1 = proc_cpu_us(opt.pid);
+		(void)proc_rss_kb(opt.pid, &nprocs);
 		g_stop = 1;
 		g_all_done = 1;
 	} else {
@@ -1322,6 +1548,7 @@ main(int argc, char **argv)
 		g_measuring = 0;
 		cpu1 = proc_cpu_us(opt.pid);
 		t_meas1 = now();
+		(void)proc_rss_kb(opt.pid, &nprocs);
 		if (opt.mode == M_FANOUT)
 			sleep_s(1.0);	/* let the last ticks arrive */
 		g_stop = 1;
@@ -1361,7 +1588,8 @@ main(int argc, char **argv)
 		    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
 		    "conn_min=%llu conn_med=%llu conn_max=%llu "
 		    "mismatches=%ld proto_err=%ld open_at_end=%ld "
-		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f\n",
+		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f "
+		    "server_procs=%d%s\n",
 		    opt.conns, opt.size, opt.inflight, opt.text, el,
 		    (unsigned long long)msgs, msgs / el, bytes / el / 1e6,
 		    hpct(&lat, 50) / 1e3, hpct(&lat, 99) / 1e3,
@@ -1370,7 +1598,8 @@ main(int argc, char **argv)
 		    (unsigned long long)(nc ? per_conn[nc / 2] : 0),
 		    (unsigned long long)(nc ? per_conn[nc - 1] : 0),
 		    mism, perr, open, cpu1 - cpu0,
-		    msgs ? (cpu1 - cpu0) / (double)msgs : 0);
+		    msgs ? (cpu1 - cpu0) / (double)msgs : 0, nprocs,
+		    worker_counts(ws));
 		fflush(stdout);
 		_exit(mism || perr ? 1 : 0);
 	}
@@ -1379,8 +1608,8 @@ main(int argc, char **argv)
 	{
 		uint64_t t0ns = (uint64_t)(t_meas0 * 1e9),
 		    t1ns = (uint64_t)(t_meas1 * 1e9), deliveries = 0,
-		    *spread, *per, spread_max = 0;
-		int nt = 0, full = 0, open = 0, j, k, ntot = 0;
+		    *spread, *per, spread_max = 0, *publast, *pubfirst;
+		int npub = 0, nt = 0, full = 0, open = 0, j, k, ntot = 0;
 		struct tick *all = NULL;
 		long perr = 0;
 
@@ -1402,6 +1631,8 @@ main(int argc, char **argv)
 				if (k == nt)
 					all[nt++] = *x;
 				else {
+					if (all[k].pub == 0)
+						all[k].pub = x->pub;
 					if (x->first < all[k].first)
 						all[k].first = x->first;
 					if (x->last > all[k].last)
@@ -1411,6 +1642,8 @@ main(int argc, char **argv)
 			}
 		}
 		spread = calloc((size_t)nt + 1, sizeof(uint64_t));
+		publast = calloc((size_t)nt + 1, sizeof(uint64_t));
+		pubfirst = calloc((size_t)nt + 1, sizeof(uint64_t));
 		j = 0;
 		for (k = 0; k < nt; k++) {
 			if (all[k].first < t0ns || all[k].first >= t1ns)
@@ -1419,10 +1652,16 @@ main(int argc, char **argv)
 			if (all[k].count >= open && open > 0)
 				full++;
 			spread[j++] = all[k].last - all[k].first;
+			if (all[k].pub != 0 && all[k].pub <= all[k].first) {
+				publast[npub] = all[k].last - all[k].pub;
+				pubfirst[npub++] = all[k].first - all[k].pub;
+			}
 			if (all[k].last - all[k].first > spread_max)
 				spread_max = all[k].last - all[k].first;
 		}
 		qsort(spread, (size_t)j, sizeof(uint64_t), cmp_u64);
+		qsort(publast, (size_t)npub, sizeof(uint64_t), cmp_u64);
+		qsort(pubfirst, (size_t)npub, sizeof(uint64_t), cmp_u64);
 		per = calloc((size_t)opt.conns + 1, sizeof(uint64_t));
 		{
 			int np = 0;
@@ -1437,7 +1676,10 @@ main(int argc, char **argv)
 			    "spread_p50_ms=%.2f spread_p99_ms=%.2f "
 			    "spread_max_ms=%.2f client_ticks_min=%llu "
 			    "client_ticks_max=%llu proto_err=%ld "
-			    "server_cpu_us=%.0f cpu_us_per_delivery=%.4f\n",
+			    "server_cpu_us=%.0f cpu_us_per_delivery=%.4f "
+			    "pub_ticks=%d pub_first_p50_ms=%.2f "
+			    "pub_last_p50_ms=%.2f pub_last_p99_ms=%.2f "
+			    "pub_last_max_ms=%.2f server_procs=%d%s\n",
 			    opt.conns, open, t_meas1 - t_meas0, j, full,
 			    j ? (double)full / j : 0,
 			    (unsigned long long)deliveries,
@@ -1448,7 +1690,12 @@ main(int argc, char **argv)
 			    (unsigned long long)(np ? per[0] : 0),
 			    (unsigned long long)(np ? per[np - 1] : 0),
 			    perr, cpu1 - cpu0, deliveries ?
-			    (cpu1 - cpu0) / (double)deliveries : 0);
+			    (cpu1 - cpu0) / (double)deliveries : 0, npub,
+			    npub ? pubfirst[npub / 2] / 1e6 : 0,
+			    npub ? publast[npub / 2] / 1e6 : 0,
+			    npub ? publast[(npub * 99) / 100] / 1e6 : 0,
+			    npub ? publast[npub - 1] / 1e6 : 0, nprocs,
+			    worker_counts(ws));
 		}
 		fflush(stdout);
 		_exit(perr ? 1 : 0);
