@@ -78,8 +78,11 @@ static struct {
 	double		 hs_timeout;
 	double		 hold;
 	double		 deadline;
-	pid_t		 pid;
+	pid_t		 pid;		/* the first of pids[] */
+	pid_t		 pids[16];	/* -x P1,P2,..: servers measured */
+	int		 npids;
 	const char	*ready_file;	/* idle: written while holding */
+	const char	*release_file;	/* idle: its appearance ends the hold */
 } opt = {
 	.mode = M_ECHO, .host = "127.0.0.1", .port = 0, .path = NULL,
 	.conns = 100, .size = 64, .inflight = 1, .duration = 10,
@@ -232,18 +235,22 @@ proc_stat_fields(pid_t pid, pid_t *ppid, unsigned long *ut, unsigned long *st)
 	return 0;
 }
 
-/* pid and its descendants into out (at most max); returns how many. */
+/*
+ * The -x PIDs and their descendants into out (at most max), the -x PIDs
+ * first; returns how many.
+ */
 static int
-proc_tree(pid_t pid, pid_t *out, int max)
+proc_tree(pid_t *out, int max)
 {
 	struct { pid_t pid, ppid; } *all = NULL;
 	int nall = 0, cap = 0, n = 0, i, j;
 	struct dirent *d;
 	DIR *dir;
 
-	if (pid <= 0 || max < 1)
+	for (i = 0; i < opt.npids && n < max; i++)
+		out[n++] = opt.pids[i];
+	if (n == 0)
 		return 0;
-	out[n++] = pid;
 	if ((dir = opendir("/proc")) == NULL)
 		return n;
 	while ((d = readdir(dir)) != NULL) {
@@ -253,7 +260,9 @@ proc_tree(pid_t pid, pid_t *out, int max)
 		if (d->d_name[0] < '1' || d->d_name[0] > '9')
 			continue;
 		p = (pid_t)atoi(d->d_name);
-		if (p == pid || proc_stat_fields(p, &pp, &ut, &st) == -1)
+		for (i = 0; i < opt.npids && opt.pids[i] != p; i++)
+			;
+		if (i < opt.npids || proc_stat_fields(p, &pp, &ut, &st) == -1)
 			continue;
 		if (nall == cap) {
 			cap = cap ? cap * 2 : 512;
@@ -275,18 +284,17 @@ proc_tree(pid_t pid, pid_t *out, int max)
 }
 
 static double
-proc_cpu_us(pid_t pid)
+proc_cpu_us(void)
 {
 	pid_t tree[MAXPROCS], pp;
 	unsigned long ut, st, sum = 0;
 	int i, n;
 
-	if (pid <= 0)
+	if ((n = proc_tree(tree, MAXPROCS)) == 0)
 		return 0;
-	n = proc_tree(pid, tree, MAXPROCS);
 	for (i = 0; i < n; i++) {
 		if (proc_stat_fields(tree[i], &pp, &ut, &st) == -1) {
-			if (i == 0)
+			if (i < opt.npids)
 				return -1;
 			continue;	/* exited meanwhile */
 		}
@@ -314,7 +322,7 @@ proc_rss_kb1(pid_t pid)
 
 /* VmRSS summed over the tree; *nprocs: how many processes it had. */
 static long
-proc_rss_kb(pid_t pid, int *nprocs)
+proc_rss_kb(int *nprocs)
 {
 	pid_t tree[MAXPROCS];
 	long kb, sum = 0;
@@ -322,12 +330,11 @@ proc_rss_kb(pid_t pid, int *nprocs)
 
 	if (nprocs != NULL)
 		*nprocs = 0;
-	if (pid <= 0)
+	if ((n = proc_tree(tree, MAXPROCS)) == 0)
 		return 0;
-	n = proc_tree(pid, tree, MAXPROCS);
 	for (i = 0; i < n; i++) {
 		if ((kb = proc_rss_kb1(tree[i])) == -1) {
-			if (i == 0)
+			if (i < opt.npids)
 				return -1;
 			continue;
 		}
@@ -1259,8 +1266,9 @@ usage(void)
 	    "  [-c CONNS] [-I FIRST_INDEX]\n"
 	    "  [-s SIZE] [-k INFLIGHT] [-d SECONDS] [-w WARMUP] [-n COUNT]\n"
 	    "  [-t (text payload)] [-T THREADS] [-S NSRC] [-q PENDING]\n"
-	    "  [-H HANDSHAKE_TIMEOUT] [-o HOLD] [-D DEADLINE] [-x SERVER_PID]\n"
-	    "  [-r READY_FILE] [-a HOST]\n");
+	    "  [-H HANDSHAKE_TIMEOUT] [-o HOLD] [-D DEADLINE]\n"
+	    "  [-x SERVER_PID[,PID..]]\n"
+	    "  [-r READY_FILE] [-R RELEASE_FILE] [-a HOST]\n");
 	exit(2);
 }
 
@@ -1272,6 +1280,20 @@ sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
+/* The rest of a hold, ended early when the release file appears. */
+static void
+hold_rest(double s)
+{
+	double end = now() + s;
+
+	while (now() < end) {
+		if (opt.release_file != NULL &&
+		    access(opt.release_file, F_OK) == 0)
+			return;
+		sleep_s(0.05);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1281,7 +1303,7 @@ main(int argc, char **argv)
 	long rss0 = 0, rss1 = 0;
 	int ch, i, per, rem, idx, nprocs = 0;
 
-	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:a:I:"))
+	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:R:a:I:"))
 	    != -1) {
 		switch (ch) {
 		case 'm':
@@ -1327,7 +1349,24 @@ main(int argc, char **argv)
 		case 'H': opt.hs_timeout = atof(optarg); break;
 		case 'o': opt.hold = atof(optarg); break;
 		case 'D': opt.deadline = atof(optarg); break;
-		case 'x': opt.pid = (pid_t)atoi(optarg); break;
+		case 'x': {
+			char *q = optarg, *end;
+
+			opt.npids = 0;
+			do {
+				long v = strtol(q, &end, 10);
+
+				if (end == q || v <= 0 || opt.npids == 16)
+					usage();
+				opt.pids[opt.npids++] = (pid_t)v;
+				q = end + 1;
+			} while (*end == ',');
+			if (*end != '\0')
+				usage();
+			opt.pid = opt.pids[0];
+			break;
+		}
+		case 'R': opt.release_file = optarg; break;
 		case 'r': opt.ready_file = optarg; break;
 		case 'a': opt.host = optarg; break;
 		default: usage();
@@ -1422,7 +1461,7 @@ main(int argc, char **argv)
 		ws[0].quota += opt.count - given;
 	}
 
-	rss0 = proc_rss_kb(opt.pid, &nprocs);
+	rss0 = proc_rss_kb(&nprocs);
 	t0 = now();
 	for (i = 0; i < opt.threads; i++)
 		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
@@ -1462,7 +1501,7 @@ main(int argc, char **argv)
 			double hs = ok > 0 && last > first ? ok / (last - first)
 			    : 0;
 			long failed = refused + http + early + to + bad + other;
-			long fast = 0;
+			long fast = 0, held = 0;
 			int b;
 			uint64_t seen = 0;
 
@@ -1481,20 +1520,17 @@ main(int argc, char **argv)
 						fclose(f);
 					}
 				}
-				sleep_s(opt.hold / 2);
-				rss1 = proc_rss_kb(opt.pid, &nprocs);
-				sleep_s(opt.hold / 2);
+				hold_rest(opt.hold / 2);
+				rss1 = proc_rss_kb(&nprocs);
+				hold_rest(opt.hold / 2);
 			} else
-				rss1 = proc_rss_kb(opt.pid, &nprocs);
-			/* still open at the end of the hold? */
-			{
-				long still = 0;
-
-				g_conn_phase_over = 1;
-				for (i = 0; i < opt.threads; i++) {
-					pthread_join(ws[i].thr, NULL);
-				}
-				(void)still;
+				rss1 = proc_rss_kb(&nprocs);
+			/* Still open at the end of the hold: the worker
+			 * threads watched them all along. */
+			g_conn_phase_over = 1;
+			for (i = 0; i < opt.threads; i++) {
+				pthread_join(ws[i].thr, NULL);
+				held += ws[i].open;
 			}
 			printf("RESULT mode=idle conns=%d ok=%ld failed=%ld "
 			    "refused=%ld http_err=%ld closed_early=%ld "
@@ -1502,13 +1538,14 @@ main(int argc, char **argv)
 			    "fast_refusals=%ld refusal_p50_ms=%.2f "
 			    "refusal_max_ms=%.2f hs_per_s=%.0f "
 			    "connect_s=%.3f rss0_kb=%ld rss1_kb=%ld "
-			    "rss_per_conn_b=%.0f server_procs=%d%s\n",
+			    "rss_per_conn_b=%.0f held=%ld server_procs=%d%s\n",
 			    opt.conns, ok, failed,
 			    refused, http, early, to, bad, other, fast,
 			    hpct(&rl_all, 50) / 1e6, hpct(&rl_all, 100) / 1e6,
 			    hs, last - first, rss0, rss1,
 			    ok > 0 && opt.pid > 0 ? (double)(rss1 - rss0) *
-			    1024.0 / (double)ok : 0, nprocs, worker_counts(ws));
+			    1024.0 / (double)ok : 0, held, nprocs,
+			    worker_counts(ws));
 			fflush(stdout);
 			_exit(0);
 		}
@@ -1522,15 +1559,15 @@ main(int argc, char **argv)
 	if (opt.mode == M_ECHO && opt.count >= 0) {
 		g_measuring = 1;
 		t_meas0 = now();
-		cpu0 = proc_cpu_us(opt.pid);
+		cpu0 = proc_cpu_us();
 		while (g_phase_count < 2 * opt.threads) {
 			if (now() > t_deadline)
 				die("deadline passed");
 			sleep_s(0.002);
 		}
 		t_meas1 = now();
-		cpu1 = proc_cpu_us(opt.pid);
-		(void)proc_rss_kb(opt.pid, &nprocs);
+		cpu1 = proc_cpu_us();
+		(void)proc_rss_kb(&nprocs);
 		g_stop = 1;
 		g_all_done = 1;
 	} else {
@@ -1541,14 +1578,14 @@ main(int argc, char **argv)
 			for (i = 0; i < opt.threads; i++)
 				ws[i].phase_done = 0;
 		}
-		cpu0 = proc_cpu_us(opt.pid);
+		cpu0 = proc_cpu_us();
 		t_meas0 = now();
 		g_measuring = 1;
 		sleep_s(opt.duration);
 		g_measuring = 0;
-		cpu1 = proc_cpu_us(opt.pid);
+		cpu1 = proc_cpu_us();
 		t_meas1 = now();
-		(void)proc_rss_kb(opt.pid, &nprocs);
+		(void)proc_rss_kb(&nprocs);
 		if (opt.mode == M_FANOUT)
 			sleep_s(1.0);	/* let the last ticks arrive */
 		g_stop = 1;
