@@ -380,11 +380,12 @@ topic_publish(struct route *r, const char *name, int opcode,
 		return -1;
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return -1;
-	topic_deliver(srv, name, nlen, opcode, data, len);
+	/* The others first: they deliver while this worker does. */
 	peers_publish(srv->peers, name, nlen, opcode, data, len);
 	if (srv->backplane != NULL)
 		backplane_publish(srv->backplane, name, nlen, opcode, data,
 		    len);
+	topic_deliver(srv, name, nlen, opcode, data, len);
 	return 0;
 }
 
