@@ -855,9 +855,11 @@ worker_main(struct master *m, int i)
 	int status, *fds;
 	char (*bound)[64];
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	/*
+	 * The master's signals stay blocked until our loop watches them:
+	 * a SIGHUP sent while we load the configuration waits instead of
+	 * killing us (its default action).
+	 *
 	 * Signals reach a worker from its master only: a Ctrl-C on the
 	 * terminal goes to the master's process group, not to ours, or a
 	 * worker would hear it twice (itself, then relayed) and take the
@@ -925,6 +927,8 @@ worker_main(struct master *m, int i)
 	for (k = 0; k < nls; k++)
 		if (server_add_listener(&srv, fds[k], bound[k]) == -1)
 			goto out;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&worker_self.slot->state, SLOT_READY);
 	log_attach(srv.base);
 	status = event_base_dispatch(srv.base) == -1 ? EXIT_START : EXIT_OK;
