@@ -676,8 +676,10 @@ backplane_publish(struct backplane *bp, const char *name, size_t nlen,
 
 /* ------------------------------------------------------------ subscribe */
 
-void
-backplane_subscribe(struct backplane *bp, const char *name, size_t nlen)
+/* SUBSCRIBE or UNSUBSCRIBE one topic's channel, if the link is up. */
+static void
+sub_topic(struct backplane *bp, const char *cmd, const char *name,
+    size_t nlen)
 {
 	char ch[CHANNEL_MAX];
 	const char *argv[1];
@@ -689,22 +691,19 @@ backplane_subscribe(struct backplane *bp, const char *name, size_t nlen)
 		return;
 	lens[0] = channel(bp, ch, name, nlen);
 	argv[0] = ch;
-	sub_send(&bp->sub, "SUBSCRIBE", 1, argv, lens);
+	sub_send(&bp->sub, cmd, 1, argv, lens);
+}
+
+void
+backplane_subscribe(struct backplane *bp, const char *name, size_t nlen)
+{
+	sub_topic(bp, "SUBSCRIBE", name, nlen);
 }
 
 void
 backplane_unsubscribe(struct backplane *bp, const char *name, size_t nlen)
 {
-	char ch[CHANNEL_MAX];
-	const char *argv[1];
-	size_t lens[1];
-
-	if (bp == NULL || nlen == 0 || nlen > WSD_TOPIC_MAX ||
-	    bp->sub.state != LINK_READY)
-		return;
-	lens[0] = channel(bp, ch, name, nlen);
-	argv[0] = ch;
-	sub_send(&bp->sub, "UNSUBSCRIBE", 1, argv, lens);
+	sub_topic(bp, "UNSUBSCRIBE", name, nlen);
 }
 
 /* ------------------------------------------------------------ lifetime */

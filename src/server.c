@@ -33,16 +33,6 @@
 /* How often a worker tells the master its loop runs. */
 #define HEARTBEAT_MS	200
 
-/* For systemd's RELOADING=1, which wants the time with it. */
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- listeners */
 
 /* Accepts per readiness callback: the other workers get their turn. */
@@ -379,7 +369,7 @@ server_reload(struct server *srv)
 		seq = atomic_load(&worker_self.shm->reload_seq);
 	log_notice("reloading %s", srv->config_file);
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)mono_ms() * 1000);
+	    (unsigned long long)workers_now_ms() * 1000);
 	cfg = config_load(srv->config_file, srv->plugin_dir_default, &errs);
 	g = cfg != NULL ? generation_new(&srv->gens, cfg, &errs) : NULL;
 	if (g == NULL) {

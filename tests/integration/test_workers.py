@@ -41,6 +41,18 @@ def connect(port, path="/w"):
     return c, int(r.get("x-wsd-worker"))
 
 
+def connect_to(port, worker, path="/w"):
+    """A client served by that worker: others are opened and closed
+    until one lands there (connections are shared, not assigned)."""
+    deadline = time.monotonic() + W.T(10)
+    while True:
+        c, w = connect(port, path)
+        if w == worker:
+            return c
+        c.close()
+        assert time.monotonic() < deadline, "no connection on %d" % worker
+
+
 def echo(c, text):
     c.send_text(text)
     assert c.read_message(timeout=10) == (W.OP_TEXT, text.encode()), text
@@ -199,13 +211,7 @@ def test_crash_loop_backs_off_and_recovers():
     d = W.start_daemon(config(directory=top, workers=2,
                               routes=[wctl(die_file=die)]))
     try:
-        c0 = None
-        while c0 is None:
-            c, w = connect(d.port)
-            if w == 0:
-                c0 = c
-            else:
-                c.close()
+        c0 = connect_to(d.port, 0)
         W.write_file(die, "x")
         mark = d.mark()
         c0.send_text("exit")
@@ -254,13 +260,7 @@ def test_stuck_worker_is_killed_and_replaced():
     throughout."""
     d = W.start_daemon(config(workers=2, extra={"worker_timeout": 1}))
     try:
-        c0 = None
-        while c0 is None:
-            c, w = connect(d.port)
-            if w == 0:
-                c0 = c
-            else:
-                c.close()
+        c0 = connect_to(d.port, 0)
         pid = who(c0)[1]
         mark = d.mark()
         c0.send_text("spin")
@@ -403,13 +403,7 @@ def test_retired_worker_exits_when_its_clients_leave():
     top = W.tmpdir()
     d = W.start_daemon(config(directory=top, workers=2))
     try:
-        c1 = None
-        while c1 is None:
-            c, w = connect(d.port)
-            if w == 1:
-                c1 = c
-            else:
-                c.close()
+        c1 = connect_to(d.port, 1)
         pid1 = who(c1)[1]
         config(directory=top, workers=1)
         mark = reload_and_wait(d)
@@ -609,13 +603,7 @@ def test_systemd_hears_the_master_only():
         gaps = [b - a for a, b in zip(pets[-4:], pets[-3:])]
         assert max(gaps) < 0.5, gaps
         # a stuck worker: no food until it is replaced
-        c0 = None
-        while c0 is None:
-            c, w = connect(d.port)
-            if w == 0:
-                c0 = c
-            else:
-                c.close()
+        c0 = connect_to(d.port, 0)
         mark = d.mark()
         t_stuck = time.monotonic()
         c0.send_text("spin")
