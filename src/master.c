@@ -789,7 +789,7 @@ tick(struct master *m)
 			running++;
 		if (atomic_load(&sl->state) == SLOT_STARTING)
 			continue;
-		age = now - atomic_load(&sl->heartbeat_ms);
+		age = workers_age_ms(now, atomic_load(&sl->heartbeat_ms));
 		timeout = m->cfg->worker_timeout_ms;
 		if (timeout > 0 && age > timeout && !w->killed) {
 			log_err("worker %d (pid %d) has not run its event loop "

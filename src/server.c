@@ -76,7 +76,8 @@ should_yield(const struct server *srv)
 
 		if ((int)i == worker_self.index ||
 		    atomic_load(&sl->state) != SLOT_READY ||
-		    now - atomic_load(&sl->heartbeat_ms) > FRESH_MS)
+		    workers_age_ms(now, atomic_load(&sl->heartbeat_ms)) >
+		    FRESH_MS)
 			continue;
 		n = atomic_load(&sl->nconns);
 		if (n < min)

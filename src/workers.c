@@ -19,6 +19,12 @@ workers_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+workers_age_ms(uint64_t now, uint64_t then)
+{
+	return then < now ? now - then : 0;
+}
+
 size_t
 workers_peer_name(char *buf, size_t size, int master_pid, uint32_t serial)
 {

@@ -66,6 +66,11 @@ extern struct worker_self worker_self;
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t	 workers_now_ms(void);
+/*
+ * How long ago `then` was, seen at `now`: 0 when `then` is later (a
+ * worker may beat its heart after the master read its clock).
+ */
+uint64_t	 workers_age_ms(uint64_t now, uint64_t then);
 
 /* The abstract socket name of a worker; returns the address length. */
 size_t		 workers_peer_name(char *buf, size_t size, int master_pid,
