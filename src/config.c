@@ -225,7 +225,14 @@ static const char *const top_keys[] = {
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
 	"routes", "cluster", NULL
 };
-static const char *const listen_keys[] = { "address", "port", NULL };
+static const char *const listen_keys[] = {
+	"address", "port", "tls", NULL
+};
+static const char *const tls_keys[] = {
+	"certificate", "key", "ciphers", "ciphersuites", "min_protocol",
+	"client_ca", "verify_client", "sni", NULL
+};
+static const char *const sni_keys[] = { "certificate", "key", NULL };
 static const char *const route_keys[] = {
 	"path", "plugin", "origins", "settings", "limits", NULL
 };
@@ -785,6 +792,233 @@ address_valid(const char *a)
 	    inet_pton(AF_INET6, a, buf) == 1;
 }
 
+/* ------------------------------------------------------------ tls */
+
+/* A file path setting: present, non-empty, resolved against the config. */
+static enum got
+tls_path(struct loader *ld, const config_setting_t *g, const char *name,
+    char **out, int *line)
+{
+	const config_setting_t *s;
+	const char *v;
+	enum got got;
+
+	if ((got = get_string(ld, g, name, &v, &s)) != GOT_OK)
+		return got;
+	if (*v == '\0' || has_ctl(v)) {
+		problem(ld, s, "'%s' must be a file name", name);
+		return GOT_BAD;
+	}
+	*out = path_join(ld->c->dir, v);
+	if (line != NULL)
+		*line = (int)config_setting_source_line(s);
+	return GOT_OK;
+}
+
+/* A certificate and its key from group g; false if either is missing. */
+static bool
+tls_cert(struct loader *ld, const config_setting_t *g,
+    struct wsd_tls_cert_conf *cc)
+{
+	bool ok = true;
+
+	memset(cc, 0, sizeof(*cc));
+	cc->line = (int)config_setting_source_line(g);
+	switch (tls_path(ld, g, "certificate", &cc->certificate, &cc->line)) {
+	case GOT_NONE:
+		problem(ld, g, "'tls' needs a 'certificate' (a PEM file, "
+		    "the certificate first, then its chain)");
+		ok = false;
+		break;
+	case GOT_BAD:
+		ok = false;
+		break;
+	case GOT_OK:
+		break;
+	}
+	switch (tls_path(ld, g, "key", &cc->key, NULL)) {
+	case GOT_NONE:
+		problem(ld, g, "'tls' needs a 'key' (the certificate's "
+		    "private key, PEM)");
+		ok = false;
+		break;
+	case GOT_BAD:
+		ok = false;
+		break;
+	case GOT_OK:
+		break;
+	}
+	if (!ok) {
+		free(cc->certificate);
+		free(cc->key);
+		cc->certificate = cc->key = NULL;
+	}
+	return ok;
+}
+
+/* A cipher list: printable, no spaces that OpenSSL would choke on. */
+static enum got
+tls_ciphers(struct loader *ld, const config_setting_t *g, const char *name,
+    char **out, int *line)
+{
+	const config_setting_t *s;
+	const char *v;
+	enum got got;
+
+	if ((got = get_string(ld, g, name, &v, &s)) != GOT_OK)
+		return got;
+	if (*v == '\0' || has_ctl(v)) {
+		problem(ld, s, "'%s' must be a non-empty OpenSSL cipher list",
+		    name);
+		return GOT_BAD;
+	}
+	*out = xstrdup(v);
+	*line = (int)config_setting_source_line(s);
+	return GOT_OK;
+}
+
+void
+tls_conf_free(struct wsd_tls_conf *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->ncerts; i++) {
+		free(t->certs[i].certificate);
+		free(t->certs[i].key);
+	}
+	free(t->certs);
+	free(t->ciphers);
+	free(t->ciphersuites);
+	free(t->client_ca);
+	free(t);
+}
+
+/*
+ * tls = { certificate = ...; key = ...; ... }: the files are only
+ * named here; tls.c loads and checks them (and wsd -t reports what it
+ * finds with this group's lines).
+ */
+static struct wsd_tls_conf *
+parse_tls(struct loader *ld, const config_setting_t *e)
+{
+	const config_setting_t *g, *s, *sni;
+	struct wsd_tls_conf *t;
+	const char *v;
+	bool ok = true;
+	int i, n;
+
+	if ((g = get_group(ld, e, "tls")) == NULL)
+		return NULL;
+	check_keys(ld, g, tls_keys);
+	t = xcalloc(1, sizeof(*t));
+	t->line = (int)config_setting_source_line(g);
+	t->min_protocol = WSD_TLS_MIN_DEFAULT;
+	t->certs = xcalloc(1, sizeof(*t->certs));
+	if (tls_cert(ld, g, &t->certs[0]))
+		t->ncerts = 1;
+	else
+		ok = false;
+
+	if ((sni = config_setting_get_member(g, "sni")) != NULL) {
+		if (!config_setting_is_list(sni) &&
+		    !config_setting_is_array(sni)) {
+			problem(ld, sni, "'sni' must be a list of groups "
+			    "( { certificate = ...; key = ...; }, ... )");
+			ok = false;
+		} else {
+			n = config_setting_length(sni);
+			t->certs = xreallocarray(t->certs, (size_t)n + 1,
+			    sizeof(*t->certs));
+			for (i = 0; i < n; i++) {
+				s = config_setting_get_elem(sni,
+				    (unsigned int)i);
+				if (!config_setting_is_group(s)) {
+					problem(ld, s, "'sni' entries must be "
+					    "groups");
+					ok = false;
+					continue;
+				}
+				check_keys(ld, s, sni_keys);
+				if (!tls_cert(ld, s, &t->certs[t->ncerts]))
+					ok = false;
+				else if (ok)
+					t->ncerts++;
+				else {
+					free(t->certs[t->ncerts].certificate);
+					free(t->certs[t->ncerts].key);
+				}
+			}
+		}
+	}
+
+	if (tls_ciphers(ld, g, "ciphers", &t->ciphers,
+	    &t->ciphers_line) == GOT_BAD)
+		ok = false;
+	if (tls_ciphers(ld, g, "ciphersuites", &t->ciphersuites,
+	    &t->ciphersuites_line) == GOT_BAD)
+		ok = false;
+
+	switch (get_string(ld, g, "min_protocol", &v, &s)) {
+	case GOT_OK:
+		if (strcmp(v, "TLSv1.2") == 0)
+			t->min_protocol = WSD_TLS_1_2;
+		else if (strcmp(v, "TLSv1.3") == 0)
+			t->min_protocol = WSD_TLS_1_3;
+		else {
+			problem(ld, s, "'min_protocol' must be \"TLSv1.2\" or "
+			    "\"TLSv1.3\"");
+			ok = false;
+		}
+		break;
+	case GOT_BAD:
+		ok = false;
+		break;
+	case GOT_NONE:
+		break;
+	}
+
+	if (tls_path(ld, g, "client_ca", &t->client_ca,
+	    &t->client_ca_line) == GOT_BAD)
+		ok = false;
+	switch (get_string(ld, g, "verify_client", &v, &s)) {
+	case GOT_OK:
+		if (strcmp(v, "optional") == 0)
+			t->verify_client = WSD_VERIFY_OPTIONAL;
+		else if (strcmp(v, "required") == 0)
+			t->verify_client = WSD_VERIFY_REQUIRED;
+		else if (strcmp(v, "off") == 0)
+			t->verify_client = WSD_VERIFY_NONE;
+		else {
+			problem(ld, s, "'verify_client' must be \"off\", "
+			    "\"optional\" or \"required\"");
+			ok = false;
+		}
+		if (t->verify_client != WSD_VERIFY_NONE &&
+		    t->client_ca == NULL) {
+			problem(ld, s, "'verify_client' needs 'client_ca' "
+			    "(the CA certificates client certificates must "
+			    "be signed by)");
+			ok = false;
+		}
+		break;
+	case GOT_BAD:
+		ok = false;
+		break;
+	case GOT_NONE:
+		/* A CA alone means: ask for a certificate, do not insist. */
+		if (t->client_ca != NULL)
+			t->verify_client = WSD_VERIFY_OPTIONAL;
+		break;
+	}
+	if (!ok) {
+		tls_conf_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 static void
 parse_listen_entry(struct loader *ld, const config_setting_t *e)
 {
@@ -841,6 +1075,7 @@ parse_listen_entry(struct loader *ld, const config_setting_t *e)
 	l->address = xstrdup(addr);
 	l->port = (int)port;
 	l->line = (int)config_setting_source_line(e);
+	l->tls = parse_tls(ld, e);
 }
 
 static void
@@ -1294,8 +1529,10 @@ config_free(struct wsd_config *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->nlisten; i++)
+	for (i = 0; i < c->nlisten; i++) {
 		free(c->listen[i].address);
+		tls_conf_free(c->listen[i].tls);
+	}
 	free(c->listen);
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];

@@ -29,6 +29,10 @@
 #define WSD_DEFAULT_MAX_PENDING_PER_ADDRESS 256
 #define WSD_DEFAULT_MAX_OUTPUT_TOTAL	(256ULL * 1024 * 1024)
 #define WSD_DEFAULT_WORKER_TIMEOUT_MS	10000
+/* min_protocol: OpenSSL's TLS1_2_VERSION, TLS1_3_VERSION. */
+#define WSD_TLS_1_2			0x0303
+#define WSD_TLS_1_3			0x0304
+#define WSD_TLS_MIN_DEFAULT		WSD_TLS_1_2
 #define WSD_WORKERS_MAX			128	/* half of workers.h WORKERS_MAX */
 
 struct wsd_limits {
@@ -58,10 +62,38 @@ struct wsd_limits {
 	uint64_t	max_output_total;
 };
 
+/* One certificate and its key (resolved paths). */
+struct wsd_tls_cert_conf {
+	char		*certificate;	/* PEM: the leaf, then its chain */
+	char		*key;
+	int		 line;		/* of the `certificate` setting */
+};
+
+enum wsd_verify_client {
+	WSD_VERIFY_NONE,
+	WSD_VERIFY_OPTIONAL,
+	WSD_VERIFY_REQUIRED,
+};
+
+/* A listener's `tls` group.  The files are read by tls.c, not here. */
+struct wsd_tls_conf {
+	struct wsd_tls_cert_conf *certs;	/* [0] the default, then sni */
+	size_t		 ncerts;
+	char		*ciphers;	/* TLS 1.2 list, or NULL */
+	char		*ciphersuites;	/* TLS 1.3 list, or NULL */
+	int		 ciphers_line, ciphersuites_line;
+	int		 min_protocol;	/* TLS1_2_VERSION or TLS1_3_VERSION */
+	char		*client_ca;	/* NULL: no client certificates */
+	int		 client_ca_line;
+	enum wsd_verify_client verify_client;
+	int		 line;
+};
+
 struct wsd_listen_conf {
 	char		*address;	/* "0.0.0.0", "::", "127.0.0.1" */
 	int		 port;
 	int		 line;
+	struct wsd_tls_conf *tls;	/* NULL: plain */
 };
 
 struct wsd_route_conf {
@@ -132,6 +164,7 @@ struct wsd_config *config_load(const char *file,
     const char *plugin_dir_default, struct wsd_errors *errs);
 
 void config_free(struct wsd_config *c);
+void tls_conf_free(struct wsd_tls_conf *t);
 
 /* Default limits (the WSD_DEFAULT_* values). */
 void config_default_limits(struct wsd_limits *l);

@@ -35,6 +35,7 @@
 #include "plugin.h"
 #include "route.h"
 #include "server.h"
+#include "tls.h"
 
 /* Unfragmented frames up to this size are gathered whole before use. */
 #define WAIT_MAX	WS_RX_WAIT_MAX
@@ -168,7 +169,7 @@ conn_not_pending(struct conn *c)
 
 struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
-    int socklen)
+    int socklen, struct tls_server *ts)
 {
 	/*
 	 * The timer and the read event live in the same allocation, after
@@ -178,7 +179,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn_shared *cs = srv->cs;
 	struct addrcount_entry *pe;
-	struct conn *c;
+	struct conn *c = NULL;
 	char *evs;
 	int one = 1;
 
@@ -187,7 +188,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	    srv->gen->cfg->limits.max_pending_per_address, &pe)) {
 	case 1:
 		pending_refused(cs, sa);
-		conn_refuse(srv, fd);
+		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	case -1:
 		log_warn("out of memory accepting a connection");
@@ -195,8 +196,10 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL) {
+	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL ||
+	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
 		log_warn("out of memory accepting a connection");
+		free(c);
 		addrcount_put(cs->pending, pe);
 		evutil_closesocket(fd);
 		return NULL;
@@ -211,6 +214,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
 		log_warn("cannot watch an accepted connection");
 		addrcount_put(cs->pending, pe);
+		SSL_free(c->ssl);
 		free(c);
 		evutil_closesocket(fd);
 		return NULL;
@@ -232,23 +236,21 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	return c;
 }
 
+/*
+ * Send a short answer in plain text and half-close: a fresh socket's
+ * send buffer always has room for it.
+ */
 void
-conn_refuse(struct server *srv, evutil_socket_t fd)
+conn_answer_plain(evutil_socket_t fd, const char *resp, size_t len)
 {
-	static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: 24\r\n"
-	    "Retry-After: 5\r\n"
-	    "Connection: close\r\n\r\n"
-	    "503 Service Unavailable\n";
 	char sink[4096];
 	ssize_t n;
 	int i;
 
-	(void)srv;
-	/* A fresh socket's send buffer always has room for this. */
-	n = send(fd, resp, sizeof(resp) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)n;
+	if (resp != NULL) {
+		n = send(fd, resp, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
 	shutdown(fd, SHUT_WR);
 	/*
 	 * Closing with unread input makes the kernel reset the connection,
@@ -258,6 +260,21 @@ conn_refuse(struct server *srv, evutil_socket_t fd)
 	for (i = 0; i < 4; i++)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
+}
+
+void
+conn_refuse(struct server *srv, evutil_socket_t fd, bool tls)
+{
+	static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: 24\r\n"
+	    "Retry-After: 5\r\n"
+	    "Connection: close\r\n\r\n"
+	    "503 Service Unavailable\n";
+
+	(void)srv;
+	/* Plain text would only be noise to a TLS client: it sees a close. */
+	conn_answer_plain(fd, tls ? NULL : resp, sizeof(resp) - 1);
 	evutil_closesocket(fd);
 }
 
@@ -619,7 +636,8 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		}
 		dst = tail ? c->ibuf + c->ilen : c->srv->cs->rbuf;
 		room = tail ? c->icap - c->ilen : RBUF_SIZE;
-		n = recv(fd, dst, room, 0);
+		n = c->ssl != NULL ? conn_tls_recv(c, dst, room) :
+		    recv(fd, dst, room, 0);
 		if (n == 0) {
 			if (conn_eof(c) == -1)
 				return;		/* freed */
@@ -662,6 +680,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		return;
 	}
+	conn_tls_read_more(c);
 	if (c->flush_now || c->flush_queued)
 		conn_flush(c);
 }
@@ -816,6 +835,8 @@ conn_free(struct conn *c)
 	c->srv->cs->out_total -= c->out_acct;
 	c->out_acct = 0;
 	conn_outbuf_release(c);
+	SSL_free(c->ssl);
+	free(c->peer_subject);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	conn_free_request(c);
@@ -925,6 +946,18 @@ const char *
 conn_remote(struct conn *c)
 {
 	return c->remote;
+}
+
+bool
+conn_tls(struct conn *c)
+{
+	return c->ssl != NULL;
+}
+
+const char *
+conn_peer_subject(struct conn *c)
+{
+	return c->peer_subject;
 }
 
 uint64_t

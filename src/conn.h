@@ -42,15 +42,26 @@ struct conn;
 int		 conn_server_init(struct server *srv);
 void		 conn_server_fini(struct server *srv);
 
+struct tls_server;
+
 /*
  * Take over a connected stream socket (TCP, or a socketpair end in the
- * fuzzer).  Returns NULL (and closes fd) on ENOMEM.
+ * fuzzer); ts: the listener's TLS contexts, NULL for plain.  Returns
+ * NULL (and closes fd) on ENOMEM.
  */
 struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
-		    const struct sockaddr *sa, int socklen);
+		    const struct sockaddr *sa, int socklen,
+		    struct tls_server *ts);
 
-/* Refuse an accepted socket with 503 (max_connections reached). */
-void		 conn_refuse(struct server *srv, evutil_socket_t fd);
+/*
+ * Refuse an accepted socket (max_connections reached): with 503, or
+ * just closed on a TLS listener, where no handshake has been made.
+ */
+void		 conn_refuse(struct server *srv, evutil_socket_t fd, bool tls);
+
+/* Whether c came over TLS; its verified client certificate's subject. */
+bool		 conn_tls(struct conn *c);
+const char	*conn_peer_subject(struct conn *c);
 
 /*
  * The server is stopping: close every open connection with 1001, drop

@@ -99,7 +99,7 @@ broadcast_added(struct conn *c)
 {
 	if (conn_out_len(c) >= FLUSH_EARLY && !c->wev_added &&
 	    !c->wr_shut)
-		(void)evbuffer_write(c->out, c->fd);
+		(void)conn_write_out(c);
 	conn_want_flush(c);
 }
 
@@ -217,7 +217,7 @@ conn_flush(struct conn *c)
 	if (queued > 0 && !c->wr_shut) {
 		size_t before = queued;
 
-		if (evbuffer_write(c->out, c->fd) == -1 &&
+		if (conn_write_out(c) == -1 &&
 		    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			log_debug("conn %llu %s: write: %s",
 			    (unsigned long long)c->id, c->remote,
@@ -235,21 +235,13 @@ conn_flush(struct conn *c)
 	if (queued == 0)
 		conn_outbuf_release(c);
 	if (queued > 0 && !c->wev_added) {
-		if (c->wev == NULL && (c->wev = event_new(c->srv->cs->base, c->fd,
-		    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL) {
-			log_err("conn %llu %s: out of memory",
-			    (unsigned long long)c->id, c->remote);
-			conn_io_error(c);
-			return;
-		}
-		if (event_add(c->wev, NULL) == -1) {
+		if (conn_wait_writable(c) == -1) {
 			log_err("conn %llu %s: cannot wait for writability",
 			    (unsigned long long)c->id, c->remote);
 			conn_io_error(c);
 			return;
 		}
-		c->wev_added = true;
-	} else if (queued == 0 && c->wev_added) {
+	} else if (queued == 0 && c->wev_added && !c->tls_read_wants_write) {
 		event_del(c->wev);
 		c->wev_added = false;
 	}
@@ -257,6 +249,8 @@ conn_flush(struct conn *c)
 	if (c->state == CONN_LINGER) {
 		/* Everything is out: half-close, and wait for the client's. */
 		if (queued == 0 && !c->wr_shut) {
+			if (c->ssl != NULL)
+				conn_tls_shutdown(c);
 			shutdown(c->fd, SHUT_WR);
 			c->wr_shut = true;
 		}
@@ -273,9 +267,40 @@ conn_flush(struct conn *c)
 static void
 conn_writecb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)fd;
 	(void)what;
-	conn_flush(arg);
+	/* A TLS read that had to write first can go on now. */
+	if (c->tls_read_wants_write) {
+		c->tls_read_wants_write = false;
+		event_active(c->rev, EV_READ, 1);
+	}
+	conn_flush(c);
+}
+
+/* Write what c has queued, as far as the socket takes it. */
+int
+conn_write_out(struct conn *c)
+{
+	if (c->ssl != NULL)
+		return conn_tls_write(c);
+	return evbuffer_write(c->out, c->fd);
+}
+
+/* Have conn_writecb run once c's socket is writable.  0 or -1. */
+int
+conn_wait_writable(struct conn *c)
+{
+	if (c->wev_added)
+		return 0;
+	if (c->wev == NULL && (c->wev = event_new(c->srv->cs->base, c->fd,
+	    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL)
+		return -1;
+	if (event_add(c->wev, NULL) == -1)
+		return -1;
+	c->wev_added = true;
+	return 0;
 }
 
 /*
@@ -515,7 +540,7 @@ conn_send_shared(struct conn *c, struct shared_frame *f)
 	 * each and no buffer.  A second broadcast in the same iteration is
 	 * queued, so that a burst goes out in few writes.
 	 */
-	if (queued == 0 && !c->wev_added && !c->wr_shut &&
+	if (queued == 0 && !c->wev_added && !c->wr_shut && c->ssl == NULL &&
 	    c->bcast_gen != cs->flush_gen) {
 		c->bcast_gen = cs->flush_gen;
 		f->flush_cs = cs;

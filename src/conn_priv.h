@@ -7,6 +7,7 @@
  *			refusals, the upgrade, and the request accessors
  *	conn_out.c	output: the per-connection queue, writes,
  *			back-pressure and broadcast fan-out
+ *	conn_tls.c	TLS records on the same read and write paths
  *	topic.c		topic fan-out: it keeps a connection's
  *			subscriptions in c->subs and hands shared frames
  *			to conn_send_shared(); it frees no connection
@@ -23,6 +24,7 @@
 
 #include <event2/buffer.h>
 #include <event2/util.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "conn.h"
@@ -95,6 +97,7 @@ struct conn_request {
 struct conn {
 	struct server		*srv;		/* srv->cs: what conns share */
 	evutil_socket_t		 fd;
+	SSL			*ssl;		/* NULL: plain */
 	struct event		*rev;		/* readable (persistent) */
 	struct event		*wev;		/* writable; made when first needed */
 	struct evbuffer		*out;		/* only while output waits */
@@ -155,6 +158,12 @@ struct conn {
 	char			*subprotocol;	/* chosen by the hook */
 	struct topic_sub	*subs;		/* topic.c's */
 
+	/* TLS: the handshake is done; a read waits for writability. */
+	bool			 tls_ready;
+	bool			 tls_read_wants_write;
+	int8_t			 tls_end;	/* a read's end held for the next */
+	char			*peer_subject;	/* verified client certificate */
+
 	/* For the access log. */
 	uint64_t		 start_ms;
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
@@ -182,8 +191,12 @@ void		 conn_opened(struct conn *c, struct route *r);
 void		 conn_call_drain(struct conn *c);
 void		 conn_set_close(struct conn *c, int code, const char *reason,
 		    size_t rlen);
+void		 conn_answer_plain(evutil_socket_t fd, const char *resp,
+		    size_t len);
 
 /* conn_out.c */
+int		 conn_write_out(struct conn *c);
+int		 conn_wait_writable(struct conn *c);
 struct evbuffer	*conn_outbuf(struct conn *c);
 void		 conn_outbuf_release(struct conn *c);
 void		 conn_want_flush(struct conn *c);
@@ -207,6 +220,12 @@ struct shared_frame *shared_frame_new(int opcode, const void *data,
 		    size_t len);
 bool		 conn_send_shared(struct conn *c, struct shared_frame *f);
 void		 shared_frame_done(struct shared_frame *f);
+
+/* conn_tls.c: the TLS variants of a read, a write and the half-close. */
+ssize_t		 conn_tls_recv(struct conn *c, uint8_t *dst, size_t room);
+void		 conn_tls_read_more(struct conn *c);
+int		 conn_tls_write(struct conn *c);
+void		 conn_tls_shutdown(struct conn *c);
 
 /* conn_http.c */
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,

@@ -18,6 +18,8 @@
 #include "generation.h"
 #include "log.h"
 #include "plugin.h"
+#include "tls.h"
+#include "workers.h"
 
 struct post {
 	struct route	*route;
@@ -310,6 +312,10 @@ generation_free(struct generation *g)
 	for (i = 0; i < g->routes.n; i++)
 		if (g->routes.routes[i].plugin != NULL)
 			route_fini(&g->routes.routes[i]);
+	if (g->tls != NULL)
+		for (i = 0; i < g->cfg->nlisten; i++)
+			tls_server_free(g->tls[i]);
+	free(g->tls);
 	LIST_REMOVE(g, link);
 	route_table_free(&g->routes);
 	config_free(g->cfg);
@@ -333,11 +339,18 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 	g->gens = gs;
 	g->cfg = cfg;
 	LIST_INSERT_HEAD(&gs->live, g, link);
-	if (route_table_init(&g->routes, cfg, g) == -1) {
+	if (route_table_init(&g->routes, cfg, g) == -1 ||
+	    (g->tls = calloc(cfg->nlisten + 1, sizeof(*g->tls))) == NULL) {
 		errors_add(errs, "out of memory");
 		generation_free(g);
 		return NULL;
 	}
+	/* Certificates first: cheap, and wsd -t reports them with the rest. */
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls != NULL)
+			g->tls[i] = tls_server_new(cfg, &cfg->listen[i],
+			    worker_self.shm != NULL ?
+			    worker_self.shm->ticket_key : NULL, errs);
 	for (i = 0; i < g->routes.n; i++) {
 		struct route *r = &g->routes.routes[i];
 		const struct wsd_route_conf *rc = r->conf;

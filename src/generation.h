@@ -26,11 +26,15 @@ struct event_base;
 struct event;
 struct post;
 
+struct tls_server;
+
 struct generation {
 	unsigned		 refs;
 	struct generations	*gens;		/* owner of the list */
 	struct wsd_config	*cfg;
 	struct route_table	 routes;
+	/* Per cfg->listen entry: its TLS contexts, NULL when plain. */
+	struct tls_server	**tls;
 	LIST_ENTRY(generation)	 link;		/* gens->live */
 };
 LIST_HEAD(generation_list, generation);

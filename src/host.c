@@ -264,6 +264,18 @@ h_worker(void)
 	return worker_self.number;
 }
 
+static int
+h_conn_tls(struct wsd_conn *c)
+{
+	return conn_tls(C(c)) ? 1 : 0;
+}
+
+static const char *
+h_peer_subject(struct wsd_conn *c)
+{
+	return conn_peer_subject(C(c));
+}
+
 static const struct wsd_host host = {
 	.abi_major = WSD_ABI_MAJOR,
 	.abi_minor = WSD_ABI_MINOR,
@@ -302,6 +314,8 @@ static const struct wsd_host host = {
 	.unsubscribe = h_unsubscribe,
 	.publish = h_publish,
 	.worker = h_worker,
+	.conn_tls = h_conn_tls,
+	.peer_subject = h_peer_subject,
 };
 
 const struct wsd_host *

@@ -638,6 +638,15 @@ reload(struct master *m)
 	check_start(m);
 }
 
+static void
+new_ticket_key(struct master *m)
+{
+	if (getrandom(m->shm->ticket_key, sizeof(m->shm->ticket_key), 0) !=
+	    (ssize_t)sizeof(m->shm->ticket_key))
+		log_warn("no randomness for TLS ticket keys: %s; each worker "
+		    "makes its own", strerror(errno));
+}
+
 /* The check passed: apply the configuration. */
 static void
 reload_apply(struct master *m)
@@ -666,6 +675,8 @@ reload_apply(struct master *m)
 	config_free(m->cfg);
 	m->cfg = cfg;
 	want = workers_wanted(cfg);
+	/* Tickets issued before a reload no longer resume (rotation). */
+	new_ticket_key(m);
 	m->reload_seq++;
 	atomic_store(&m->shm->reload_seq, m->reload_seq);
 	m->reload_started_ms = workers_now_ms();
@@ -852,7 +863,8 @@ worker_main(struct master *m, int i)
 	sigset_t none;
 	char prefix[32];
 	size_t k, nls = m->nls;
-	int status, *fds;
+	int status, *fds, *ports;
+	char **addrs;
 	char (*bound)[64];
 
 	/*
@@ -886,13 +898,21 @@ worker_main(struct master *m, int i)
 	/* Keep the listeners; drop the rest of the master's state. */
 	fds = calloc(nls > 0 ? nls : 1, sizeof(*fds));
 	bound = calloc(nls > 0 ? nls : 1, sizeof(*bound));
-	if (fds == NULL || bound == NULL) {
+	ports = calloc(nls > 0 ? nls : 1, sizeof(*ports));
+	addrs = calloc(nls > 0 ? nls : 1, sizeof(*addrs));
+	if (fds == NULL || bound == NULL || ports == NULL || addrs == NULL) {
 		log_err("out of memory");
 		return EXIT_START;
 	}
 	for (k = 0; k < nls; k++) {
 		fds[k] = m->ls[k].fd;
 		memcpy(bound[k], m->ls[k].bound, sizeof(bound[k]));
+		ports[k] = m->ls[k].port;
+		if (m->ls[k].address != NULL &&
+		    (addrs[k] = strdup(m->ls[k].address)) == NULL) {
+			log_err("out of memory");
+			return EXIT_START;
+		}
 	}
 	memset(&srv, 0, sizeof(srv));
 	srv.config_file = m->o->config_file;
@@ -925,7 +945,8 @@ worker_main(struct master *m, int i)
 	if (server_start(&srv) == -1)
 		goto out;
 	for (k = 0; k < nls; k++)
-		if (server_add_listener(&srv, fds[k], bound[k]) == -1)
+		if (server_add_listener(&srv, fds[k], bound[k], addrs[k],
+		    ports[k]) == -1)
 			goto out;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -935,6 +956,10 @@ worker_main(struct master *m, int i)
 	log_detach();
 out:
 	server_free(&srv);
+	for (k = 0; k < nls; k++)
+		free(addrs[k]);
+	free(addrs);
+	free(ports);
 	free(fds);
 	free(bound);
 	return status;
@@ -972,6 +997,7 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 	}
 	memset(m->shm, 0, sizeof(*m->shm));
 	m->shm->master_pid = (int)getpid();
+	new_ticket_key(m);
 	if (getrandom(&m->shm->node_id, sizeof(m->shm->node_id), 0) !=
 	    sizeof(m->shm->node_id))
 		m->shm->node_id = ((uint64_t)getpid() << 32) ^

@@ -25,6 +25,7 @@
 #include "notify.h"
 #include "plugin.h"
 #include "server.h"
+#include "tls.h"
 #include "topic.h"
 #include "workers.h"
 
@@ -93,20 +94,56 @@ count_conns(struct server *srv)
 		atomic_store(&worker_self.slot->nconns, srv->nconns);
 }
 
-static void
-accepted(struct server *srv, int fd, struct sockaddr *sa, socklen_t sl)
+/*
+ * The TLS contexts the current generation has for listener l, or NULL
+ * when its `listen` entry has no tls group.
+ */
+static struct tls_server *
+listener_tls(const struct listener *l)
 {
+	const struct generation *g = l->srv->gen;
+	const struct wsd_config *cfg = g->cfg;
+	char name[80];
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		const struct wsd_listen_conf *lc = &cfg->listen[i];
+		int port = l->srv->port_override >= 0 ?
+		    l->srv->port_override : lc->port;
+
+		if (g->tls[i] == NULL)
+			continue;
+		if (l->address != NULL) {
+			if (strcmp(l->address, lc->address) == 0 &&
+			    port == l->port)
+				return g->tls[i];
+			continue;
+		}
+		snprintf(name, sizeof(name), strchr(lc->address, ':') != NULL ?
+		    "[%s]:%d" : "%s:%d", lc->address, port);
+		if (strcmp(name, l->bound) == 0)
+			return g->tls[i];
+	}
+	return NULL;
+}
+
+static void
+accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
+{
+	struct server *srv = l->srv;
+	struct tls_server *ts = listener_tls(l);
+
 	if (srv->stopping || srv->retiring) {
 		evutil_closesocket(fd);
 		return;
 	}
 	if (srv->nconns >= srv->max_connections ||
 	    (srv->max_total > 0 && total_conns(srv) >= srv->max_total)) {
-		conn_refuse(srv, fd);
+		conn_refuse(srv, fd, ts != NULL);
 		return;
 	}
 	/* NULL: refused or out of memory, and said so. */
-	if (conn_new(srv, fd, sa, (int)sl) != NULL)
+	if (conn_new(srv, fd, sa, (int)sl, ts) != NULL)
 		count_conns(srv);
 }
 
@@ -146,7 +183,7 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 			return;
 		}
-		accepted(srv, nfd, (struct sockaddr *)&ss, sl);
+		accepted(l, nfd, (struct sockaddr *)&ss, sl);
 	}
 }
 
@@ -194,14 +231,18 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-server_add_listener(struct server *srv, int fd, const char *bound)
+server_add_listener(struct server *srv, int fd, const char *bound,
+    const char *address, int port)
 {
 	struct listener *l;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (address != NULL && (l->address = strdup(address)) == NULL)) {
+		free(l);
 		log_err("out of memory");
 		return -1;
 	}
+	l->port = port;
 	l->srv = srv;
 	l->fd = fd;
 	snprintf(l->bound, sizeof(l->bound), "%s", bound);
@@ -212,6 +253,7 @@ server_add_listener(struct server *srv, int fd, const char *bound)
 		log_err("cannot watch the listener %s", bound);
 		if (l->ev != NULL)
 			event_free(l->ev);
+		free(l->address);
 		free(l);
 		return -1;
 	}
@@ -234,6 +276,7 @@ listeners_close(struct server *srv)
 		next = l->next;
 		event_free(l->ev);
 		close(l->fd);
+		free(l->address);
 		free(l);
 	}
 	srv->listeners = NULL;

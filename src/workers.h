@@ -44,8 +44,17 @@ struct worker_slot {
 	uint8_t			 pad_[64 - 44];
 };
 
+/* Session ticket keys (tls.h TLS_TICKET_KEY_LEN). */
+#define WORKERS_TICKET_KEY_LEN	80
+
 struct worker_shm {
 	uint64_t		 node_id;	/* random, per master start */
+	/*
+	 * TLS session ticket keys: one set for every worker, so that a
+	 * client resumes whichever worker it lands on; the master makes a
+	 * new set at start and before each reload.
+	 */
+	uint8_t			 ticket_key[WORKERS_TICKET_KEY_LEN];
 	int			 master_pid;
 	_Atomic uint32_t	 nslots;	/* slots ever used: scan below */
 	_Atomic uint32_t	 reload_seq;	/* SIGHUPs the master sent */

@@ -112,6 +112,8 @@
  *        For a 1.0 plugin a fired one-shot timer still frees itself.
  *   1.2  topics: wsd_subscribe(), wsd_unsubscribe(), wsd_publish();
  *        wsd_worker().  Appended to struct wsd_host.
+ *   1.3  TLS: wsd_conn_tls(), wsd_conn_peer_subject().  Appended to
+ *        struct wsd_host.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -125,7 +127,7 @@ extern "C" {
 #endif
 
 #define WSD_ABI_MAJOR	1
-#define WSD_ABI_MINOR	2
+#define WSD_ABI_MINOR	3
 
 #define WSD_PLUGIN_SYMBOL	"wsd_plugin"
 
@@ -232,6 +234,10 @@ struct wsd_host {
 	int		 (*publish)(struct wsd_route *r, const char *topic,
 			    int opcode, const void *data, size_t len);
 	int		 (*worker)(void);
+
+	/* 1.3 */
+	int		 (*conn_tls)(struct wsd_conn *c);
+	const char	*(*peer_subject)(struct wsd_conn *c);
 };
 
 /*
@@ -724,6 +730,26 @@ static inline int
 wsd_worker(void)
 {
 	return wsd_host_->worker();
+}
+
+/*
+ * TLS (ABI 1.3).  wsd_conn_tls() is 1 when the client reached us over
+ * TLS (wss://), 0 when not.  wsd_conn_peer_subject() is the subject of
+ * the certificate the client presented and wsd verified against the
+ * listener's client_ca, in RFC 2253 form ("CN=alice,O=Example"), or
+ * NULL when it sent none (or the listener asks for none).  The string
+ * lives as long as the connection.  From any callback with c.
+ */
+static inline int
+wsd_conn_tls(struct wsd_conn *c)
+{
+	return wsd_host_->conn_tls(c);
+}
+
+static inline const char *
+wsd_conn_peer_subject(struct wsd_conn *c)
+{
+	return wsd_host_->peer_subject(c);
 }
 
 #ifdef __cplusplus

@@ -570,7 +570,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	c = conn_new(&srv, sv[0], (struct sockaddr *)&sun, sizeof(sun));
+	c = conn_new(&srv, sv[0], (struct sockaddr *)&sun, sizeof(sun), NULL);
 	FUZZ_CHECK(c != NULL);
 	FUZZ_CHECK(srv.nconns == 1);
 	cbev = bufferevent_socket_new(srv.base, sv[1], BEV_OPT_CLOSE_ON_FREE);
