@@ -1191,6 +1191,81 @@ test_cluster_errors(void **state)
 	free(text);
 }
 
+/* ------------------------------------------------------------ tls */
+
+static void
+test_tls_group(void **state)
+{
+	struct fx *f = *state;
+	struct wsd_config *c;
+	const struct wsd_tls_conf *t;
+
+	c = assert_loads(f,
+	    "listen = ( { address = \"127.0.0.1\"; port = 8888; },\n"
+	    "  { address = \"127.0.0.1\"; port = 8443;\n"
+	    "    tls = { certificate = \"certs/full.pem\";\n"
+	    "            key = \"/etc/k.pem\";\n"
+	    "            min_protocol = \"TLSv1.3\";\n"
+	    "            ciphersuites = \"TLS_AES_128_GCM_SHA256\";\n"
+	    "            client_ca = \"ca.pem\";\n"
+	    "            sni = ( { certificate = \"b.pem\"; key = \"b.key\"; } );\n"
+	    "    };\n"
+	    "  } );\n"
+	    "routes = ( { path = \"/e\"; plugin = \"echo-logger\"; } );\n");
+	assert_int_equal(c->nlisten, 2);
+	assert_null(c->listen[0].tls);
+	t = c->listen[1].tls;
+	assert_non_null(t);
+	assert_int_equal(t->ncerts, 2);
+	assert_true(strncmp(t->certs[0].certificate, f->dir,
+	    strlen(f->dir)) == 0);
+	assert_non_null(strstr(t->certs[0].certificate, "/certs/full.pem"));
+	assert_string_equal(t->certs[0].key, "/etc/k.pem");
+	assert_int_equal(t->certs[0].line, 3);
+	assert_non_null(strstr(t->certs[1].key, "/b.key"));
+	assert_int_equal(t->min_protocol, WSD_TLS_1_3);
+	assert_null(t->ciphers);
+	assert_string_equal(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	/* A CA without verify_client: ask, do not insist. */
+	assert_int_equal(t->verify_client, WSD_VERIFY_OPTIONAL);
+}
+
+static void
+test_tls_errors(void **state)
+{
+	struct fx *f = *state;
+
+	assert_fails(f,
+	    "listen = ( { address = \"127.0.0.1\"; port = 8443;\n"
+	    "    tls = { key = \"k.pem\"; min_protocol = \"TLSv1.1\";\n"
+	    "            verify_client = \"required\"; colour = 1;\n"
+	    "            sni = ( { certificate = \"b.pem\"; } ); };\n"
+	    "  } );\n"
+	    "routes = ( { path = \"/e\"; plugin = \"echo-logger\"; } );\n", 5);
+	assert_error(f, 2, "needs a 'certificate'");
+	assert_error(f, 2, "'min_protocol' must be");
+	assert_error(f, 3, "'verify_client' needs 'client_ca'");
+	assert_error(f, 3, "colour");
+	assert_error(f, 4, "needs a 'key'");
+
+	assert_fails(f,
+	    "listen = ( { address = \"127.0.0.1\"; port = 8443;\n"
+	    "    tls = { certificate = \"\"; key = 3; ciphers = \"\";\n"
+	    "            verify_client = \"maybe\"; client_ca = \"ca\"; };\n"
+	    "  } );\n"
+	    "routes = ( { path = \"/e\"; plugin = \"echo-logger\"; } );\n", 4);
+	assert_error(f, 2, "'certificate' must be a file name");
+	assert_error(f, 2, "'key' must be a string");
+	assert_error(f, 2, "'ciphers' must be a non-empty");
+	assert_error(f, 3, "'verify_client' must be");
+
+	assert_fails(f,
+	    "listen = ( { address = \"127.0.0.1\"; port = 8443;\n"
+	    "    tls = \"yes\"; } );\n"
+	    "routes = ( { path = \"/e\"; plugin = \"echo-logger\"; } );\n", 1);
+	assert_error(f, 2, "'tls' must be a group");
+}
+
 int
 main(void)
 {
@@ -1221,6 +1296,8 @@ main(void)
 		T(test_missing_plugin_file),
 		T(test_global_only_in_route),
 		T(test_listen_address),
+		T(test_tls_group),
+		T(test_tls_errors),
 		T(test_document_root),
 		T(test_many_errors),
 		T(test_errors_appended),
