@@ -82,7 +82,7 @@ bool	 pmd_negotiate(const struct pmd_conf *conf, const char *const *vals,
 	    const size_t *lens, size_t n, struct pmd_params *out);
 
 /* Room for the longest response value and its NUL. */
-#define PMD_RESPONSE_MAX	128
+#define PMD_RESPONSE_MAX	160
 
 /*
  * The Sec-WebSocket-Extensions value that accepts p: one

@@ -264,6 +264,21 @@ test_client_window(void **state)
 	assert_true(p.resp_cwbits);
 }
 
+/* The longest response fits whole (the fuzzer found it cut once). */
+static void
+test_longest_response(void **state)
+{
+	struct pmd_params p;
+
+	(void)state;
+	assert_string_equal(nego1(&conf, "permessage-deflate; "
+	    "server_no_context_takeover; client_no_context_takeover; "
+	    "server_max_window_bits=10; client_max_window_bits=12", &p),
+	    "permessage-deflate; server_no_context_takeover; "
+	    "client_no_context_takeover; server_max_window_bits=10; "
+	    "client_max_window_bits=12");
+}
+
 static void
 test_case_and_spaces(void **state)
 {
@@ -538,6 +553,7 @@ main(void)
 		cmocka_unit_test_setup(test_several_headers, setup),
 		cmocka_unit_test_setup(test_server_window, setup),
 		cmocka_unit_test_setup(test_client_window, setup),
+		cmocka_unit_test_setup(test_longest_response, setup),
 		cmocka_unit_test_setup(test_case_and_spaces, setup),
 		cmocka_unit_test_setup(test_round_trip_sizes, setup),
 		cmocka_unit_test_setup(test_bomb, setup),
