@@ -26,7 +26,7 @@ struct z_stream_s;
 
 /* Defaults of the `compression` group (wsd.conf(5)). */
 #define PMD_DEFAULT_LEVEL	1
-#define PMD_DEFAULT_MEM_LEVEL	8
+#define PMD_DEFAULT_MEM_LEVEL	4
 #define PMD_DEFAULT_WBITS	15
 #define PMD_DEFAULT_MIN_SIZE	64
 
