@@ -22,6 +22,15 @@
  * goes to port P(i mod 2): subscribers split over two servers.  A 101
  * with X-Wsd-Worker (wsd's worker_header) is counted per worker.
  *
+ * With -z OFFER the handshake offers permessage-deflate (RFC 7692): a
+ * client message is a stored block with its stamp followed by the rest
+ * of the payload compressed once at start (valid whatever the context
+ * takeover), server frames with RSV1 are inflated (with the
+ * connection's own stream when the server keeps its context) and the
+ * payload bytes on the wire are counted both ways.  -j makes the
+ * payload JSON-like text; -e (idle) sends one message per connection
+ * once open, so that streams made on first use exist while held.
+ *
  * The last line on stdout is "RESULT key=value ...", for bench/run.
  * Everything is bounded by --deadline (seconds, whole run).
  */
@@ -48,6 +57,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -83,6 +93,9 @@ static struct {
 	int		 npids;
 	const char	*ready_file;	/* idle: written while holding */
 	const char	*release_file;	/* idle: its appearance ends the hold */
+	const char	*deflate;	/* -z: the extension offer, or NULL */
+	int		 json;		/* -j: JSON-like text payload */
+	int		 idle_echo;	/* -e: idle clients send one message */
 } opt = {
 	.mode = M_ECHO, .host = "127.0.0.1", .port = 0, .path = NULL,
 	.conns = 100, .size = 64, .inflight = 1, .duration = 10,
@@ -385,6 +398,9 @@ struct conn {
 	int		 last_tick;
 	int		 port;
 	int		 worker;	/* X-Wsd-Worker of the 101, or -1 */
+	int		 z;		/* permessage-deflate negotiated */
+	int		 z_takeover;	/* the server keeps its context */
+	z_stream	*inf;		/* then: our inflate stream */
 };
 
 struct tick {
@@ -423,6 +439,13 @@ struct worker {
 	int		 nticks, capticks;
 	int		 phase_done;
 	long		 by_worker[MAXWORKERS];	/* 101s per X-Wsd-Worker */
+	/* permessage-deflate */
+	unsigned char	*zrest;		/* payload after the stamp, compressed */
+	size_t		 zrestlen;
+	z_stream	 inf;		/* for servers without context takeover */
+	unsigned char	*zout;		/* inflated message */
+	size_t		 zoutcap;
+	uint64_t	 wire_in, wire_out, zmsgs;	/* in the window */
 };
 
 static volatile int g_measuring;	/* echo/fanout: inside the window */
@@ -471,6 +494,8 @@ static void
 put_frame2(struct worker *w, struct conn *c, int opcode,
     const unsigned char *p0, size_t n0, const unsigned char *p, size_t len)
 {
+	if (g_measuring)
+		w->wire_out += n0 + len;
 	unsigned char *o;
 	uint32_t key = (uint32_t)xorshift(&w->rng);
 	unsigned char k[4];
@@ -616,7 +641,7 @@ static void
 send_request(struct worker *w, struct conn *c)
 {
 	unsigned char key[16], dig[SHA_DIGEST_LENGTH];
-	char key64[32], req[512], cat[64];
+	char key64[32], req[768], cat[64];
 	int i, n;
 
 	for (i = 0; i < 16; i++)
@@ -632,7 +657,10 @@ send_request(struct worker *w, struct conn *c)
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %s\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
-	    "\r\n", opt.path, opt.host, c->port, key64);
+	    "%s%s%s"
+	    "\r\n", opt.path, opt.host, c->port, key64,
+	    opt.deflate ? "Sec-WebSocket-Extensions: " : "",
+	    opt.deflate ? opt.deflate : "", opt.deflate ? "\r\n" : "");
 	out_reserve(c, (size_t)n);
 	memcpy(c->out + c->outlen, req, (size_t)n);
 	c->outlen += (size_t)n;
@@ -692,6 +720,34 @@ make_stamp(struct conn *c, uint64_t seq, unsigned char *dst)
 	return n;
 }
 
+/*
+ * A compressed message: a stored block holding the stamp, then the rest
+ * as compressed once at start.  RSV1 is set on the frame just queued.
+ */
+static void
+zsend(struct worker *w, struct conn *c, int opcode, const unsigned char *st,
+    size_t n)
+{
+	unsigned char *msg = w->scratch;
+	size_t len = 0, start = c->outlen;
+
+	if (n > 0) {
+		msg[0] = 0x00;		/* BFINAL 0, stored, to the byte */
+		msg[1] = (unsigned char)n;
+		msg[2] = 0;
+		msg[3] = (unsigned char)~n;
+		msg[4] = 0xff;
+		memcpy(msg + 5, st, n);
+		len = 5 + n;
+	}
+	memcpy(msg + len, w->zrest, w->zrestlen);
+	len += w->zrestlen;
+	out_reserve(c, len + 14);
+	start = c->outlen;
+	put_frame(w, c, opcode, msg, len);
+	c->out[start] |= 0x40;
+}
+
 static void
 echo_send_one(struct worker *w, struct conn *c)
 {
@@ -700,7 +756,9 @@ echo_send_one(struct worker *w, struct conn *c)
 
 	c->sent_ns[c->sent_seq % (uint64_t)opt.inflight] = w->tnow;
 	c->sent_seq++;
-	if (n % 4 == 0)
+	if (c->z)
+		zsend(w, c, opt.text ? 1 : 2, st, n);
+	else if (n % 4 == 0)
 		put_frame2(w, c, opt.text ? 1 : 2, st, n, w->payload + n,
 		    opt.size - n);
 	else {
@@ -860,6 +918,49 @@ on_message(struct worker *w, struct conn *c, int opcode,
 	/* idle: nothing expected, ignore pushes */
 }
 
+/* Inflate one server message into w->zout; -1 if it does not inflate. */
+static int
+zinflate(struct worker *w, struct conn *c, const unsigned char *p,
+    size_t len, size_t *outlen)
+{
+	static const unsigned char tail[4] = { 0, 0, 0xff, 0xff };
+	z_stream *zs = c->z_takeover ? c->inf : &w->inf;
+	int r, pass;
+
+	if (zs == NULL) {
+		if ((zs = c->inf = calloc(1, sizeof(*zs))) == NULL ||
+		    inflateInit2(zs, -15) != Z_OK)
+			die("inflateInit2");
+	}
+	*outlen = 0;
+	for (pass = 0; pass < 2; pass++) {
+		zs->next_in = (unsigned char *)(pass ? tail : p);
+		zs->avail_in = (uInt)(pass ? 4 : len);
+		do {
+			if (w->zoutcap - *outlen < 65536) {
+				w->zoutcap = w->zoutcap ? w->zoutcap * 2 :
+				    262144;
+				if ((w->zout = realloc(w->zout, w->zoutcap)) ==
+				    NULL)
+					die("out of memory");
+			}
+			zs->next_out = w->zout + *outlen;
+			zs->avail_out = (uInt)(w->zoutcap - *outlen);
+			r = inflate(zs, Z_SYNC_FLUSH);
+			*outlen = w->zoutcap - zs->avail_out;
+			if (r == Z_STREAM_END) {
+				inflateReset(zs);
+				break;
+			}
+			if (r != Z_OK && r != Z_BUF_ERROR)
+				return -1;
+		} while (zs->avail_in > 0 || zs->avail_out == 0);
+	}
+	if (!c->z_takeover)
+		inflateReset(zs);
+	return 0;
+}
+
 /* Parse server frames in c->in; returns -1 if the connection died. */
 static int
 parse_frames(struct worker *w, struct conn *c)
@@ -923,7 +1024,25 @@ parse_frames(struct worker *w, struct conn *c)
 			put_frame(w, c, 10, p + h, len);
 			if (flush_out(w, c) == -1)
 				return -1;
+		} else if ((opcode == 1 || opcode == 2) && (p[0] & 0x40)) {
+			size_t n;
+
+			if (g_measuring) {
+				w->wire_in += len;
+				w->zmsgs++;
+			}
+			if (!c->z || zinflate(w, c, p + h, len, &n) == -1) {
+				fprintf(stderr, "wsbench: bad compressed "
+				    "message\n");
+				fail(w, c, &w->proto_err);
+				return -1;
+			}
+			on_message(w, c, opcode, w->zout, n);
+			if (c->state != C_OPEN)
+				return -1;
 		} else if (opcode == 1 || opcode == 2) {
+			if (g_measuring)
+				w->wire_in += len;
 			on_message(w, c, opcode, p + h, len);
 			if (c->state != C_OPEN)
 				return -1;
@@ -996,7 +1115,7 @@ on_readable(struct worker *w, struct conn *c)
 		}
 		c->inlen += (size_t)n;
 		if (c->state == C_HANDSHAKE) {
-			char *end, got[64];
+			char *end, got[160];
 			size_t hl;
 
 			c->in[c->inlen] = '\0';	/* room: incap - inlen >= 4096 */
@@ -1030,6 +1149,13 @@ on_readable(struct worker *w, struct conn *c)
 				if (c->worker >= 0 && c->worker < MAXWORKERS)
 					w->by_worker[c->worker]++;
 			}
+			if (opt.deflate != NULL && header_value((char *)c->in,
+			    "Sec-WebSocket-Extensions", got, sizeof(got)) == 0 &&
+			    strncmp(got, "permessage-deflate", 18) == 0) {
+				c->z = 1;
+				c->z_takeover = strstr(got,
+				    "server_no_context_takeover") == NULL;
+			}
 			memmove(c->in, c->in + hl, c->inlen - hl);
 			c->inlen -= hl;
 			c->state = C_OPEN;
@@ -1039,6 +1165,21 @@ on_readable(struct worker *w, struct conn *c)
 			w->t_last_ok = now();
 			if (opt.mode == M_ECHO && g_conn_phase_over)
 				echo_fill(w, c);
+			if (opt.mode == M_IDLE && opt.idle_echo) {
+				unsigned char st[16];
+				size_t sn = make_stamp(c, 0, st);
+
+				if (c->z)
+					zsend(w, c, opt.text ? 1 : 2, st, sn);
+				else {
+					memcpy(w->scratch, st, sn);
+					memcpy(w->scratch + sn, w->payload + sn,
+					    opt.size - sn);
+					put_frame(w, c, opt.text ? 1 : 2,
+					    w->scratch, opt.size);
+				}
+				flush_out(w, c);
+			}
 			if (opt.mode == M_IDLE && c->incap > 16384 &&
 			    c->inlen == 0) {
 				/* keep idle clients small */
@@ -1268,7 +1409,9 @@ usage(void)
 	    "  [-t (text payload)] [-T THREADS] [-S NSRC] [-q PENDING]\n"
 	    "  [-H HANDSHAKE_TIMEOUT] [-o HOLD] [-D DEADLINE]\n"
 	    "  [-x SERVER_PID[,PID..]]\n"
-	    "  [-r READY_FILE] [-R RELEASE_FILE] [-a HOST]\n");
+	    "  [-r READY_FILE] [-R RELEASE_FILE] [-a HOST]\n"
+	    "  [-z EXTENSION_OFFER] [-j (JSON-like text)] [-e (idle: one "
+	    "message)]\n");
 	exit(2);
 }
 
@@ -1294,6 +1437,36 @@ hold_rest(double s)
 	}
 }
 
+/*
+ * -z: payload bytes on the wire in the window, per message each way,
+ * and how many server messages came compressed ("ZWIRE", before
+ * RESULT; bench/run merges it).
+ */
+static void
+zwire(const struct worker *ws, uint64_t msgs)
+{
+	uint64_t in = 0, out = 0, z = 0, rx = msgs;
+	int i;
+
+	for (i = 0; i < opt.threads; i++) {
+		in += ws[i].wire_in;
+		out += ws[i].wire_out;
+		z += ws[i].zmsgs;
+	}
+	if (rx == 0)
+		for (i = 0; i < opt.threads; i++) {
+			int j;
+
+			for (j = 0; j < ws[i].n; j++)
+				rx += ws[i].c[j].ticks;
+		}
+	printf("ZWIRE wire_in=%llu wire_out=%llu zmsgs=%llu "
+	    "wire_in_per_msg=%.1f wire_out_per_msg=%.1f\n",
+	    (unsigned long long)in, (unsigned long long)out,
+	    (unsigned long long)z, rx ? (double)in / (double)rx : 0.0,
+	    msgs ? (double)out / (double)msgs : 0.0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1303,7 +1476,7 @@ main(int argc, char **argv)
 	long rss0 = 0, rss1 = 0;
 	int ch, i, per, rem, idx, nprocs = 0;
 
-	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:R:a:I:"))
+	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:R:a:I:z:je"))
 	    != -1) {
 		switch (ch) {
 		case 'm':
@@ -1367,6 +1540,9 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'R': opt.release_file = optarg; break;
+		case 'z': opt.deflate = optarg; break;
+		case 'j': opt.json = opt.text = 1; break;
+		case 'e': opt.idle_echo = 1; break;
 		case 'r': opt.ready_file = optarg; break;
 		case 'a': opt.host = optarg; break;
 		default: usage();
@@ -1433,9 +1609,27 @@ main(int argc, char **argv)
 		/* Base payload: printable ASCII with some 2-, 3- and 4-byte
 		 * UTF-8 sequences in text mode, any bytes in binary mode. */
 		w->payload = malloc(opt.size + 1);
-		w->scratch = malloc(opt.size + 1);
+		w->scratch = malloc(opt.size + opt.size / 8 + 256);
+		if (inflateInit2(&w->inf, -15) != Z_OK)
+			die("inflateInit2");
 		for (b = 0; b < opt.size; ) {
-			if (!opt.text) {
+			if (opt.json) {
+				/* Chat-like records: realistic, compressible. */
+				static const char *const users[] = { "alice",
+				    "bob", "carol", "dave" };
+				char rec[128];
+				int rn = snprintf(rec, sizeof(rec),
+				    "{\"id\":%zu,\"user\":\"%s\",\"room\":"
+				    "\"general\",\"text\":\"message number %zu"
+				    " says hi\",\"ts\":%zu},", b * 7 + 1000,
+				    users[b % 4], b / 3, 1700000000 + b);
+				size_t k = (size_t)rn;
+
+				if (k > opt.size - b)
+					k = opt.size - b;
+				memcpy(w->payload + b, rec, k);
+				b += k;
+			} else if (!opt.text) {
 				w->payload[b] = (unsigned char)(b * 131 + 7);
 				b++;
 			} else if (b % 97 == 50 && b + 4 <= opt.size) {
@@ -1452,6 +1646,27 @@ main(int argc, char **argv)
 				b++;
 			}
 		}
+	}
+	/* -z: the payload after the stamp, compressed once. */
+	for (i = 0; opt.deflate != NULL && i < opt.threads; i++) {
+		struct worker *w = &ws[i];
+		size_t sn = opt.size < 16 ? opt.size : 16, cap;
+		z_stream d;
+
+		memset(&d, 0, sizeof(d));
+		if (deflateInit2(&d, 6, Z_DEFLATED, -15, 8,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			die("deflateInit2");
+		cap = deflateBound(&d, opt.size) + 64;
+		w->zrest = malloc(cap);
+		d.next_in = w->payload + sn;
+		d.avail_in = (uInt)(opt.size - sn);
+		d.next_out = w->zrest;
+		d.avail_out = (uInt)cap;
+		if (deflate(&d, Z_SYNC_FLUSH) != Z_OK || d.avail_in != 0)
+			die("deflate");
+		w->zrestlen = cap - d.avail_out - 4;	/* tail removed */
+		deflateEnd(&d);
 	}
 	if (opt.count >= 0) {	/* hand out the rounding remainder */
 		long long given = 0;
@@ -1620,6 +1835,7 @@ main(int argc, char **argv)
 					per_conn[nc++] = w->c[j].msgs;
 		}
 		qsort(per_conn, (size_t)nc, sizeof(uint64_t), cmp_u64);
+		zwire(ws, msgs);
 		printf("RESULT mode=echo conns=%d size=%zu inflight=%d "
 		    "text=%d secs=%.3f msgs=%llu msg_per_s=%.0f MB_per_s=%.2f "
 		    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
@@ -1707,6 +1923,7 @@ main(int argc, char **argv)
 				for (k = 0; k < ws[i].n; k++)
 					per[np++] = ws[i].c[k].ticks;
 			qsort(per, (size_t)np, sizeof(uint64_t), cmp_u64);
+			zwire(ws, 0);
 			printf("RESULT mode=fanout conns=%d open=%d secs=%.3f "
 			    "ticks=%d full_ticks=%d full_share=%.4f "
 			    "deliveries=%llu deliveries_per_s=%.0f "

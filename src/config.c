@@ -223,7 +223,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
-	"routes", "cluster", NULL
+	"routes", "cluster", "compression", NULL
 };
 static const char *const listen_keys[] = {
 	"address", "port", "tls", NULL
@@ -234,7 +234,7 @@ static const char *const tls_keys[] = {
 };
 static const char *const sni_keys[] = { "certificate", "key", NULL };
 static const char *const route_keys[] = {
-	"path", "plugin", "origins", "settings", "limits", NULL
+	"path", "plugin", "origins", "settings", "limits", "compression", NULL
 };
 static const char *const limit_keys[] = {
 	"max_message_size", "max_fragments", "max_head_size", "max_headers",
@@ -631,6 +631,65 @@ parse_limits(struct loader *ld, const config_setting_t *g,
 				limit_store(l, d, ms);
 		}
 	}
+}
+
+/* ------------------------------------------------------------ compression */
+
+static const char *const compression_keys[] = {
+	"enabled", "server_no_context_takeover", "client_no_context_takeover",
+	"server_max_window_bits", "client_max_window_bits", "level",
+	"mem_level", "min_size", NULL
+};
+
+static void
+compression_bool(struct loader *ld, const config_setting_t *g,
+    const char *name, bool *v)
+{
+	const config_setting_t *s;
+
+	if ((s = config_setting_get_member(g, name)) == NULL)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		problem(ld, s, "'%s' must be true or false", name);
+		return;
+	}
+	*v = config_setting_get_bool(s);
+}
+
+static void
+compression_u8(struct loader *ld, const config_setting_t *g,
+    const char *name, long long min, long long max, uint8_t *v)
+{
+	long long x;
+
+	if (get_int(ld, g, name, min, max, &x) == GOT_OK)
+		*v = (uint8_t)x;
+}
+
+/*
+ * The `compression` group (permessage-deflate) on top of *pc: the
+ * global one on the defaults, a route's on the global one.
+ */
+static void
+parse_compression(struct loader *ld, const config_setting_t *g,
+    struct pmd_conf *pc)
+{
+	long long x;
+
+	check_keys(ld, g, compression_keys);
+	compression_bool(ld, g, "enabled", &pc->enabled);
+	compression_bool(ld, g, "server_no_context_takeover",
+	    &pc->server_no_context_takeover);
+	compression_bool(ld, g, "client_no_context_takeover",
+	    &pc->client_no_context_takeover);
+	compression_u8(ld, g, "server_max_window_bits", PMD_SERVER_WBITS_MIN,
+	    PMD_WBITS_MAX, &pc->server_max_window_bits);
+	compression_u8(ld, g, "client_max_window_bits", PMD_CLIENT_WBITS_MIN,
+	    PMD_WBITS_MAX, &pc->client_max_window_bits);
+	compression_u8(ld, g, "level", 1, 9, &pc->level);
+	compression_u8(ld, g, "mem_level", 1, 9, &pc->mem_level);
+	if (get_int(ld, g, "min_size", 0, LLONG_MAX, &x) == GOT_OK)
+		pc->min_size = (uint64_t)x;
 }
 
 /* ------------------------------------------------------------ top level */
@@ -1221,6 +1280,7 @@ parse_route(struct loader *ld, const config_setting_t *e)
 	memset(r, 0, sizeof(*r));
 	r->line = (int)config_setting_source_line(e);
 	r->limits = c->limits;
+	r->compression = c->compression;
 
 	check_keys(ld, e, route_keys);
 
@@ -1252,6 +1312,8 @@ parse_route(struct loader *ld, const config_setting_t *e)
 	r->settings = get_group(ld, e, "settings");
 	if ((s = get_group(ld, e, "limits")) != NULL)
 		parse_limits(ld, s, &r->limits, true);
+	if ((s = get_group(ld, e, "compression")) != NULL)
+		parse_compression(ld, s, &r->compression);
 
 	if (r->path != NULL) {
 		for (i = 0; i + 1 < c->nroutes; i++) {
@@ -1498,6 +1560,9 @@ config_load(const char *file, const char *plugin_dir_default,
 	/* Global limits first: routes start from them. */
 	if ((s = get_group(&ld, root, "limits")) != NULL)
 		parse_limits(&ld, s, &c->limits, false);
+	pmd_conf_default(&c->compression);
+	if ((s = get_group(&ld, root, "compression")) != NULL)
+		parse_compression(&ld, s, &c->compression);
 	parse_log_level(&ld, root);
 	c->strict_permissions = true;
 	if ((s = config_setting_get_member(root, "strict_permissions")) != NULL) {

@@ -13,6 +13,8 @@
 
 #include <libconfig.h>
 
+#include "pmd.h"
+
 /* Defaults, documented in wsd.conf(5). */
 #define WSD_DEFAULT_PORT		8888
 #define WSD_DEFAULT_MAX_MESSAGE		(1024 * 1024)
@@ -104,6 +106,7 @@ struct wsd_route_conf {
 	char			**origins;	/* NULL when not configured */
 	size_t			 norigins;
 	struct wsd_limits	 limits;	/* global merged with overrides */
+	struct pmd_conf		 compression;	/* global merged with overrides */
 	int			 line;
 };
 
@@ -134,6 +137,7 @@ struct wsd_config {
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG */
 	bool			 strict_permissions; /* plugin file checks */
 	struct wsd_limits	 limits;
+	struct pmd_conf		 compression;	/* routes start from it */
 	struct wsd_route_conf	*routes;
 	size_t			 nroutes;
 	int			 workers;	/* 0: "auto", one per CPU */

@@ -128,6 +128,7 @@ conn_server_fini(struct server *srv)
 		return;
 	while (cs->noutpool > 0)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
+	pmd_worker_free(&cs->pmd);
 	event_free(cs->ev_flush);
 	event_free(cs->ev_budget);
 	addrcount_free(cs->pending);
@@ -505,7 +506,49 @@ rx_fail(void *arg, int code, const char *why)
 	conn_fail(arg, code, why);
 }
 
-static const struct ws_rx_ops rx_ops = { rx_message, rx_control, rx_fail };
+/*
+ * A compressed message: inflated into the worker's scratch buffer, in
+ * bounded steps that stop at max_message_size (1009) or at the first
+ * byte that is not UTF-8 in a text message (1007), then delivered.
+ */
+static int
+rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	struct pmd_worker *w = &c->srv->cs->pmd;
+	enum pmd_result r;
+
+	if (c->state != CONN_OPEN)
+		return c->state == CONN_CLOSING ? 0 : -1;
+	r = pmd_conn_inflate(w, &c->pmd, data, len,
+	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
+	switch (r) {
+	case PMD_OK:
+		deliver(c, op, w->in.p != NULL ? w->in.p : (uint8_t *)"",
+		    w->in.len);
+		break;
+	case PMD_TOO_BIG:
+		conn_fail(c, WS_CLOSE_TOO_BIG, "message too big");
+		break;
+	case PMD_BAD_UTF8:
+		conn_fail(c, WS_CLOSE_INVALID_DATA,
+		    "text message is not UTF-8");
+		break;
+	case PMD_CORRUPT:
+		conn_fail(c, WS_CLOSE_INVALID_DATA,
+		    "compressed data does not inflate");
+		break;
+	default:
+		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+		break;
+	}
+	pmd_worker_trim(w);
+	return c->state == CONN_OPEN || c->state == CONN_CLOSING ? 0 : -1;
+}
+
+static const struct ws_rx_ops rx_ops = {
+	rx_message, rx_control, rx_fail, rx_message_z
+};
 
 /* Run buf[0..len) through the receive engine; returns the bytes taken. */
 static size_t
@@ -841,6 +884,7 @@ conn_free(struct conn *c)
 	free(c->ibuf);
 	conn_free_request(c);
 	ws_rx_free(&c->rx);
+	pmd_conn_free(&c->pmd);
 	free(c->req_line);
 	free(c->subprotocol);
 	free(c->close_reason);

@@ -78,12 +78,47 @@ dup_counted(const char *s, size_t len)
 	return d;
 }
 
+/* At most this many Sec-WebSocket-Extensions headers are read. */
+#define EXT_HEADERS_MAX	16
+
+/*
+ * permessage-deflate, if the route enables it and the client offers it:
+ * the response header line into hdr ("" if none).
+ */
+static void
+negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
+    size_t size)
+{
+	const char *vals[EXT_HEADERS_MAX];
+	size_t lens[EXT_HEADERS_MAX], i, n = 0;
+	char resp[PMD_RESPONSE_MAX];
+
+	hdr[0] = '\0';
+	if (!pc->enabled)
+		return;
+	for (i = 0; i < c->rq->req.nheaders && n < EXT_HEADERS_MAX; i++) {
+		const struct http_header *h = &c->rq->req.headers[i];
+
+		if (http_token_eq(h->name, h->name_len,
+		    "Sec-WebSocket-Extensions")) {
+			vals[n] = h->value;
+			lens[n++] = h->value_len;
+		}
+	}
+	if (!pmd_negotiate(pc, vals, lens, n, &c->pmd.p))
+		return;
+	pmd_response(&c->pmd.p, resp, sizeof(resp));
+	snprintf(hdr, size, "Sec-WebSocket-Extensions: %s\r\n", resp);
+	c->rx.rsv1_ok = true;
+}
+
 static void
 upgrade(struct conn *c, struct route *r)
 {
 	const struct wsd_route_conf *rc = r->conf;
 	struct ws_upgrade up;
 	char accept[WS_ACCEPT_LEN + 1], worker[40];
+	char ext[PMD_RESPONSE_MAX + 32];
 	int status;
 
 	if (!ws_is_upgrade(&c->rq->req)) {
@@ -145,16 +180,17 @@ upgrade(struct conn *c, struct route *r)
 	if (c->gen->cfg->worker_header)
 		snprintf(worker, sizeof(worker), "X-Wsd-Worker: %d\r\n",
 		    worker_self.number);
+	negotiate_deflate(c, &rc->compression, ext, sizeof(ext));
 	if (conn_outbuf(c) == NULL || evbuffer_add_printf(c->out,
 	    "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\n"
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n"
-	    "%s%s%s"
+	    "%s%s%s%s"
 	    "%s%s\r\n", accept,
 	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 	    c->subprotocol != NULL ? c->subprotocol : "",
-	    c->subprotocol != NULL ? "\r\n" : "", worker,
+	    c->subprotocol != NULL ? "\r\n" : "", ext, worker,
 	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
 		/* The plugin accepted: it hears close, with 1011. */
 		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);

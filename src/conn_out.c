@@ -104,12 +104,14 @@ broadcast_added(struct conn *c)
 }
 
 /*
- * Queue one frame.  Returns 0, or -1 when it could not be queued; the
- * connection is then failed (1011), or dropped when even a Close cannot
- * be queued or a header went in without its payload.
+ * Queue one frame; rsv is ORed into its first byte (WS_RSV1_BIT for a
+ * compressed message).  Returns 0, or -1 when it could not be queued;
+ * the connection is then failed (1011), or dropped when even a Close
+ * cannot be queued or a header went in without its payload.
  */
-int
-conn_send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
+static int
+send_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
+    size_t len)
 {
 	uint8_t buf[WS_FRAME_MAX_HEADER + SMALL_FRAME];
 	struct evbuffer *out;
@@ -118,6 +120,7 @@ conn_send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
 	if (c->broken)
 		return -1;
 	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
+	buf[0] |= rsv;
 	if ((out = conn_outbuf(c)) == NULL ||
 	    (len > SMALL_FRAME && evbuffer_expand(out, hl + len) == -1))
 		goto nomem;
@@ -145,6 +148,39 @@ nomem:
 	else
 		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 	return -1;
+}
+
+int
+conn_send_frame(struct conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	return send_frame(c, opcode, 0, data, len);
+}
+
+/*
+ * A message to c, compressed if c negotiated permessage-deflate and it
+ * is at least min_size long.  Without context takeover a message that
+ * does not shrink goes plain; with it, the client's window must see
+ * every byte ours did, so it goes compressed whatever the size.
+ */
+static int
+send_message(struct conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	struct pmd_worker *w = &c->srv->cs->pmd;
+	const struct pmd_conf *pc;
+	int r;
+
+	if (!c->pmd.p.on || len < (pc = conn_pmd_conf(c))->min_size)
+		return send_frame(c, opcode, 0, data, len);
+	if (pmd_conn_deflate(w, &c->pmd, pc, data, len) != PMD_OK) {
+		conn_fail(c, WS_CLOSE_INTERNAL, "cannot compress");
+		return -1;
+	}
+	if (c->pmd.p.server_nct && w->out.len >= len)
+		r = send_frame(c, opcode, 0, data, len);
+	else
+		r = send_frame(c, opcode, WS_RSV1_BIT, w->out.p, w->out.len);
+	pmd_worker_trim(w);
+	return r;
 }
 
 void
@@ -438,7 +474,7 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 		return WSD_SEND_DROPPED;
 	}
-	if (conn_send_frame(c, (uint8_t)opcode, data, len) == -1)
+	if (send_message(c, (uint8_t)opcode, data, len) == -1)
 		return WSD_SEND_DROPPED;
 	c->msgs_out++;
 	c->bytes_out += len;
@@ -462,9 +498,19 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 struct shared_frame {
 	size_t			 refs;
 	size_t			 len;		/* of data: header and payload */
-	size_t			 plen;		/* of the payload */
+	size_t			 plen;		/* of the plain payload */
 	struct conn_shared	*cs;		/* set: counted in out_total */
 	struct conn_shared	*flush_cs;	/* set: a direct send was made */
+	/*
+	 * permessage-deflate: the compressed versions of a plain frame,
+	 * one per set of server parameters, each made for the first
+	 * recipient that wants it and shared by the others.  One whose
+	 * compression did not pay (plain) says "send the plain frame".
+	 */
+	struct shared_frame	*z, *znext;
+	uint8_t			 opcode;
+	uint8_t			 zlevel, zwbits, zmem;
+	bool			 plain;
 	uint8_t			 data[];
 };
 
@@ -500,7 +546,62 @@ shared_frame_new(int opcode, const void *data, size_t len)
 	f->refs = 1;
 	f->cs = NULL;
 	f->flush_cs = NULL;
+	f->z = f->znext = NULL;
+	f->opcode = (uint8_t)opcode;
+	f->plain = false;
 	return f;
+}
+
+/*
+ * The compressed version of f for c, made now if c is its first
+ * recipient; NULL when c gets the plain frame (compression not
+ * negotiated, context takeover on our side, below min_size, did not
+ * pay, or out of memory).
+ */
+static struct shared_frame *
+shared_frame_z(struct conn *c, struct shared_frame *f)
+{
+	struct pmd_worker *w = &c->srv->cs->pmd;
+	const struct pmd_conf *pc;
+	struct shared_frame *z;
+	uint8_t wbits = c->pmd.p.server_wbits;
+	size_t hl, n;
+	bool pays;
+
+	if (!c->pmd.p.on || !c->pmd.p.server_nct ||
+	    f->plen < (pc = conn_pmd_conf(c))->min_size)
+		return NULL;
+	for (z = f->z; z != NULL; z = z->znext)
+		if (z->zlevel == pc->level && z->zwbits == wbits &&
+		    z->zmem == pc->mem_level)
+			return z->plain ? NULL : z;
+	pays = pmd_shared_deflate(w, pc->level, wbits, pc->mem_level,
+	    f->data + (f->len - f->plen), f->plen) == PMD_OK &&
+	    w->out.len < f->plen;
+	n = pays ? w->out.len : 0;
+	if ((z = malloc(sizeof(*z) + WS_FRAME_MAX_HEADER + n)) == NULL) {
+		pmd_worker_trim(w);
+		return NULL;
+	}
+	hl = ws_frame_encode_header(z->data, true, f->opcode, n, NULL);
+	z->data[0] |= WS_RSV1_BIT;
+	if (n > 0)
+		memcpy(z->data + hl, w->out.p, n);
+	pmd_worker_trim(w);
+	z->len = hl + n;
+	z->plen = f->plen;		/* bytes_out counts plain bytes */
+	z->refs = 1;			/* f's, dropped in shared_frame_done */
+	z->cs = NULL;
+	z->flush_cs = NULL;
+	z->z = NULL;
+	z->opcode = f->opcode;
+	z->zlevel = pc->level;
+	z->zwbits = wbits;
+	z->zmem = pc->mem_level;
+	z->plain = !pays;
+	z->znext = f->z;
+	f->z = z;
+	return pays ? z : NULL;
 }
 
 /*
@@ -511,6 +612,13 @@ shared_frame_new(int opcode, const void *data, size_t len)
 void
 shared_frame_done(struct shared_frame *f)
 {
+	struct shared_frame *z, *next;
+
+	for (z = f->z; z != NULL; z = next) {
+		next = z->znext;
+		shared_frame_done(z);
+	}
+	f->z = NULL;
 	if (f->flush_cs != NULL)
 		event_active(f->flush_cs->ev_flush, EV_TIMEOUT, 1);
 	shared_frame_unref(NULL, 0, f);
@@ -527,12 +635,15 @@ bool
 conn_send_shared(struct conn *c, struct shared_frame *f)
 {
 	struct conn_shared *cs = c->srv->cs;
+	struct shared_frame *z;
 	struct evbuffer *out;
 	size_t queued, off = 0;
 	ssize_t w;
 
 	if (c->state != CONN_OPEN || c->broken)
 		return false;
+	if ((z = shared_frame_z(c, f)) != NULL)
+		f = z;
 	queued = conn_out_len(c);
 	/*
 	 * Nothing queued: hand the frame to the kernel now, once per loop

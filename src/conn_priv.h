@@ -30,6 +30,7 @@
 #include "conn.h"
 #include "generation.h"
 #include "http.h"
+#include "pmd.h"
 #include "route.h"
 #include "server.h"
 #include "ws_rx.h"
@@ -75,6 +76,9 @@ struct conn_shared {
 	struct addrcount	*pending;
 	uint64_t		 pending_refused;	/* since the last log */
 	uint64_t		 pending_log_ms;
+
+	/* permessage-deflate: streams and scratch shared by every conn. */
+	struct pmd_worker	 pmd;
 };
 
 /*
@@ -137,6 +141,8 @@ struct conn {
 
 	/* The RFC 6455 receive engine. */
 	struct ws_rx		 rx;
+	/* permessage-deflate, if negotiated; streams only while in use. */
+	struct pmd_conn		 pmd;
 
 	/* Closing. */
 	bool			 close_sent, close_rcvd;
@@ -176,6 +182,13 @@ conn_limits(const struct conn *c)
 	if (c->route != NULL)
 		return &c->route->conf->limits;
 	return &c->gen->cfg->limits;
+}
+
+/* The compression settings of c's route (c must have one). */
+static inline const struct pmd_conf *
+conn_pmd_conf(const struct conn *c)
+{
+	return &c->route->conf->compression;
 }
 
 /* conn.c */

@@ -34,6 +34,13 @@ enum ws_close_code {
 	WS_CLOSE_INTERNAL = 1011,
 };
 
+/*
+ * RSV1 as struct ws_frame_header.rsv holds it, and in a frame's first
+ * byte (permessage-deflate's "compressed" bit, RFC 7692).
+ */
+#define WS_RSV1		0x4
+#define WS_RSV1_BIT	0x40
+
 /* The longest header: 2 bytes, 8 bytes of length, 4 bytes of mask. */
 #define WS_FRAME_MAX_HEADER 14
 /* Control frames carry at most this many payload bytes (section 5.5). */

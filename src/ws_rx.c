@@ -49,6 +49,7 @@ static void
 msg_reset(struct ws_rx *rx)
 {
 	rx->msg_op = 0;
+	rx->msg_z = false;
 	rx->nfrags = 0;
 	rx->utf8 = UTF8_ACCEPT;
 	ws_rx_free(rx);
@@ -63,7 +64,21 @@ begin_frame(struct ws_rx *rx, const struct ws_rx_limits *lim,
     const struct ws_rx_ops *ops, void *arg)
 {
 	const struct ws_frame_header *h = &rx->fh;
+	uint64_t max;
 
+	/* RFC 7692 section 6: RSV1 marks the first frame of a message. */
+	if (h->rsv & WS_RSV1) {
+		if (ws_opcode_is_control(h->opcode)) {
+			ops->fail(arg, WS_CLOSE_PROTOCOL_ERROR,
+			    "RSV1 on a control frame");
+			return -1;
+		}
+		if (h->opcode == WS_OP_CONT) {
+			ops->fail(arg, WS_CLOSE_PROTOCOL_ERROR,
+			    "RSV1 on a continuation frame");
+			return -1;
+		}
+	}
 	if (ws_opcode_is_control(h->opcode))
 		return 0;
 	if (h->opcode == WS_OP_CONT) {
@@ -79,11 +94,14 @@ begin_frame(struct ws_rx *rx, const struct ws_rx_limits *lim,
 			return -1;
 		}
 		rx->msg_op = h->opcode;
+		rx->msg_z = (h->rsv & WS_RSV1) != 0;
 		rx->msg_len = 0;
 		rx->nfrags = 0;
 		rx->utf8 = UTF8_ACCEPT;
 	}
-	if (h->payload_len > lim->max_message_size - rx->msg_len) {
+	max = rx->msg_z ? ws_rx_max_compressed(lim->max_message_size) :
+	    lim->max_message_size;
+	if (h->payload_len > max - rx->msg_len) {
 		ops->fail(arg, WS_CLOSE_TOO_BIG, "message too big");
 		return -1;
 	}
@@ -113,7 +131,8 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 
 			if (n < 2)
 				return pos;
-			fr = ws_frame_parse_header(p, n, true, 0, h);
+			fr = ws_frame_parse_header(p, n, true,
+			    rx->rsv1_ok ? WS_RSV1 : 0, h);
 			if (fr == WS_FRAME_NEED_MORE)
 				return pos;
 			if (fr != WS_FRAME_OK) {
@@ -157,8 +176,10 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 					return pos;
 				}
 			} else {
+				bool z = rx->msg_z;
+
 				ws_mask(p, mlen, h->mask, 0);
-				if (h->opcode == WS_OP_TEXT &&
+				if (h->opcode == WS_OP_TEXT && !z &&
 				    !utf8_valid(p, mlen)) {
 					ops->fail(arg, WS_CLOSE_INVALID_DATA,
 					    "text message is not UTF-8");
@@ -166,9 +187,11 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 				}
 				rx->have_header = false;
 				rx->msg_op = 0;
+				rx->msg_z = false;
 				rx->nfrags = 0;
 				pos += mlen;
-				if (ops->message(arg, h->opcode, p, mlen) != 0)
+				if ((z ? ops->message_z : ops->message)(arg,
+				    h->opcode, p, mlen) != 0)
 					return len;
 				continue;
 			}
@@ -191,7 +214,7 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 				dst = rx->msg + rx->msg_len;
 				memcpy(dst, p, take);
 				ws_mask(dst, take, h->mask, rx->frame_off);
-				if (rx->msg_op == WS_OP_TEXT) {
+				if (rx->msg_op == WS_OP_TEXT && !rx->msg_z) {
 					rx->utf8 = utf8_feed(rx->utf8, dst,
 					    take);
 					if (rx->utf8 == UTF8_REJECT) {
@@ -210,13 +233,14 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 			rx->have_header = false;
 			if (!h->fin)
 				continue;
-			if (rx->msg_op == WS_OP_TEXT &&
+			if (rx->msg_op == WS_OP_TEXT && !rx->msg_z &&
 			    rx->utf8 != UTF8_ACCEPT) {
 				ops->fail(arg, WS_CLOSE_INVALID_DATA,
 				    "text message is not UTF-8");
 				return len;
 			}
-			stop = ops->message(arg, rx->msg_op,
+			stop = (rx->msg_z ? ops->message_z : ops->message)(arg,
+			    rx->msg_op,
 			    rx->msg != NULL ? rx->msg : empty,
 			    rx->msg_len);
 			msg_reset(rx);

@@ -45,6 +45,12 @@ struct ws_rx_ops {
 	int	(*control)(void *arg, uint8_t opcode, const uint8_t *data,
 		    size_t len);
 	void	(*fail)(void *arg, int code, const char *why);
+	/*
+	 * A message that came with RSV1 (permessage-deflate, only when
+	 * rsv1_ok): its data is compressed, not yet checked as UTF-8.
+	 */
+	int	(*message_z)(void *arg, uint8_t opcode, uint8_t *data,
+		    size_t len);
 };
 
 struct ws_rx {
@@ -57,9 +63,28 @@ struct ws_rx {
 	uint8_t			*msg;
 	size_t			 msg_len, msg_cap;
 	size_t			 want;		/* see ws_rx_feed */
+	bool			 rsv1_ok;	/* permessage-deflate is on */
+	bool			 msg_z;		/* the message has RSV1 */
 };
 
-/* A new engine (zeroed memory is one too). */
+/*
+ * A compressed message may be a little larger than max_message_size,
+ * which bounds its inflated size: deflate adds at most 5 bytes per
+ * 16 KiB stored block to data that does not compress.
+ */
+static inline uint64_t
+ws_rx_max_compressed(uint64_t max)
+{
+	uint64_t slack = max / 1024 + 64;
+
+	return max > UINT64_MAX - slack ? UINT64_MAX : max + slack;
+}
+
+/*
+ * A new engine (zeroed memory is one too).  Its owner sets rsv1_ok once
+ * permessage-deflate is negotiated: RSV1 is then allowed on the first
+ * frame of a data message, whose message goes to message_z.
+ */
 void	 ws_rx_init(struct ws_rx *rx);
 
 /* Free what the engine holds (a partly received message). */

@@ -67,7 +67,15 @@ on_fail(void *arg, int code, const char *why)
 	s->ev[s->n - 1].code = code;
 }
 
-static const struct ws_rx_ops ops = { on_message, on_control, on_fail };
+static int
+on_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
+{
+	return record(arg, 'z', op, data, len);
+}
+
+static const struct ws_rx_ops ops = {
+	on_message, on_control, on_fail, on_message_z
+};
 static const struct ws_rx_limits lim = { 1 << 20, 16 };
 
 /* Append a masked client frame to buf; returns its length. */
@@ -394,6 +402,110 @@ test_free_mid_message(void **state)
 	assert_null(rx.msg);
 }
 
+/* Run buf through an engine with permessage-deflate on or off. */
+static void
+feed_rsv1(const uint8_t *buf, size_t n, bool on, const struct ws_rx_limits *l,
+    struct sink *s)
+{
+	struct ws_rx rx;
+	uint8_t *copy = malloc(n);
+
+	assert_non_null(copy);
+	memcpy(copy, buf, n);
+	ws_rx_init(&rx);
+	rx.rsv1_ok = on;
+	assert_int_equal(ws_rx_feed(&rx, copy, n, l, &ops, s), n);
+	ws_rx_free(&rx);
+	free(copy);
+}
+
+/* RFC 7692 section 6: where RSV1 may appear and what it means. */
+static void
+test_rsv1(void **state)
+{
+	static const uint8_t notutf8[] = { 0xff, 0xfe, 0xc0 };
+	static const struct ws_rx_limits ten = { 10, 16 };
+	uint8_t buf[512];
+	struct sink s;
+	size_t n;
+
+	(void)state;
+	/* Without the extension: 1002. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_TEXT, "x", 1);
+	buf[0] |= WS_RSV1_BIT;
+	feed_rsv1(buf, n, false, &lim, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'f');
+	assert_int_equal(s.ev[0].code, WS_CLOSE_PROTOCOL_ERROR);
+
+	/* With it: a compressed message, not checked as text here. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_TEXT, notutf8, sizeof(notutf8));
+	buf[0] |= WS_RSV1_BIT;
+	n += frame(buf + n, true, WS_OP_TEXT, "plain", 5);
+	feed_rsv1(buf, n, true, &lim, &s);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[0].kind, 'z');
+	assert_memory_equal(s.ev[0].data, notutf8, sizeof(notutf8));
+	assert_int_equal(s.ev[1].kind, 'm');
+
+	/* Fragmented: RSV1 on the first frame marks the whole message. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, false, WS_OP_BINARY, "ab", 2);
+	buf[0] |= WS_RSV1_BIT;
+	n += frame(buf + n, false, WS_OP_CONT, "cd", 2);
+	n += frame(buf + n, true, WS_OP_PING, "p", 1);
+	n += frame(buf + n, true, WS_OP_CONT, "e", 1);
+	feed_rsv1(buf, n, true, &lim, &s);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[0].kind, 'c');
+	assert_int_equal(s.ev[1].kind, 'z');
+	assert_int_equal(s.ev[1].len, 5);
+	assert_memory_equal(s.ev[1].data, "abcde", 5);
+
+	/* On a continuation frame: 1002. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, false, WS_OP_BINARY, "ab", 2);
+	buf[0] |= WS_RSV1_BIT;
+	n += frame(buf + n, true, WS_OP_CONT, "cd", 2);
+	buf[n - 8] |= WS_RSV1_BIT;	/* its header: 2 + 4 bytes, then 2 */
+	feed_rsv1(buf, n, true, &lim, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].code, WS_CLOSE_PROTOCOL_ERROR);
+
+	/* On a control frame: 1002. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_PING, "p", 1);
+	buf[0] |= WS_RSV1_BIT;
+	feed_rsv1(buf, n, true, &lim, &s);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].code, WS_CLOSE_PROTOCOL_ERROR);
+
+	/* RSV2 and RSV3 stay errors. */
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_TEXT, "x", 1);
+	buf[0] |= 0x20;
+	feed_rsv1(buf, n, true, &lim, &s);
+	assert_int_equal(s.ev[0].code, WS_CLOSE_PROTOCOL_ERROR);
+
+	/*
+	 * The compressed size may pass max_message_size by the slack
+	 * deflate needs (10 + 64 bytes here), not more.
+	 */
+	memset(&s, 0, sizeof(s));
+	memset(buf + 300, 'x', 100);
+	n = frame(buf, true, WS_OP_BINARY, buf + 300, 74);
+	buf[0] |= WS_RSV1_BIT;
+	feed_rsv1(buf, n, true, &ten, &s);
+	assert_int_equal(s.ev[0].kind, 'z');
+	memset(&s, 0, sizeof(s));
+	n = frame(buf, true, WS_OP_BINARY, buf + 300, 75);
+	buf[0] |= WS_RSV1_BIT;
+	feed_rsv1(buf, n, true, &ten, &s);
+	assert_int_equal(s.ev[0].code, WS_CLOSE_TOO_BIG);
+}
+
 int
 main(void)
 {
@@ -407,6 +519,7 @@ main(void)
 		cmocka_unit_test(test_utf8_fails_fast_across_fragments),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_free_mid_message),
+		cmocka_unit_test(test_rsv1),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

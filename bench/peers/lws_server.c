@@ -169,6 +169,14 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/* lws_server PORT deflate: permessage-deflate offered by clients is taken. */
+static const struct lws_extension extensions[] = {
+	{ "permessage-deflate", lws_extension_callback_pm_deflate,
+	  "permessage-deflate; client_no_context_takeover; "
+	  "client_max_window_bits" },
+	{ NULL, NULL, NULL }
+};
+
 static void
 on_signal(int sig)
 {
@@ -183,8 +191,8 @@ main(int argc, char **argv)
 	struct lws_context_creation_info info;
 	struct rlimit rl;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: lws_server PORT\n");
+	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "deflate") == 0)) {
+		fprintf(stderr, "usage: lws_server PORT [deflate]\n");
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -196,6 +204,8 @@ main(int argc, char **argv)
 	info.port = atoi(argv[1]);
 	info.iface = "127.0.0.1";
 	info.protocols = protocols;
+	if (argc == 3)
+		info.extensions = extensions;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.gid = -1;
 	info.uid = -1;

@@ -13,13 +13,20 @@ try {
 }
 
 const port = parseInt(process.argv[2], 10);
+// `node ws_server.js PORT deflate`: permessage-deflate on /echo and
+// /clock, without context takeover either way (as wsd's default), and
+// every message of 64 bytes or more compressed (wsd's min_size).
+const pmd = process.argv[3] === 'deflate' ? {
+  threshold: 64, serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+} : false;
 const server = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-const echo = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: false,
+const echo = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: pmd,
   maxPayload: 16 << 20 });
-const clock = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: false,
+const clock = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: pmd,
   clientTracking: true });
 
 echo.on('connection', (ws) => {

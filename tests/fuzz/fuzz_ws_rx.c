@@ -35,6 +35,7 @@ struct run {
 	struct ev	ev[MAXEV];
 	size_t		n;
 	bool		over;		/* failed or closed */
+	bool		rsv1;		/* permessage-deflate on */
 	const struct ws_rx_limits *lim;
 };
 
@@ -108,7 +109,21 @@ on_fail(void *arg, int code, const char *why)
 	r->over = true;
 }
 
-static const struct ws_rx_ops ops = { on_message, on_control, on_fail };
+/* A compressed message: only with RSV1 allowed, not checked as text. */
+static int
+on_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
+{
+	struct run *r = arg;
+
+	FUZZ_CHECK(r->rsv1);
+	FUZZ_CHECK(op == WS_OP_TEXT || op == WS_OP_BINARY);
+	FUZZ_CHECK(len <= ws_rx_max_compressed(r->lim->max_message_size));
+	return add(r, 'z', op, 0, data, len);
+}
+
+static const struct ws_rx_ops ops = {
+	on_message, on_control, on_fail, on_message_z
+};
 
 /* Feed data[0..len) in reads of sizes drawn from seed. */
 static void
@@ -122,6 +137,7 @@ run_stream(struct run *r, const uint8_t *data, size_t len, unsigned seed,
 
 	FUZZ_CHECK(pend != NULL);
 	ws_rx_init(&rx);
+	rx.rsv1_ok = r->rsv1;
 	while (off < len && !r->over) {
 		size_t step, used;
 
@@ -164,6 +180,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b = calloc(1, sizeof(*b));
 	FUZZ_CHECK(a != NULL && b != NULL);
 	a->lim = b->lim = &lim;
+	/* Bit 6 (also part of b's split seed): permessage-deflate is on. */
+	a->rsv1 = b->rsv1 = (data[0] & 0x40) != 0;
 	/* Both runs unmask in place: each gets its own copy. */
 	copy = fuzz_dup(data + 1, size - 1);
 	run_stream(a, copy, size - 1, 0, true);

@@ -14,6 +14,7 @@ corpus is a few dozen KB.
 import os
 import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -504,6 +505,49 @@ def corpus_bpwire():
     }
 
 
+def deflate_raw(data, level=6, wbits=15, finish=False):
+    """A permessage-deflate payload: raw deflate, sync flush, tail cut."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+    out = c.compress(data)
+    if finish:
+        return out + c.flush(zlib.Z_FINISH)
+    out += c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def corpus_pmd():
+    # The first byte: bits 0-1 the inflate limit (0, 100, 64 KiB,
+    # 1 MiB), bit 2 text, bits 3-7 deflate level and window bits.
+    big_text, big_bin, small = b"\x07", b"\x03", b"\x05"
+    return {
+        "offer-plain": big_text + b"permessage-deflate",
+        "offer-chromium": big_text +
+        b"permessage-deflate; client_max_window_bits",
+        "offer-all": big_text + b"permessage-deflate; "
+        b"server_no_context_takeover; client_no_context_takeover; "
+        b"server_max_window_bits=10; client_max_window_bits=12",
+        "offer-several": big_text + b"permessage-deflate; foo, "
+        b"permessage-deflate; server_max_window_bits=8\n"
+        b"x-webkit-deflate-frame, permessage-deflate; "
+        b"server_max_window_bits=\"11\"",
+        "offer-repeated": big_text + b"permessage-deflate; "
+        b"server_no_context_takeover; server_no_context_takeover",
+        "offer-quoted-comma": big_text +
+        b"foo; a=\"x, y\", permessage-deflate",
+        "inflate-text": big_text + deflate_raw("h\u00e9llo \u2603 ".encode()
+                                               * 20),
+        "inflate-binary": big_bin + deflate_raw(bytes(range(256)) * 4),
+        "inflate-bomb": small + deflate_raw(b"\x00" * 200000, 9),
+        "inflate-bad-utf8": big_text + deflate_raw(b"abc" * 50 +
+                                                   b"\xff" + b"x" * 50),
+        "inflate-final": big_text + deflate_raw(b"the end", finish=True),
+        "inflate-stored": big_bin + deflate_raw(b"stored", 0),
+        "inflate-empty": big_bin + b"\x00",
+        "inflate-corrupt": big_bin + b"\xff\xff\xff\x07",
+    }
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -513,6 +557,7 @@ TARGETS = {
     "ws_rx": corpus_ws_rx,
     "peers": corpus_peers,
     "bpwire": corpus_bpwire,
+    "pmd": corpus_pmd,
 }
 
 
