@@ -712,7 +712,9 @@ def test_check_reports_bad_certificates():
                                [pair for _, pair, _ in cases])
     r = W.run_wsd(["-t", "-c", conf])
     assert r.returncode == 1, r.stdout + r.stderr
-    assert not lines_at(r, conf, lines[0]), \
+    # the good one gets a warning at most (its CA is not the system's)
+    assert all(re.search(r"warn", l, re.I) for l in
+               lines_at(r, conf, lines[0])), \
         "the good certificate was reported:\n%s" % r.stderr
     for (label, _, _), line in zip(cases, lines[1:]):
         assert lines_at(r, conf, line), \
@@ -1026,7 +1028,9 @@ def garbage_cases():
     return [
         ("a handshake record of 2043 random bytes",
          b"\x16\x03\x01\x07\xfb" + rnd(2043)),
-        ("random bytes", b"\xfe" + rnd(2047)),
+        # (a third byte of 1 after a high first byte would make it an
+        # SSLv2 ClientHello header announcing 32 KiB: a wait, not noise)
+        ("random bytes", b"\xfe\x42\x00" + rnd(2045)),
         ("a handshake record of noise", b"\x16\x03\x01\x40\x00" +
          rnd(16384)),
         ("a record longer than TLS allows", b"\x16\x03\x01\xff\xff" +
@@ -1040,18 +1044,22 @@ def garbage_cases():
          bytes([hello[mid] ^ 0xff]) + hello[mid + 1:]),
         ("a ClientHello, then noise", hello + rnd(1024)),
         ("zeros", b"\x00" * 1024),
-        ("a TLS record header of length 0", b"\x16\x03\x01\x00\x00"),
     ]
 
 
 def test_garbage_instead_of_client_hello():
     """Malformed TLS: the connection is closed at once (long before
     handshake_timeout), the daemon keeps serving, sanitizers stay
-    quiet."""
-    hs = 6
+    quiet.  An empty handshake record is allowed: that handshake waits
+    for the next record, until the handshake timeout."""
+    hs = 4
     d = start(tt.tls_group(pki().leaf("server")),
               limits={"handshake_timeout": hs})
+    empty = None
     try:
+        empty = W.RawClient(d.port, tls=False)
+        t_empty = time.monotonic()
+        empty.send(b"\x16\x03\x01\x00\x00")
         for label, data in garbage_cases():
             with W.RawClient(d.port, tls=False) as c:
                 t0 = time.monotonic()
@@ -1061,13 +1069,19 @@ def test_garbage_instead_of_client_hello():
                 except AssertionError as e:
                     raise AssertionError("%s: %s" % (label, e))
                 dt = time.monotonic() - t0
-                assert dt < hs * 0.8, \
+                assert dt < hs * 0.75, \
                     "%s: closed after %.1fs, by the handshake timeout, " \
                     "not by the error" % (label, dt)
             assert d.alive(), label
+        got = empty.read_until_eof(timeout=hs + 4)
+        dt = time.monotonic() - t_empty
+        assert hs - 0.3 <= dt, "empty record: closed after %.1fs" % dt
+        assert got == b"" or got[:1] == b"\x15", got[:100]
         with open_info(d.port, pki().context()) as i:
             i.echo("after the garbage")
     finally:
+        if empty is not None:
+            empty.close()
         d.kill()
 
 
