@@ -230,6 +230,10 @@ def client_context(cafile, cert=None, check_hostname=True, min_version=None,
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cafile)
     ctx.check_hostname = check_hostname
+    # Python sets this by default: a TCP end without close_notify would
+    # then look like one with it (RawClient.close_notify tells them
+    # apart).
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     if min_version is not None:
         ctx.minimum_version = min_version
     if max_version is not None:

@@ -597,9 +597,11 @@ class RawClient:
             tls = TLS.context()
         if tls:
             try:
+                # Ragged EOFs raise, so that _fill() can tell an end
+                # with close_notify from one without.
                 self.sock = tls.wrap_socket(
                     self.sock, server_hostname=server_hostname or host,
-                    session=session)
+                    session=session, suppress_ragged_eofs=False)
             except BaseException:
                 self.sock.close()
                 raise
@@ -608,6 +610,7 @@ class RawClient:
         self.eof = False
         self.reset = False     # the peer reset instead of closing cleanly
         self.tls_error = None  # the ssl.SSLError that ended the stream
+        self.close_notify = False  # TLS: the server ended with close_notify
 
     @property
     def local_port(self):
@@ -650,13 +653,23 @@ class RawClient:
         except ConnectionResetError:
             self.reset = True
             data = b""
-        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            data = b""          # close_notify, or EOF without one
+        except ssl.SSLZeroReturnError:
+            data = b""          # close_notify
+            self.close_notify = True
+        except ssl.SSLEOFError:
+            data = b""          # EOF without close_notify
         except ssl.SSLError as e:
+            if getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING":
+                # OpenSSL 3's word for an EOF without close_notify
+                self.eof = True
+                return False
             # An alert or a bad record: not a clean end of stream.
             self.tls_error = e
             self.reset = True
             data = b""
+        else:
+            if not data and self.tls:
+                self.close_notify = True
         if not data:
             self.eof = True
             return False
@@ -848,6 +861,10 @@ class RawClient:
         assert rest == b"", "bytes after the close frame: %r" % rest[:100]
         if not allow_reset:
             assert not self.reset, "connection reset instead of closed"
+        if self.tls and not self.reset:
+            # RFC 8446 6.1: close_notify before closing the write side.
+            assert self.close_notify, \
+                "TLS ended without close_notify after the close frame"
         return f
 
 
