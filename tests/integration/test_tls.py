@@ -58,8 +58,11 @@ def _sanitized():
         return False
 
 
-# ASan's redzones and shadow inflate the RSS.
+# ASan's redzones and shadow inflate the RSS, and its checks slow wsd's
+# own code (OpenSSL's is not instrumented) where a bound depends on how
+# much of it runs: a well-behaved client queued behind 2,000 handshakes.
 MEM_FACTOR = 4 if _sanitized() else 1
+CPU_FACTOR = 3 if _sanitized() else 1
 
 
 # ------------------------------------------------------------ set-up
@@ -1422,7 +1425,7 @@ def test_2000_concurrent_tls_handshakes():
                         pass
         t_all = time.monotonic() - t0
         assert probe is not None
-        r = probe.check(3.0)
+        r = probe.check(3.0 * CPU_FACTOR)
         errs = [p["err"] for p in peers if p["err"]]
         assert failed == 0, "%d of %d failed: %r" % (failed, n, errs[:5])
         fds = sum(fd_count(p) for p in d.worker_pids())
