@@ -922,7 +922,7 @@ def test_tls_slowloris_dropped_at_handshake_timeout():
                     continue
                 c["end"] = time.monotonic()
                 sel.unregister(c["sock"])
-        r = probe.check(1.0)
+        r = probe.check(1.0 * CPU_FACTOR)
         still = [c["kind"] for c in conns if c["end"] is None]
         assert not still, "still open after %.1fs: %s" % (hs + W.T(8),
                                                            still)
@@ -1226,7 +1226,7 @@ def test_never_reading_tls_clients_closed_memory_bounded():
         assert not still, "%d never-reading clients still connected after " \
             "%.0fs (sent %r bytes)" % (len(still), W.T(30),
                                        [s["sent"] for s in still])
-        r = probe.check(1.0)
+        r = probe.check(2.0 * CPU_FACTOR)
         for s in slow:
             d.wait_log(r"access 127\.0\.0\.1:%d \".*close=1008\b" % s["port"],
                        timeout=5)
