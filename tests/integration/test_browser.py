@@ -7,19 +7,29 @@ FAILS: the demo page is part of what wsd ships.
 The page is served by wsd from $WSD_SRCDIR/www; /clock, /echo and /chat
 have no `origins`, so the page's same-host Origin must pass the default
 check.
+
+Over https (test_demo_page_https) Chromium trusts the test's own CA,
+made at run time with openssl (tlstest.py), the way a user adds a
+private CA on Linux: in an NSS database (certutil, package
+libnss3-tools) under $HOME/.pki/nssdb, HOME being a temporary directory
+given to chromedriver and so to Chromium.  Certificate checks stay on: a
+browser without that database gets the interstitial, not the page.
 """
 
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsdtest as W  # noqa: E402
+import tlstest as tt  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
+CERTUTIL = "/usr/bin/certutil"
 SCREENSHOT = "/tmp/wsd-demo.png"      # for people to look at
 SCREENSHOT_CLOSED = "/tmp/wsd-demo-closed.png"
 
@@ -44,7 +54,9 @@ def need_browser():
             % ", ".join(missing))
 
 
-def new_driver():
+def new_driver(home=None):
+    """A headless Chromium; home: its HOME (where it finds the NSS
+    database of trusted certificates)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -60,7 +72,10 @@ def new_driver():
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     log = os.path.join(W.tmpdir(), "chromedriver.log")
-    service = Service(CHROMEDRIVER, log_path=log)
+    env = None
+    if home is not None:
+        env = dict(os.environ, HOME=home)
+    service = Service(CHROMEDRIVER, log_path=log, env=env)
     driver = webdriver.Chrome(service=service, options=opts)
     driver.set_page_load_timeout(W.T(30))
     driver.set_script_timeout(W.T(30))
@@ -246,6 +261,94 @@ def test_demo_page():
             d2.kill()
 
 
+def nss_home(ca_file):
+    """A HOME whose NSS database trusts ca_file to identify web sites."""
+    if not os.access(CERTUTIL, os.X_OK):
+        raise AssertionError("https browser test cannot run: %s missing "
+                             "(install libnss3-tools)" % CERTUTIL)
+    home = W.tmpdir()
+    db = os.path.join(home, ".pki", "nssdb")
+    os.makedirs(db)
+    for args in (["-N", "--empty-password"],
+                 ["-A", "-n", "wsd test root", "-t", "C,,", "-i", ca_file]):
+        r = subprocess.run([CERTUTIL, "-d", "sql:" + db] + args,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, errors="replace",
+                           timeout=W.T(30))
+        assert r.returncode == 0, "certutil %s: %s" % (args[0], r.stdout)
+    return home
+
+
+def test_demo_page_https():
+    """The demo page over https from a TLS listener: Chromium, trusting
+    the test CA, loads it; the page opens wss:// (its own scheme's
+    WebSocket) to /clock and /echo and both work.  A Chromium that does
+    not trust the CA is stopped at the certificate."""
+    need_browser()
+    from selenium.webdriver.common.by import By
+
+    pki = tt.PKI("wsd browser test")
+    leaf = pki.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+    home = nss_home(pki.root)
+    d = W.start(tls=tt.tls_group(leaf), **config())
+    driver = stranger = None
+    try:
+        driver = new_driver(home)
+        url = "https://127.0.0.1:%d/" % d.port
+        driver.get(url)
+        assert driver.title == "wsd demo", \
+            "title %r: the page did not load over https" % driver.title
+        assert driver.execute_script("return location.protocol") == "https:"
+        assert text(driver, "support") == "", page_summary(driver)
+        wait_for(driver, "the clock socket to open",
+                 lambda dr: text(dr, "clock-state").startswith("open"))
+        first = text(driver, "clock-time")
+        tick = wait_for(driver, "a clock tick over wss", lambda dr: (
+            lambda t: t if t != first and TICK_RE.match(t) else None)(
+                text(dr, "clock-time")))
+        assert TICK_RE.match(tick), tick
+        wait_for(driver, "the echo socket to open",
+                 lambda dr: text(dr, "echo-state").startswith("open"))
+        send = driver.find_element(By.ID, "send")
+        wait_for(driver, "the Send button to be enabled",
+                 lambda dr: send.is_enabled())
+        box = driver.find_element(By.ID, "msg")
+        box.send_keys(MESSAGE)
+        send.click()
+        wait_for(driver, "the echo reply over wss", lambda dr: dr.
+                 find_elements(By.CSS_SELECTOR, "#echo-log li"))
+        assert text(driver, "echo-log") == MESSAGE, text(driver, "echo-log")
+        # The page asked for wss: (ws: from an https page is blocked
+        # as mixed content, and this port speaks only TLS anyway).
+        urls = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".map(function (e) { return e.name; })"
+            ".filter(function (n) { return /^wss?:/.test(n); })")
+        assert all(u.startswith("wss://") for u in urls), urls
+        d.wait_log(r"/echo: conn \d+ open from", timeout=5)
+        assert not d.find_log(r"origin .* not allowed"), d.tail()
+        screenshot(driver, "wsd-demo-https.png", "/tmp/wsd-demo-https.png")
+        errors = js_errors(driver.get_log("browser"))
+        assert not errors, "browser console errors: %r" % errors
+
+        # Checks are on: without the CA, Chromium refuses the site.
+        mark = d.mark()
+        stranger = new_driver(W.tmpdir())
+        stranger.get(url)
+        assert stranger.title != "wsd demo", \
+            "a browser that does not trust the test CA loaded the page"
+        assert text(stranger, "clock-state") is None
+        assert not d.find_log(r'"GET /', start=mark), d.tail()
+    finally:
+        for dr in (driver, stranger):
+            if dr is not None:
+                try:
+                    dr.quit()
+                except Exception as e:  # noqa: B902 - keep cleaning up
+                    print("    driver.quit failed: %s" % e)
+        d.kill()
+
+
 def chat_items(driver):
     """The chat list as (class, nick, text) tuples, oldest first."""
     return [tuple(x) for x in driver.execute_script(
@@ -389,6 +492,7 @@ def test_chat_two_pages():
 
 TESTS = [
     test_demo_page,
+    test_demo_page_https,
     test_chat_two_pages,
 ]
 

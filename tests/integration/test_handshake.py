@@ -1,4 +1,5 @@
-"""The HTTP/1.1 opening handshake, over a raw socket and websockets."""
+"""The HTTP/1.1 opening handshake, over a raw socket and websockets;
+every case over ws and again over wss (W.both_schemes)."""
 
 import base64
 import os
@@ -198,9 +199,10 @@ def test_origin_default_same_host():
                                                            d.port < 65535
                                                            else 1))]))
             W.expect_http_error(c, 403)
+        # the page's own origin: http:// or https:// as it was served
+        page = "%s://127.0.0.1:%d" % ("https" if W.TLS else "http", d.port)
         with W.RawClient(d.port) as c:
-            r = c.handshake("/noorig", extra=[
-                ("Origin", "http://127.0.0.1:%d" % d.port)])
+            r = c.handshake("/noorig", extra=[("Origin", page)])
             check_101(r)
             echo_raw(c)
         with W.RawClient(d.port) as c:
@@ -490,4 +492,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    W.run(TESTS)
+    W.run(W.both_schemes(TESTS))

@@ -1,5 +1,6 @@
 """RFC 6455 framing against the echo-logger plugin: echoes, control
-frames, protocol errors, limits, closing, idle pings and logging."""
+frames, protocol errors, limits, closing, idle pings and logging; every
+case over ws and again over wss (W.both_schemes)."""
 
 import asyncio
 import os
@@ -562,4 +563,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    W.run(TESTS)
+    W.run(W.both_schemes(TESTS))

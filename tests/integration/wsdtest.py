@@ -14,6 +14,11 @@ Environment:
     WSD_TEST_TIMEOUT_SCALE  multiply every timeout (default 1)
     WSD_TEST_NO_SKIP        1: a skipped case fails (CI, see .ci/run)
 
+Over TLS: with use_tls(setup) (tlstest.py) in force, make_config() puts
+a `tls` group on its listener and RawClient, ws_connect() and the
+helpers built on them speak wss; both_schemes(TESTS) runs every case
+of a suite twice, NAME[ws] and NAME[wss].
+
 A file exits 0 when every case passed, 1 when one failed and 77 (what
 automake counts as SKIP) when none failed but one was skipped.
 
@@ -30,6 +35,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -61,6 +67,41 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 def T(seconds):
     """A timeout, scaled for slow runs (valgrind, sanitizers)."""
     return seconds * SCALE
+
+
+# ------------------------------------------------------------ ws or wss
+
+# The tlstest.Setup the current case runs over (wss), or None (ws).
+TLS = None
+
+
+def use_tls(setup):
+    """Run what follows over wss with setup (a tlstest.Setup: .group()
+    for the listener, .context() for clients), or over ws with None."""
+    global TLS
+    TLS = setup
+
+
+def scheme():
+    return "wss" if TLS is not None else "ws"
+
+
+def both_schemes(tests):
+    """Every test twice: NAME[ws] over plain TCP, then NAME[wss] over TLS
+    with tlstest's default certificates."""
+    def variant(t, wss):
+        def run_it():
+            if wss:
+                import tlstest
+                use_tls(tlstest.default_setup())
+            try:
+                t()
+            finally:
+                use_tls(None)
+        run_it.__name__ = "%s[%s]" % (t.__name__, "wss" if wss else "ws")
+        return run_it
+    return [variant(t, False) for t in tests] + \
+        [variant(t, True) for t in tests]
 
 
 # ------------------------------------------------------------ temp files
@@ -136,13 +177,21 @@ def route(path="/echo", plugin="echo-logger", origins=("*",), settings=None,
 
 def make_config(routes=None, limits=None, document_root=None,
                 plugin_dir=PLUGIN_DIR, log_level="debug", port=8888,
-                address="127.0.0.1", extra=None):
-    """Settings dict of a config; routes default to /echo on echo-logger."""
+                address="127.0.0.1", extra=None, tls=None, listen=None):
+    """Settings dict of a config; routes default to /echo on echo-logger.
+    tls: the listener's `tls` group (by default the one of use_tls(), if
+    any; False: none); listen: the whole `listen` list instead."""
     if routes is None:
         routes = [route()]
     lim = {"close_timeout": 2}
     lim.update(limits or {})
-    s = {"listen": [{"address": address, "port": port}]}
+    if listen is None:
+        listen = [{"address": address, "port": port}]
+        if tls is None and TLS is not None:
+            tls = TLS.group()
+        if tls:
+            listen[0]["tls"] = tls
+    s = {"listen": listen}
     if plugin_dir is not None:
         s["plugin_dir"] = plugin_dir
     if document_root is not None:
@@ -313,6 +362,21 @@ class Daemon:
         self.port = int(m.group(2))
         self.wait_log(READY_RE.pattern, timeout)
         return self.port
+
+    def listen_ports(self, n, timeout=10):
+        """Wait for n "listening on" lines; their ports, in the order
+        logged (the order of the `listen` list)."""
+        deadline = time.monotonic() + T(timeout)
+        while True:
+            with self.cond:
+                ports = [int(m.group(2)) for m in
+                         (LISTEN_RE.search(l) for l in self.lines) if m]
+            if len(ports) >= n:
+                return ports[:n]
+            if time.monotonic() > deadline or not self.alive():
+                raise AssertionError("%d of %d listeners logged\n%s"
+                                     % (len(ports), n, self.tail()))
+            time.sleep(0.05)
 
     def alive(self):
         return self.proc.poll() is None
@@ -506,17 +570,47 @@ class EOF(Exception):
 
 
 class RawClient:
-    """A WebSocket client over a plain socket, for exact wire control."""
+    """A WebSocket client over a plain socket, for exact wire control.
+    tls: an ssl.SSLContext to speak TLS with (handshake done here),
+    False for plain TCP, None for what use_tls() says; server_hostname
+    and session go to its wrap_socket().  rcvbuf: SO_RCVBUF, set before
+    connecting (a client that reads slowly)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10):
+    def __init__(self, port, host="127.0.0.1", timeout=10, tls=None,
+                 server_hostname=None, session=None, rcvbuf=None):
         self.port = port
         self.host = host
         self.timeout = T(timeout)
-        self.sock = socket.create_connection((host, port), self.timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((host, port), self.timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(self.timeout)
+            try:
+                self.sock.connect((host, port))
+            except BaseException:
+                self.sock.close()
+                raise
         self.sock.settimeout(self.timeout)
+        if tls is None and TLS is not None:
+            tls = TLS.context()
+        if tls:
+            try:
+                # Ragged EOFs raise, so that _fill() can tell an end
+                # with close_notify from one without.
+                self.sock = tls.wrap_socket(
+                    self.sock, server_hostname=server_hostname or host,
+                    session=session, suppress_ragged_eofs=False)
+            except BaseException:
+                self.sock.close()
+                raise
+        self.tls = bool(tls)
         self.buf = bytearray()
         self.eof = False
         self.reset = False     # the peer reset instead of closing cleanly
+        self.tls_error = None  # the ssl.SSLError that ended the stream
+        self.close_notify = False  # TLS: the server ended with close_notify
 
     @property
     def local_port(self):
@@ -544,6 +638,9 @@ class RawClient:
             return True
         except (BrokenPipeError, ConnectionResetError):
             return False
+        except ssl.SSLError as e:
+            self.tls_error = e
+            return False
 
     def _fill(self, timeout=None):
         """Read more bytes into buf; False at EOF. socket.timeout on
@@ -556,6 +653,23 @@ class RawClient:
         except ConnectionResetError:
             self.reset = True
             data = b""
+        except ssl.SSLZeroReturnError:
+            data = b""          # close_notify
+            self.close_notify = True
+        except ssl.SSLEOFError:
+            data = b""          # EOF without close_notify
+        except ssl.SSLError as e:
+            if getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING":
+                # OpenSSL 3's word for an EOF without close_notify
+                self.eof = True
+                return False
+            # An alert or a bad record: not a clean end of stream.
+            self.tls_error = e
+            self.reset = True
+            data = b""
+        else:
+            if not data and self.tls:
+                self.close_notify = True
         if not data:
             self.eof = True
             return False
@@ -747,6 +861,10 @@ class RawClient:
         assert rest == b"", "bytes after the close frame: %r" % rest[:100]
         if not allow_reset:
             assert not self.reset, "connection reset instead of closed"
+        if self.tls and not self.reset:
+            # RFC 8446 6.1: close_notify before closing the write side.
+            assert self.close_notify, \
+                "TLS ended without close_notify after the close frame"
         return f
 
 
@@ -789,15 +907,18 @@ def expect_http_error(c, status, timeout=10):
 # ------------------------------------------------------------ websockets
 
 def ws_uri(port, path="/echo"):
-    return "ws://127.0.0.1:%d%s" % (port, path)
+    return "%s://127.0.0.1:%d%s" % (scheme(), port, path)
 
 
 def ws_connect(port, path="/echo", **kw):
     """websockets.connect() with test defaults; use as
-    `async with ws_connect(port) as ws:`."""
+    `async with ws_connect(port) as ws:`.  Over wss (use_tls()) with the
+    setup's client context unless ssl= is given."""
     import websockets
     opts = dict(max_size=None, ping_interval=None, compression=None,
                 open_timeout=T(10), close_timeout=T(10))
+    if TLS is not None:
+        opts["ssl"] = TLS.context()
     opts.update(kw)
     return websockets.connect(ws_uri(port, path), **opts)
 
