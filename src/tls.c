@@ -69,7 +69,11 @@ const char *
 tls_error_string(void)
 {
 	static char buf[256];
-	unsigned long e = ERR_peek_last_error();
+	/*
+	 * The first error says what went wrong ("no start line"), the
+	 * last only where it was noticed ("PEM lib").
+	 */
+	unsigned long e = ERR_peek_error();
 	const char *r;
 
 	if (e == 0)
