@@ -946,7 +946,7 @@ worker_main(struct master *m, int i)
 		goto out;
 	for (k = 0; k < nls; k++)
 		if (server_add_listener(&srv, fds[k], bound[k], addrs[k],
-		    ports[k]) == -1)
+		    ports[k], k) == -1)
 			goto out;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -96,26 +96,36 @@ count_conns(struct server *srv)
 
 /*
  * The TLS contexts the current generation has for listener l, or NULL
- * when its `listen` entry has no tls group.
+ * when its `listen` entry is plain.  The entry it was opened for, if the
+ * file still has it there; else the one with its address and port (a
+ * reload may reorder entries).  Ephemeral ports (port 0, or -p 0) only
+ * match by position: every such entry has the same port.
  */
 static struct tls_server *
 listener_tls(const struct listener *l)
 {
 	const struct generation *g = l->srv->gen;
 	const struct wsd_config *cfg = g->cfg;
+	const struct wsd_listen_conf *lc;
 	char name[80];
 	size_t i;
+	int port;
 
-	for (i = 0; i < cfg->nlisten; i++) {
-		const struct wsd_listen_conf *lc = &cfg->listen[i];
-		int port = l->srv->port_override >= 0 ?
+	if (l->address != NULL && l->index < cfg->nlisten &&
+	    strcmp(cfg->listen[l->index].address, l->address) == 0) {
+		lc = &cfg->listen[l->index];
+		port = l->srv->port_override >= 0 ?
 		    l->srv->port_override : lc->port;
-
-		if (g->tls[i] == NULL)
-			continue;
+		if (port == l->port)
+			return g->tls[l->index];
+	}
+	for (i = 0; i < cfg->nlisten; i++) {
+		lc = &cfg->listen[i];
+		port = l->srv->port_override >= 0 ?
+		    l->srv->port_override : lc->port;
 		if (l->address != NULL) {
-			if (strcmp(l->address, lc->address) == 0 &&
-			    port == l->port)
+			if (port != 0 && port == l->port &&
+			    strcmp(l->address, lc->address) == 0)
 				return g->tls[i];
 			continue;
 		}
@@ -232,7 +242,7 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 
 int
 server_add_listener(struct server *srv, int fd, const char *bound,
-    const char *address, int port)
+    const char *address, int port, size_t index)
 {
 	struct listener *l;
 
@@ -243,6 +253,7 @@ server_add_listener(struct server *srv, int fd, const char *bound,
 		return -1;
 	}
 	l->port = port;
+	l->index = index;
 	l->srv = srv;
 	l->fd = fd;
 	snprintf(l->bound, sizeof(l->bound), "%s", bound);

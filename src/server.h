@@ -32,7 +32,8 @@ struct listener {
 	struct server		*srv;
 	char			 bound[64];	/* "127.0.0.1:8888" */
 	char			*address;	/* as configured; NULL: systemd's */
-	int			 port;		/* as bound (-p applied) */
+	int			 port;		/* as configured (-p applied) */
+	size_t			 index;		/* its entry in `listen` then */
 	struct listener		*next;
 };
 
@@ -78,12 +79,13 @@ int		 server_init(struct server *srv);
 /* Signals, limits, the heartbeat.  Returns 0 or -1. */
 int		 server_start(struct server *srv);
 /*
- * Accept connections on fd, a listening socket; bound names it, address
- * and port say which `listen` entry it is (address NULL: a socket from
- * systemd, matched by bound).
+ * Accept connections on fd, a listening socket; bound names it, address,
+ * port and index say which `listen` entry it was opened for (address
+ * NULL: a socket from systemd, matched by bound).
  */
 int		 server_add_listener(struct server *srv, int fd,
-		    const char *bound, const char *address, int port);
+		    const char *bound, const char *address, int port,
+		    size_t index);
 /* Tell systemd we are ready, with a status line. */
 void		 server_notify_ready(struct server *srv);
 /* Called by conn.c when a connection is gone. */

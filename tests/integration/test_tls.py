@@ -667,6 +667,34 @@ def lines_at(r, conf, line):
     return [l for l in r.stderr.splitlines() if re.search(pat, l)]
 
 
+def test_ephemeral_ports_keep_each_listener_its_own_tls():
+    """With -p 0 every listener gets an ephemeral port, so address and
+    port cannot tell a plain entry from a TLS one on the same address:
+    each socket keeps the entry it was opened for (the plain one once
+    took the TLS entry's certificate), also across a reload."""
+    p = pki()
+    server = p.leaf("server", dns=["localhost"], ips=["127.0.0.1"])
+    conf = config(None, listen=[
+        {"address": "127.0.0.1", "port": 8888},
+        {"address": "127.0.0.1", "port": 8443,
+         "tls": tt.tls_group(server)}])
+    d = W.start_daemon(conf)      # with -p 0
+    try:
+        plain, tls = d.listen_ports(2)
+        for _ in range(2):
+            with open_info(plain, False) as a, \
+                    open_info(tls, p.context()) as b:
+                assert not a.tls, vars(a)
+                assert b.tls, vars(b)
+                a.echo("plain")
+                b.echo("tls")
+            mark = d.mark()
+            d.send_signal(signal.SIGHUP)
+            d.wait_log(r"notice: reloaded: ", 20, mark)
+    finally:
+        d.kill()
+
+
 def test_check_reports_bad_certificates():
     """wsd -t: an unreadable file, a key that does not match, an expired
     certificate are errors (exit 1) at FILE:LINE of the entry; each of
@@ -1463,6 +1491,7 @@ TESTS = [
     test_client_cert_required,
     test_plain_listener_has_no_tls,
     test_plain_and_tls_listeners_side_by_side,
+    test_ephemeral_ports_keep_each_listener_its_own_tls,
     test_plain_http_on_tls_port_gets_400,
     test_reload_renewed_certificate,
     test_reload_with_mismatched_key_keeps_old_certificate,
