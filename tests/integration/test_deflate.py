@@ -628,7 +628,10 @@ def node_client(mode, compression):
     if not os.path.isdir(os.path.join(NODE_WS, "ws")):
         raise AssertionError("node-ws is not installed (Debian packages "
                              "nodejs and node-ws)")
-    d = start(compression, limits={"max_message_size": 2 << 20})
+    # The client sends everything before it reads: on a loaded machine
+    # more than the default 1 MiB of echoes may wait for it.
+    d = start(compression, limits={"max_message_size": 2 << 20,
+                                   "max_send_buffer": 16 << 20})
     script = os.path.join(W.tmpdir(), "client.js")
     W.write_file(script, NODE_CLIENT)
     env = dict(os.environ, NODE_PATH=NODE_WS)
