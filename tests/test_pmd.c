@@ -688,6 +688,7 @@ test_parts_streams(void **state)
 	pmd_conn_free(&pc);
 
 	/* Without: interleaved messages of several connections. */
+	conn_init(&pc, true);
 	assert_int_equal(pmd_conn_deflate(&w, &pc, &conf, (const uint8_t *)m,
 	    sizeof(m) - 1), PMD_OK);
 	for (k = 0; k < 2; k++) {
@@ -717,6 +718,7 @@ test_parts_streams(void **state)
 	    1000, true), PMD_OK);
 	pmd_conn_free(&pcs[0]);
 	assert_null(pcs[0].rx);
+	assert_null(pc.deflate);
 	pmd_worker_free(&w);
 	assert_int_equal(w.nspare, 0);
 }
