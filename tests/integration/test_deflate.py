@@ -698,8 +698,11 @@ def test_chromium():
     W.write_file(os.path.join(root, "pmd.html"), CHROMIUM_PAGE)
     for comp in (None, {"server_no_context_takeover": False,
                         "client_no_context_takeover": False}):
+        # The page sends everything before it reads (as the Node
+        # client does): room for the echoes on a loaded machine.
         d = start(comp, document_root=root,
-                  limits={"max_message_size": 4 << 20})
+                  limits={"max_message_size": 4 << 20,
+                          "max_send_buffer": 16 << 20})
         driver = B.new_driver()
         try:
             driver.get("http://127.0.0.1:%d/pmd.html" % d.port)
