@@ -506,26 +506,12 @@ rx_fail(void *arg, int code, const char *why)
 	conn_fail(arg, code, why);
 }
 
-/*
- * A compressed message: inflated into the worker's scratch buffer, in
- * bounded steps that stop at max_message_size (1009) or at the first
- * byte that is not UTF-8 in a text message (1007), then delivered.
- */
-static int
-rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
+/* Close for a message that did not inflate. */
+static void
+inflate_failed(struct conn *c, enum pmd_result r)
 {
-	struct conn *c = arg;
-	struct pmd_worker *w = &c->srv->cs->pmd;
-	enum pmd_result r;
-
-	if (c->state != CONN_OPEN)
-		return c->state == CONN_CLOSING ? 0 : -1;
-	r = pmd_conn_inflate(w, &c->pmd, data, len,
-	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
 	switch (r) {
 	case PMD_OK:
-		deliver(c, op, w->in.p != NULL ? w->in.p : (uint8_t *)"",
-		    w->in.len);
 		break;
 	case PMD_TOO_BIG:
 		conn_fail(c, WS_CLOSE_TOO_BIG, "message too big");
@@ -542,12 +528,66 @@ rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
 		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 		break;
 	}
+}
+
+/*
+ * A compressed message: inflated into the worker's scratch buffer, in
+ * bounded steps that stop at max_message_size (1009) or at the first
+ * byte that is not UTF-8 in a text message (1007), then delivered.
+ */
+static int
+rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+	struct pmd_worker *w = &c->srv->cs->pmd;
+	enum pmd_result r;
+
+	if (c->state != CONN_OPEN)
+		return c->state == CONN_CLOSING ? 0 : -1;
+	r = pmd_conn_inflate(w, &c->pmd, data, len,
+	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
+	if (r == PMD_OK)
+		deliver(c, op, w->in.p != NULL ? w->in.p : (uint8_t *)"",
+		    w->in.len);
+	else
+		inflate_failed(c, r);
 	pmd_worker_trim(w);
 	return c->state == CONN_OPEN || c->state == CONN_CLOSING ? 0 : -1;
 }
 
+/*
+ * A piece of a compressed message that comes in fragments: inflated
+ * now, with the same limits, so that a bomb stops at max_message_size
+ * and bad text at its first byte while the rest is still on its way.
+ * The message's inflate state stays with the connection until its last
+ * piece, and is let go then.
+ */
+static int
+rx_part_z(void *arg, uint8_t op, uint8_t *data, size_t len, bool fin)
+{
+	struct conn *c = arg;
+	struct pmd_worker *w = &c->srv->cs->pmd;
+	enum pmd_result r;
+
+	if (c->state != CONN_OPEN) {
+		pmd_conn_rx_end(w, &c->pmd);
+		return c->state == CONN_CLOSING ? 0 : -1;
+	}
+	r = pmd_conn_inflate_part(w, &c->pmd, data, len, fin,
+	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
+	if (r == PMD_OK && !fin)
+		return 0;
+	if (r == PMD_OK)
+		deliver(c, op, c->pmd.rx->out.p != NULL ? c->pmd.rx->out.p :
+		    (uint8_t *)"", c->pmd.rx->out.len);
+	else
+		inflate_failed(c, r);
+	pmd_conn_rx_end(w, &c->pmd);
+	return c->state == CONN_OPEN || c->state == CONN_CLOSING ? 0 : -1;
+}
+
 static const struct ws_rx_ops rx_ops = {
-	rx_message, rx_control, rx_fail, rx_message_z
+	rx_message, rx_control, rx_fail, rx_message_z, rx_part_z
 };
 
 /* Run buf[0..len) through the receive engine; returns the bytes taken. */
@@ -884,6 +924,7 @@ conn_free(struct conn *c)
 	free(c->ibuf);
 	conn_free_request(c);
 	ws_rx_free(&c->rx);
+	pmd_conn_rx_end(&c->srv->cs->pmd, &c->pmd);
 	pmd_conn_free(&c->pmd);
 	free(c->req_line);
 	free(c->subprotocol);

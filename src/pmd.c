@@ -385,18 +385,28 @@ buf_grow(struct pmd_buf *b, size_t limit, bool *nomem)
 /* zlib counts in uInt: hand it input in pieces no larger than this. */
 #define ZCHUNK	(1u << 30)
 
-enum pmd_result
-pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
-    uint64_t max, bool text, struct pmd_buf *out)
+/*
+ * Inflate in[0..len), a piece of a message that began at out->p[start],
+ * with zs onto out: in bounded steps, never holding more than max + 1
+ * bytes of the message, checking text as UTF-8 on each step's output
+ * with the state *u.  fin: the message ends here, so the 00 00 FF FF
+ * tail is added.  *ended: a final block came earlier in the message and
+ * what follows it is ignored.
+ */
+static enum pmd_result
+inflate_run(z_stream *zs, const uint8_t *in, size_t len, bool fin,
+    size_t start, uint64_t max, bool text, utf8_state *u, bool *ended,
+    struct pmd_buf *out)
 {
 	static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
-	utf8_state u = UTF8_ACCEPT;
-	size_t start = out->len, limit, room, got;
+	size_t limit, room, got;
 	const uint8_t *src = in;
 	size_t left = len;
-	bool nomem, in_tail = false;
+	bool nomem, tail_fed = !fin;
 	int r;
 
+	if (*ended || (len == 0 && !fin))
+		goto done;
 	/* Room for one byte past max: that byte proves the message too big. */
 	if (max >= SIZE_MAX - start)
 		limit = SIZE_MAX;
@@ -404,9 +414,9 @@ pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
 		limit = start + (size_t)max + 1;
 	zs->avail_in = 0;
 	for (;;) {
-		if (zs->avail_in == 0 && (left > 0 || !in_tail)) {
+		if (zs->avail_in == 0 && (left > 0 || !tail_fed)) {
 			if (left == 0) {
-				in_tail = true;
+				tail_fed = true;
 				src = tail;
 				left = sizeof(tail);
 			}
@@ -425,8 +435,8 @@ pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
 		r = inflate(zs, Z_SYNC_FLUSH);
 		got = room - zs->avail_out;
 		if (got > 0 && text) {
-			u = utf8_feed(u, out->p + out->len, got);
-			if (u == UTF8_REJECT) {
+			*u = utf8_feed(*u, out->p + out->len, got);
+			if (*u == UTF8_REJECT) {
 				out->len += got;
 				return PMD_BAD_UTF8;
 			}
@@ -436,10 +446,12 @@ pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
 			return PMD_TOO_BIG;
 		if (r == Z_STREAM_END) {
 			/*
-			 * A final block: what follows (the tail we added) is
-			 * not deflate data.  The next message starts a new
-			 * stream, as its sender's did.
+			 * A final block: what follows (the tail we add, or
+			 * more the sender put after it) is not deflate
+			 * data.  The next message starts a new stream, as
+			 * its sender's did.
 			 */
+			*ended = true;
 			if (inflateReset(zs) != Z_OK)
 				return PMD_CORRUPT;
 			break;
@@ -453,14 +465,33 @@ pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
 			return PMD_CORRUPT;
 		/* Input used up and room left: all its output is out. */
 		if (zs->avail_in == 0 && zs->avail_out > 0 && left == 0 &&
-		    in_tail)
+		    tail_fed)
 			break;
 	}
 	zs->next_in = NULL;
 	zs->next_out = NULL;
-	if (text && u != UTF8_ACCEPT)
+done:
+	if (fin && text && *u != UTF8_ACCEPT)
 		return PMD_BAD_UTF8;
 	return PMD_OK;
+}
+
+enum pmd_result
+pmd_inflate(struct z_stream_s *zs, const uint8_t *in, size_t len,
+    uint64_t max, bool text, struct pmd_buf *out)
+{
+	utf8_state u = UTF8_ACCEPT;
+	bool ended = false;
+
+	return inflate_run(zs, in, len, true, out->len, max, text, &u,
+	    &ended, out);
+}
+
+enum pmd_result
+pmd_rx_feed(struct pmd_rx *r, const uint8_t *in, size_t len, bool fin)
+{
+	return inflate_run(r->zs, in, len, fin, 0, r->max, r->text, &r->u,
+	    &r->ended, &r->out);
 }
 
 enum pmd_result
@@ -590,6 +621,8 @@ pmd_worker_free(struct pmd_worker *w)
 
 	pmd_inflate_free(w->inflate);
 	w->inflate = NULL;
+	while (w->nspare > 0)
+		pmd_inflate_free(w->spare[--w->nspare]);
 	for (i = 0; i < PMD_SHARED_DEFLATE; i++) {
 		pmd_deflate_free(w->deflate[i].zs);
 		w->deflate[i].zs = NULL;
@@ -601,6 +634,7 @@ pmd_worker_free(struct pmd_worker *w)
 void
 pmd_conn_free(struct pmd_conn *pc)
 {
+	pmd_conn_rx_end(NULL, pc);
 	pmd_inflate_free(pc->inflate);
 	pmd_deflate_free(pc->deflate);
 	pc->inflate = pc->deflate = NULL;
@@ -641,6 +675,63 @@ pmd_conn_inflate(struct pmd_worker *w, struct pmd_conn *pc,
 		w->inflate = NULL;
 	}
 	return r;
+}
+
+enum pmd_result
+pmd_conn_inflate_part(struct pmd_worker *w, struct pmd_conn *pc,
+    const uint8_t *in, size_t len, bool fin, uint64_t max, bool text)
+{
+	struct pmd_rx *r = pc->rx;
+
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return PMD_NOMEM;
+		if (!pc->p.client_nct) {
+			if (pc->inflate == NULL && (pc->inflate =
+			    pmd_inflate_new(pc->p.client_wbits)) == NULL) {
+				free(r);
+				return PMD_NOMEM;
+			}
+			r->zs = pc->inflate;
+		} else {
+			/*
+			 * Not the worker's shared stream: this message may
+			 * still be unfinished when another client's starts.
+			 */
+			if (w->nspare > 0)
+				r->zs = w->spare[--w->nspare];
+			else if ((r->zs = pmd_inflate_new(PMD_WBITS_MAX)) ==
+			    NULL) {
+				free(r);
+				return PMD_NOMEM;
+			}
+			r->spare = true;
+		}
+		r->max = max;
+		r->text = text;
+		r->u = UTF8_ACCEPT;
+		pc->rx = r;
+	}
+	return pmd_rx_feed(r, in, len, fin);
+}
+
+void
+pmd_conn_rx_end(struct pmd_worker *w, struct pmd_conn *pc)
+{
+	struct pmd_rx *r = pc->rx;
+
+	if (r == NULL)
+		return;
+	pc->rx = NULL;
+	if (r->spare) {
+		if (w != NULL && w->nspare < PMD_INFLATE_SPARE &&
+		    pmd_inflate_reset(r->zs) == 0)
+			w->spare[w->nspare++] = r->zs;
+		else
+			pmd_inflate_free(r->zs);
+	}
+	pmd_buf_free(&r->out);
+	free(r);
 }
 
 enum pmd_result

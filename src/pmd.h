@@ -6,7 +6,8 @@
  *			one-element response that accepts it (section 7)
  *	inflate		one received message, in bounded steps, with the
  *			message size limit applied to the inflated bytes
- *			and text checked as UTF-8 as it comes out
+ *			and text checked as UTF-8 as it comes out; whole,
+ *			or piece by piece as its fragments arrive
  *	deflate		one message to send, without the 00 00 FF FF tail
  *	streams		zlib streams shared by a worker (no context
  *			takeover: reset per message) or owned by one
@@ -21,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "utf8.h"
 
 struct z_stream_s;
 
@@ -123,6 +126,32 @@ enum pmd_result pmd_inflate(struct z_stream_s *zs, const uint8_t *in,
 	    size_t len, uint64_t max, bool text, struct pmd_buf *out);
 
 /*
+ * One message inflated piece by piece, as its fragments arrive: the
+ * state that must outlive one read.  zs stays this message's until it
+ * ends; out holds what it has inflated so far.
+ */
+struct pmd_rx {
+	struct z_stream_s	*zs;
+	struct pmd_buf		 out;
+	uint64_t		 max;
+	utf8_state		 u;	/* carried across pieces */
+	bool			 text;
+	bool			 ended;	/* a final block came: rest ignored */
+	bool			 spare;	/* zs goes back to the worker */
+};
+
+/*
+ * Inflate the next piece in[0..len) of r's message onto r->out, with
+ * the same limits and checks as pmd_inflate, failing in the piece that
+ * passes max or carries the first byte that is not UTF-8; fin: the
+ * message ends with this piece (the tail is added, and text must end
+ * on a character boundary).  Whatever pieces the compressed message
+ * is cut into, the verdict and the output are those of pmd_inflate.
+ */
+enum pmd_result pmd_rx_feed(struct pmd_rx *r, const uint8_t *in,
+	    size_t len, bool fin);
+
+/*
  * Compress data[0..len) as one message with the raw deflate stream zs
  * (sync flush), replacing out's contents with the payload to send, its
  * 00 00 FF FF tail removed.
@@ -145,13 +174,24 @@ int	 pmd_deflate_reset(struct z_stream_s *zs);
 #define PMD_SHARED_DEFLATE	4
 
 /*
+ * Inflate streams (15 bits) a worker keeps for fragmented messages from
+ * clients without context takeover, once such a message has ended.
+ */
+#define PMD_INFLATE_SPARE	4
+
+/*
  * A worker's shared state: one inflate stream (15 bits, so it takes
- * every window) for messages from clients without context takeover,
- * deflate streams for sending without it, and scratch buffers.  Zeroed
- * is empty; everything is made when first needed.
+ * every window) for whole messages from clients without context
+ * takeover, spare ones for their fragmented messages (each of which
+ * holds a stream until it ends, so two connections can be in the middle
+ * of one at once), deflate streams for sending without context
+ * takeover, and scratch buffers.  Zeroed is empty; everything is made
+ * when first needed.
  */
 struct pmd_worker {
 	struct z_stream_s	*inflate;
+	struct z_stream_s	*spare[PMD_INFLATE_SPARE];
+	size_t			 nspare;
 	struct {
 		struct z_stream_s	*zs;
 		uint8_t			 level, wbits, mem_level;
@@ -167,6 +207,7 @@ struct pmd_conn {
 	struct pmd_params	 p;
 	struct z_stream_s	*inflate;	/* client context takeover */
 	struct z_stream_s	*deflate;	/* server context takeover */
+	struct pmd_rx		*rx;		/* a fragmented message */
 };
 
 /* Free a worker's streams and buffers (it stays usable). */
@@ -183,6 +224,26 @@ void	 pmd_conn_free(struct pmd_conn *pc);
  */
 enum pmd_result pmd_conn_inflate(struct pmd_worker *w, struct pmd_conn *pc,
 	    const uint8_t *in, size_t len, uint64_t max, bool text);
+
+/*
+ * Inflate the next piece of a message of pc that comes in fragments (or
+ * in a frame too large to wait for whole), as pmd_rx_feed does.  The
+ * first piece attaches the message's state to pc (pc->rx): pc's own
+ * stream with client context takeover, else a spare of w's, or a new
+ * one.  When fin comes with PMD_OK, pc->rx->out is the message.  The
+ * caller ends every message (fin, an error, or the connection giving
+ * up) with pmd_conn_rx_end.
+ */
+enum pmd_result pmd_conn_inflate_part(struct pmd_worker *w,
+	    struct pmd_conn *pc, const uint8_t *in, size_t len, bool fin,
+	    uint64_t max, bool text);
+
+/*
+ * Drop pc's message in progress, if any: its buffer freed, a borrowed
+ * stream reset and handed back to w (NULL: freed), so that pc holds no
+ * zlib state again without context takeover.
+ */
+void	 pmd_conn_rx_end(struct pmd_worker *w, struct pmd_conn *pc);
 
 /*
  * Compress one message of pc into w->out.  Without server context

@@ -197,6 +197,32 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 			}
 		}
 
+		/*
+		 * A compressed message otherwise goes out piece by piece,
+		 * where it lies: its owner inflates each as it comes.
+		 */
+		if (rx->msg_z) {
+			uint64_t left = h->payload_len - rx->frame_off;
+			size_t take = avail < left ? avail : (size_t)left;
+			bool done = take == left, fin = done && h->fin;
+			uint8_t op = rx->msg_op;
+
+			ws_mask(p, take, h->mask, rx->frame_off);
+			pos += take;
+			rx->msg_len += take;
+			rx->frame_off += take;
+			if (done)
+				rx->have_header = false;
+			if (fin)
+				msg_reset(rx);
+			if ((take > 0 || fin) && ops->part_z(arg, op,
+			    take > 0 ? p : empty, take, fin) != 0)
+				return len;
+			if (!done)
+				return pos;
+			continue;
+		}
+
 		/* Otherwise stream the payload into the message buffer. */
 		{
 			uint64_t left = h->payload_len - rx->frame_off;

@@ -10,6 +10,9 @@
  * the caller's buffer (no copy); only a fragmented message, or a frame
  * larger than WS_RX_WAIT_MAX that arrives in pieces, is gathered into
  * the engine's own buffer, which is freed once the message is delivered.
+ * A compressed message (permessage-deflate) in fragments or pieces is
+ * never gathered: each piece goes to its owner as it arrives, to be
+ * inflated and checked there.
  */
 #ifndef WSD_WS_RX_H
 #define WSD_WS_RX_H
@@ -51,6 +54,16 @@ struct ws_rx_ops {
 	 */
 	int	(*message_z)(void *arg, uint8_t opcode, uint8_t *data,
 		    size_t len);
+	/*
+	 * A compressed message that is not whole in one buffer (it is
+	 * fragmented, or a frame larger than WS_RX_WAIT_MAX arriving in
+	 * pieces): its payload unmasked, piece by piece as it arrives,
+	 * in order, control frames between fragments going to control
+	 * as usual.  fin comes with the message's last piece, which may
+	 * be empty.  Returns as message does.
+	 */
+	int	(*part_z)(void *arg, uint8_t opcode, uint8_t *data,
+		    size_t len, bool fin);
 };
 
 struct ws_rx {
@@ -61,7 +74,7 @@ struct ws_rx {
 	utf8_state		 utf8;
 	uint64_t		 frame_off;	/* payload bytes consumed */
 	uint8_t			*msg;
-	size_t			 msg_len, msg_cap;
+	size_t			 msg_len, msg_cap;	/* compressed: no msg */
 	size_t			 want;		/* see ws_rx_feed */
 	bool			 rsv1_ok;	/* permessage-deflate is on */
 	bool			 msg_z;		/* the message has RSV1 */
@@ -83,7 +96,7 @@ ws_rx_max_compressed(uint64_t max)
 /*
  * A new engine (zeroed memory is one too).  Its owner sets rsv1_ok once
  * permessage-deflate is negotiated: RSV1 is then allowed on the first
- * frame of a data message, whose message goes to message_z.
+ * frame of a data message, whose message goes to message_z or part_z.
  */
 void	 ws_rx_init(struct ws_rx *rx);
 

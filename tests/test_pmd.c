@@ -518,6 +518,211 @@ test_conn_streams(void **state)
 	pmd_worker_free(&w);
 }
 
+/* A connection's parameters for the tests of fragmented messages. */
+static void
+conn_init(struct pmd_conn *pc, bool nct)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->p.on = true;
+	pc->p.server_nct = pc->p.client_nct = nct;
+	pc->p.server_wbits = pc->p.client_wbits = 15;
+}
+
+/*
+ * Feed z[0..zlen) to pc in pieces of step bytes, the last with fin.
+ * Returns the result of the piece that stopped it, and in *at that
+ * piece's index (the last one's when none did); *npieces their number.
+ */
+static enum pmd_result
+feed_pieces(struct pmd_worker *w, struct pmd_conn *pc, const uint8_t *z,
+    size_t zlen, size_t step, uint64_t max, bool text, size_t *at,
+    size_t *npieces)
+{
+	size_t off = 0, i = 0, n;
+	enum pmd_result r;
+
+	*npieces = zlen == 0 ? 1 : (zlen + step - 1) / step;
+	do {
+		n = zlen - off < step ? zlen - off : step;
+		r = pmd_conn_inflate_part(w, pc, z + off, n, off + n == zlen,
+		    max, text);
+		off += n;
+		*at = i++;
+	} while (r == PMD_OK && off < zlen);
+	return r;
+}
+
+/*
+ * A text message whose first fragment inflates to a byte that is not
+ * UTF-8 fails in that fragment, before the rest has come.
+ */
+static void
+test_parts_utf8_first_fragment(void **state)
+{
+	struct z_stream_s *def = pmd_deflate_new(6, 15, 8);
+	struct pmd_buf p1 = { 0 }, p2 = { 0 };
+	struct pmd_worker w;
+	struct pmd_conn pc;
+	size_t n = 4 << 20, zlen, at, np;
+	uint8_t *text = malloc(n), *z;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	conn_init(&pc, true);
+	/* The fragments as a client cuts them: each sync-flushed. */
+	assert_int_equal(pmd_deflate(def, (const uint8_t *)"caf\xc3\xa9 \xff",
+	    7, &p1), PMD_OK);
+	assert_int_equal(pmd_deflate(def, (const uint8_t *)"rest", 4, &p2),
+	    PMD_OK);
+	assert_int_equal(pmd_conn_inflate_part(&w, &pc, p1.p, p1.len, false,
+	    1000, true), PMD_BAD_UTF8);
+	pmd_conn_rx_end(&w, &pc);
+	assert_null(pc.rx);
+
+	/*
+	 * Valid so far, a sequence cut at the end of the fragment: fine
+	 * until the message ends there.
+	 */
+	pmd_deflate_reset(def);
+	assert_int_equal(pmd_deflate(def, (const uint8_t *)"caf\xc3", 4, &p1),
+	    PMD_OK);
+	assert_int_equal(pmd_conn_inflate_part(&w, &pc, p1.p, p1.len, false,
+	    1000, true), PMD_OK);
+	assert_int_equal(pmd_conn_inflate_part(&w, &pc,
+	    (const uint8_t *)"\0\0\377\377", 4, false, 1000, true), PMD_OK);
+	assert_int_equal(pmd_conn_inflate_part(&w, &pc, NULL, 0, true, 1000,
+	    true), PMD_BAD_UTF8);
+	pmd_conn_rx_end(&w, &pc);
+
+	/* A long text in 100-byte fragments fails in the one that has it. */
+	memset(text, 'a', n);
+	text[1000] = 0xff;
+	z = zcompress(text, n, 0, &zlen);
+	assert_int_equal(feed_pieces(&w, &pc, z, zlen, 100, n, true, &at,
+	    &np), PMD_BAD_UTF8);
+	assert_true(at + 1 < np);
+	assert_true(pc.rx->out.len <= 1000 + PMD_INFLATE_STEP);
+	pmd_conn_rx_end(&w, &pc);
+	/* As binary the same fragments make the whole message. */
+	assert_int_equal(feed_pieces(&w, &pc, z, zlen, 100, n, false, &at,
+	    &np), PMD_OK);
+	assert_int_equal(at + 1, np);
+	assert_int_equal(pc.rx->out.len, n);
+	assert_memory_equal(pc.rx->out.p, text, n);
+	pmd_conn_rx_end(&w, &pc);
+	free(z);
+	free(text);
+	pmd_buf_free(&p1);
+	pmd_buf_free(&p2);
+	pmd_deflate_free(def);
+	pmd_conn_free(&pc);
+	pmd_worker_free(&w);
+}
+
+/* A bomb in fragments stops at the limit while fragments still come. */
+static void
+test_parts_bomb(void **state)
+{
+	size_t n = 16 << 20, zlen, at, np;
+	uint8_t *zeros = calloc(1, n), *z;
+	struct pmd_worker w;
+	struct pmd_conn pc;
+	int nct;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	z = zcompress(zeros, n, 0, &zlen);
+	for (nct = 0; nct < 2; nct++) {
+		conn_init(&pc, nct);
+		assert_int_equal(feed_pieces(&w, &pc, z, zlen, 16, 1 << 20,
+		    false, &at, &np), PMD_TOO_BIG);
+		/* 1 MiB of 16 MiB: about a sixteenth of the fragments. */
+		assert_true(at < np / 8);
+		assert_true(pc.rx->out.cap <= (1 << 20) + 1);
+		assert_int_equal(pc.rx->out.len, (1 << 20) + 1);
+		pmd_conn_rx_end(&w, &pc);
+		pmd_conn_free(&pc);
+	}
+	free(z);
+	free(zeros);
+	pmd_worker_free(&w);
+}
+
+/*
+ * Fragments give what the whole message gives, with or without context
+ * takeover; several connections without it can be in the middle of a
+ * message at once (each holds a stream of its own only until its
+ * message ends), and the worker keeps at most PMD_INFLATE_SPARE of them.
+ */
+static void
+test_parts_streams(void **state)
+{
+	static const char m[] = "{\"user\":\"alice\",\"text\":\"hi there\"}";
+	struct pmd_conn pcs[PMD_INFLATE_SPARE + 2], pc;
+	struct pmd_worker w;
+	struct pmd_conf c = conf;
+	size_t i, k, half;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+
+	/* Context takeover: the window outlives each fragmented message. */
+	conn_init(&pc, false);
+	c.server_no_context_takeover = false;
+	c.client_no_context_takeover = false;
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(pmd_conn_deflate(&w, &pc, &c,
+		    (const uint8_t *)m, sizeof(m) - 1), PMD_OK);
+		half = w.out.len / 2;
+		assert_int_equal(pmd_conn_inflate_part(&w, &pc, w.out.p, half,
+		    false, 1000, true), PMD_OK);
+		assert_int_equal(pmd_conn_inflate_part(&w, &pc, w.out.p + half,
+		    w.out.len - half, true, 1000, true), PMD_OK);
+		assert_int_equal(pc.rx->out.len, sizeof(m) - 1);
+		assert_memory_equal(pc.rx->out.p, m, sizeof(m) - 1);
+		assert_ptr_equal(pc.rx->zs, pc.inflate);
+		pmd_conn_rx_end(&w, &pc);
+		assert_non_null(pc.inflate);
+	}
+	assert_int_equal(w.nspare, 0);
+	pmd_conn_free(&pc);
+
+	/* Without: interleaved messages of several connections. */
+	conn_init(&pc, true);
+	assert_int_equal(pmd_conn_deflate(&w, &pc, &conf, (const uint8_t *)m,
+	    sizeof(m) - 1), PMD_OK);
+	for (k = 0; k < 2; k++) {
+		half = w.out.len / 2;
+		for (i = 0; i < PMD_INFLATE_SPARE + 2; i++) {
+			if (k == 0)
+				conn_init(&pcs[i], true);
+			assert_int_equal(pmd_conn_inflate_part(&w, &pcs[i],
+			    w.out.p, half, false, 1000, true), PMD_OK);
+			assert_non_null(pcs[i].rx);
+			assert_ptr_not_equal(pcs[i].rx->zs, w.inflate);
+		}
+		for (i = 0; i < PMD_INFLATE_SPARE + 2; i++) {
+			assert_int_equal(pmd_conn_inflate_part(&w, &pcs[i],
+			    w.out.p + half, w.out.len - half, true, 1000, true),
+			    PMD_OK);
+			assert_memory_equal(pcs[i].rx->out.p, m, sizeof(m) - 1);
+			pmd_conn_rx_end(&w, &pcs[i]);
+			/* Idle again: no zlib state, no buffer. */
+			assert_null(pcs[i].rx);
+			assert_null(pcs[i].inflate);
+		}
+		assert_int_equal(w.nspare, PMD_INFLATE_SPARE);
+	}
+	/* A connection that goes in the middle of a message frees it. */
+	assert_int_equal(pmd_conn_inflate_part(&w, &pcs[0], w.out.p, 3, false,
+	    1000, true), PMD_OK);
+	pmd_conn_free(&pcs[0]);
+	assert_null(pcs[0].rx);
+	assert_null(pc.deflate);
+	pmd_worker_free(&w);
+	assert_int_equal(w.nspare, 0);
+}
+
 /* Shared deflate streams: one per parameter set, the oldest replaced. */
 static void
 test_shared_slots(void **state)
@@ -562,6 +767,9 @@ main(void)
 		cmocka_unit_test_setup(test_final_block, setup),
 		cmocka_unit_test_setup(test_conn_streams, setup),
 		cmocka_unit_test_setup(test_shared_slots, setup),
+		cmocka_unit_test_setup(test_parts_utf8_first_fragment, setup),
+		cmocka_unit_test_setup(test_parts_bomb, setup),
+		cmocka_unit_test_setup(test_parts_streams, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

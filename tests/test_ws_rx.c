@@ -73,8 +73,19 @@ on_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
 	return record(arg, 'z', op, data, len);
 }
 
+/* A piece of a compressed message: 'p', code 1 with the last. */
+static int
+on_part_z(void *arg, uint8_t op, uint8_t *data, size_t len, bool fin)
+{
+	struct sink *s = arg;
+	int stop = record(s, 'p', op, data, len);
+
+	s->ev[s->n - 1].code = fin;
+	return stop;
+}
+
 static const struct ws_rx_ops ops = {
-	on_message, on_control, on_fail, on_message_z
+	on_message, on_control, on_fail, on_message_z, on_part_z
 };
 static const struct ws_rx_limits lim = { 1 << 20, 16 };
 
@@ -450,7 +461,10 @@ test_rsv1(void **state)
 	assert_memory_equal(s.ev[0].data, notutf8, sizeof(notutf8));
 	assert_int_equal(s.ev[1].kind, 'm');
 
-	/* Fragmented: RSV1 on the first frame marks the whole message. */
+	/*
+	 * Fragmented: RSV1 on the first frame marks the whole message,
+	 * which goes out fragment by fragment, the ping in its place.
+	 */
 	memset(&s, 0, sizeof(s));
 	n = frame(buf, false, WS_OP_BINARY, "ab", 2);
 	buf[0] |= WS_RSV1_BIT;
@@ -458,11 +472,17 @@ test_rsv1(void **state)
 	n += frame(buf + n, true, WS_OP_PING, "p", 1);
 	n += frame(buf + n, true, WS_OP_CONT, "e", 1);
 	feed_rsv1(buf, n, true, &lim, &s);
-	assert_int_equal(s.n, 2);
-	assert_int_equal(s.ev[0].kind, 'c');
-	assert_int_equal(s.ev[1].kind, 'z');
-	assert_int_equal(s.ev[1].len, 5);
-	assert_memory_equal(s.ev[1].data, "abcde", 5);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.ev[0].kind, 'p');
+	assert_int_equal(s.ev[0].op, WS_OP_BINARY);
+	assert_int_equal(s.ev[0].code, 0);
+	assert_memory_equal(s.ev[0].data, "ab", 2);
+	assert_int_equal(s.ev[1].kind, 'p');
+	assert_memory_equal(s.ev[1].data, "cd", 2);
+	assert_int_equal(s.ev[2].kind, 'c');
+	assert_int_equal(s.ev[3].kind, 'p');
+	assert_int_equal(s.ev[3].code, 1);
+	assert_memory_equal(s.ev[3].data, "e", 1);
 
 	/* On a continuation frame: 1002. */
 	memset(&s, 0, sizeof(s));
@@ -471,8 +491,10 @@ test_rsv1(void **state)
 	n += frame(buf + n, true, WS_OP_CONT, "cd", 2);
 	buf[n - 8] |= WS_RSV1_BIT;	/* its header: 2 + 4 bytes, then 2 */
 	feed_rsv1(buf, n, true, &lim, &s);
-	assert_int_equal(s.n, 1);
-	assert_int_equal(s.ev[0].code, WS_CLOSE_PROTOCOL_ERROR);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[0].kind, 'p');	/* the first fragment */
+	assert_int_equal(s.ev[1].kind, 'f');
+	assert_int_equal(s.ev[1].code, WS_CLOSE_PROTOCOL_ERROR);
 
 	/* On a control frame: 1002. */
 	memset(&s, 0, sizeof(s));
@@ -506,11 +528,78 @@ test_rsv1(void **state)
 	assert_int_equal(s.ev[0].code, WS_CLOSE_TOO_BIG);
 }
 
+/*
+ * A compressed message in fragments is handed out as it arrives: its
+ * first fragment before the rest is even sent (so the owner can inflate
+ * and judge it now), a large frame in the pieces it comes in, and the
+ * engine holds none of it.
+ */
+static void
+test_compressed_pieces_as_they_come(void **state)
+{
+	static const struct ws_rx_limits big = { 1 << 20, 16 };
+	uint8_t *buf = malloc(WS_RX_WAIT_MAX + 64), *pay;
+	struct ws_rx rx;
+	struct sink s;
+	size_t n, plen = WS_RX_WAIT_MAX + 1, used, off;
+
+	(void)state;
+	assert_non_null(buf);
+	memset(&s, 0, sizeof(s));
+	ws_rx_init(&rx);
+	rx.rsv1_ok = true;
+	n = frame(buf, false, WS_OP_TEXT, "\xff\xfe", 2);
+	buf[0] |= WS_RSV1_BIT;
+	n += frame(buf + n, true, WS_OP_PING, "p", 1);
+	n += frame(buf + n, false, WS_OP_CONT, "xy", 2);
+	/* Half a frame of the message: its first byte goes out too. */
+	n += frame(buf + n, true, WS_OP_CONT, "zw", 2) - 1;
+	assert_int_equal(ws_rx_feed(&rx, buf, n, &big, &ops, &s), n);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.ev[0].kind, 'p');
+	assert_int_equal(s.ev[0].op, WS_OP_TEXT);
+	assert_int_equal(s.ev[0].code, 0);
+	assert_memory_equal(s.ev[0].data, "\xff\xfe", 2);
+	assert_int_equal(s.ev[1].kind, 'c');
+	assert_int_equal(s.ev[2].kind, 'p');
+	assert_memory_equal(s.ev[3].data, "z", 1);
+	assert_int_equal(s.ev[3].code, 0);
+	assert_null(rx.msg);
+	ws_rx_free(&rx);
+
+	/* One frame too large to wait for, in two reads. */
+	memset(&s, 0, sizeof(s));
+	ws_rx_init(&rx);
+	rx.rsv1_ok = true;
+	pay = malloc(plen);
+	assert_non_null(pay);
+	memset(pay, 'q', plen);
+	n = frame(buf, true, WS_OP_BINARY, pay, plen);
+	buf[0] |= WS_RSV1_BIT;
+	off = n / 2;
+	used = ws_rx_feed(&rx, buf, off, &big, &ops, &s);
+	assert_int_equal(used, off);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'p');
+	assert_int_equal(s.ev[0].code, 0);
+	assert_null(rx.msg);
+	assert_int_equal(ws_rx_feed(&rx, buf + off, n - off, &big, &ops, &s),
+	    n - off);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ev[1].code, 1);
+	assert_int_equal(s.ev[0].len + s.ev[1].len, plen);
+	assert_null(rx.msg);
+	ws_rx_free(&rx);
+	free(pay);
+	free(buf);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_whole_frame_in_place),
+		cmocka_unit_test(test_compressed_pieces_as_they_come),
 		cmocka_unit_test(test_partial_frame_wants_rest),
 		cmocka_unit_test(test_fragments_with_ping_between),
 		cmocka_unit_test(test_any_chunking_same_result),

@@ -16,6 +16,9 @@
  *	/quiet	does not echo; two allowed origins
  *	/fuzz	the fuzz plugin; 256-byte send high-water mark, 4 KiB
  *		send buffer
+ *	/z	echoes with permessage-deflate, no context takeover,
+ *		1000-byte messages (so bombs end early), 16 fragments
+ *	/zt	the same with context takeover both ways
  * and a document_root with a few files, a subdirectory, an empty file
  * and a symlink that points outside it.  Timeouts are a day long, so no
  * timer fires while fuzzing; log_level is "error" so the plugin is quiet
@@ -40,7 +43,10 @@
  *
  * Everything the server sends is checked: a response head first; after
  * a 101 only well-formed, unmasked, unfragmented server frames, text
- * that is UTF-8, Close frames with a valid code, nothing after a Close,
+ * that is UTF-8 (once inflated, if compressed: RSV1 only where the
+ * extension was negotiated, only on data frames, and the data inflates
+ * with the window kept or not as negotiated), Close frames with a valid
+ * code, nothing after a Close,
  * no half frame at the end; otherwise a body no longer than its
  * Content-Length that never holds the file outside document_root.  At
  * the end no connection is left and the generation's references are
@@ -70,6 +76,7 @@
 #include "conn.h"
 #include "frame.h"
 #include "log.h"
+#include "pmd.h"
 #include "server.h"
 #include "utf8.h"
 
@@ -126,7 +133,17 @@ static const char conf_fmt[] =
     "      max_send_buffer = 1024; send_high_water = 64; }; },\n"
     "  { path = \"/quiet\"; plugin = \"echo-logger\";\n"
     "    origins = [ \"http://example.com\", \"https://x:8443\" ];\n"
-    "    settings = { echo = false; }; }\n"
+    "    settings = { echo = false; }; },\n"
+    "  { path = \"/z\"; plugin = \"echo-logger\"; origins = [ \"*\" ];\n"
+    "    settings = { echo = true; max_logged_bytes = 16; };\n"
+    "    compression = { enabled = true; min_size = 0; };\n"
+    "    limits = { max_message_size = 1000; max_fragments = 16; }; },\n"
+    "  { path = \"/zt\"; plugin = \"echo-logger\"; origins = [ \"*\" ];\n"
+    "    settings = { echo = true; max_logged_bytes = 16; };\n"
+    "    compression = { enabled = true; min_size = 0;\n"
+    "      server_no_context_takeover = false;\n"
+    "      client_no_context_takeover = false; };\n"
+    "    limits = { max_message_size = 1000; max_fragments = 16; }; }\n"
     "%s"
     ");\n";
 
@@ -295,6 +312,10 @@ struct client {
 	bool		 close_seen;
 	bool		 stalled;	/* not reading yet */
 	size_t		 frames;
+	bool		 pmd;		/* permessage-deflate negotiated */
+	bool		 pmd_reset;	/* server_no_context_takeover */
+	struct z_stream_s *zs;		/* inflates the server's frames */
+	struct pmd_buf	 z;
 };
 
 static void
@@ -354,6 +375,10 @@ check_head(struct client *cl)
 	if (cl->status == 101) {
 		FUZZ_CHECK(strstr(head, "\r\nSec-WebSocket-Accept: ") != NULL);
 		cl->phase = PH_FRAMES;
+		cl->pmd = strstr(head,
+		    "\r\nSec-WebSocket-Extensions: permessage-deflate") != NULL;
+		cl->pmd_reset = cl->pmd &&
+		    strstr(head, "server_no_context_takeover") != NULL;
 	} else {
 		cl->phase = PH_BODY;
 		cl->content_length = header_number(head, hl, "Content-Length");
@@ -374,7 +399,8 @@ check_frames(struct client *cl)
 	size_t total;
 
 	while (cl->len > 0) {
-		r = ws_frame_parse_header(cl->buf, cl->len, false, 0, &h);
+		r = ws_frame_parse_header(cl->buf, cl->len, false,
+		    cl->pmd ? WS_RSV1 : 0, &h);
 		if (r == WS_FRAME_NEED_MORE)
 			return;
 		if (r != WS_FRAME_OK)
@@ -389,6 +415,23 @@ check_frames(struct client *cl)
 			    "its Close", h.opcode);
 		FUZZ_CHECK(h.fin);	/* wsd never fragments */
 		FUZZ_CHECK(h.opcode != WS_OP_CONT);
+		if (h.rsv & WS_RSV1) {
+			FUZZ_CHECK(h.opcode == WS_OP_TEXT ||
+			    h.opcode == WS_OP_BINARY);
+			if (cl->zs == NULL)
+				cl->zs = pmd_inflate_new(15);
+			FUZZ_CHECK(cl->zs != NULL);
+			cl->z.len = 0;
+			if (pmd_inflate(cl->zs, p, (size_t)h.payload_len,
+			    1 << 20, h.opcode == WS_OP_TEXT, &cl->z) != PMD_OK)
+				FUZZ_FAIL("the server sent a compressed frame "
+				    "that does not inflate to its message");
+			if (cl->pmd_reset)
+				FUZZ_CHECK(pmd_inflate_reset(cl->zs) == 0);
+			cl->frames++;
+			client_consume(cl, total);
+			continue;
+		}
 		switch (h.opcode) {
 		case WS_OP_TEXT:
 			if (!utf8_valid(p, (size_t)h.payload_len))
@@ -624,5 +667,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_loop();
 	check_routes_idle();
 	free(cl.buf);
+	pmd_inflate_free(cl.zs);
+	pmd_buf_free(&cl.z);
 	return 0;
 }

@@ -11,7 +11,11 @@
  *   - as a compressed message, inflated under a limit (control bits
  *     0-1) as text or binary (bit 2): the output never passes the limit
  *     by more than the one byte that proves it too big, the buffer never
- *     grows past limit + 1, and accepted text is UTF-8;
+ *     grows past limit + 1, and accepted text is UTF-8; the same bytes
+ *     cut into pieces (of one byte, and of a size from bits 3-7) and
+ *     inflated piece by piece, as the fragments of a message are, give
+ *     the same verdict and the same output (up to where each stopped,
+ *     for bad text or data);
  *   - as a message, deflated (level from bits 4-7) and inflated back,
  *     which must give it unchanged.
  */
@@ -115,8 +119,43 @@ negotiate(const uint8_t *data, size_t size)
 	free(text);
 }
 
+/* The whole message's verdict and output, against pieces of step. */
 static void
-inflate_limits(const uint8_t *data, size_t size, uint64_t max, bool text)
+inflate_pieces(const uint8_t *data, size_t size, uint64_t max, bool text,
+    size_t step, enum pmd_result want, const struct pmd_buf *whole)
+{
+	struct pmd_rx rx;
+	enum pmd_result r = PMD_OK;
+	size_t off = 0, n, common;
+	uint8_t *in = fuzz_dup(data, size);
+
+	memset(&rx, 0, sizeof(rx));
+	rx.zs = pmd_inflate_new(15);
+	FUZZ_CHECK(rx.zs != NULL);
+	rx.max = max;
+	rx.text = text;
+	rx.u = UTF8_ACCEPT;
+	do {
+		n = size - off < step ? size - off : step;
+		r = pmd_rx_feed(&rx, in + off, n, off + n == size);
+		off += n;
+	} while (r == PMD_OK && off < size);
+	if (r != want)
+		FUZZ_FAIL("whole: %d, in pieces of %zu: %d", (int)want, step,
+		    (int)r);
+	FUZZ_CHECK(rx.out.cap <= max + 1);
+	common = rx.out.len < whole->len ? rx.out.len : whole->len;
+	FUZZ_CHECK(common == 0 || memcmp(rx.out.p, whole->p, common) == 0);
+	if (r == PMD_OK || r == PMD_TOO_BIG)
+		FUZZ_CHECK(rx.out.len == whole->len);
+	pmd_buf_free(&rx.out);
+	pmd_inflate_free(rx.zs);
+	free(in);
+}
+
+static void
+inflate_limits(const uint8_t *data, size_t size, uint64_t max, bool text,
+    size_t step)
 {
 	struct z_stream_s *zs = pmd_inflate_new(15);
 	uint8_t *in = fuzz_dup(data, size);
@@ -144,6 +183,9 @@ inflate_limits(const uint8_t *data, size_t size, uint64_t max, bool text)
 	default:
 		FUZZ_FAIL("unexpected result %d", (int)r);
 	}
+	if (size <= 4096)
+		inflate_pieces(data, size, max, text, 1, r, &out);
+	inflate_pieces(data, size, max, text, step, r, &out);
 	pmd_buf_free(&out);
 	pmd_inflate_free(zs);
 	free(in);
@@ -185,7 +227,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	negotiate(data, size);
-	inflate_limits(data, size, maxes[ctl & 3], (ctl & 4) != 0);
+	inflate_limits(data, size, maxes[ctl & 3], (ctl & 4) != 0,
+	    1 + (size_t)(ctl >> 3) * 37);
 	round_trip(data, size, 1 + (ctl >> 4) % 9, 9 + (ctl >> 3) % 7);
 	return 0;
 }

@@ -6,7 +6,8 @@
  * stream is run through the engine twice, once whole and once in reads
  * of pseudo-random sizes (keeping the unfinished tail, as conn.c does),
  * and both runs must report the same messages, control frames and
- * failure, in the same order.  Besides: a text message is UTF-8, no
+ * failure, in the same order (the pieces of a compressed message that
+ * comes in fragments or reads are joined to compare it).  Besides: a text message is UTF-8, no
  * message is larger than max_message_size, a control payload is at most
  * 125 bytes, nothing follows a failure or a Close, the engine never
  * says it took more than it was given, and what it holds is freed (LSan).
@@ -36,13 +37,27 @@ struct run {
 	size_t		n;
 	bool		over;		/* failed or closed */
 	bool		rsv1;		/* permessage-deflate on */
+	bool		in_z;		/* pieces of a compressed message */
+	uint8_t		z_op;
+	size_t		z_len;
+	uint64_t	z_hash;
 	const struct ws_rx_limits *lim;
 };
+
+#define FNV_START	1469598103934665603ULL
+
+static uint64_t
+fnv_more(uint64_t h, const uint8_t *p, size_t n)
+{
+	while (n-- > 0)
+		h = (h ^ *p++) * 1099511628211ULL;
+	return h;
+}
 
 static uint64_t
 fnv(const uint8_t *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = FNV_START;
 
 	while (n-- > 0)
 		h = (h ^ *p++) * 1099511628211ULL;
@@ -121,8 +136,45 @@ on_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
 	return add(r, 'z', op, 0, data, len);
 }
 
+/*
+ * A piece of a compressed message that is not whole in one read: the
+ * pieces are joined (by hash) into one 'z' event at fin, which must be
+ * the event on_message_z gives when the same message comes whole.
+ */
+static int
+on_part_z(void *arg, uint8_t op, uint8_t *data, size_t len, bool fin)
+{
+	struct run *r = arg;
+
+	FUZZ_CHECK(r->rsv1);
+	FUZZ_CHECK(op == WS_OP_TEXT || op == WS_OP_BINARY);
+	FUZZ_CHECK(len > 0 || fin);
+	if (!r->in_z) {
+		r->in_z = true;
+		r->z_op = op;
+		r->z_len = 0;
+		r->z_hash = FNV_START;
+	}
+	FUZZ_CHECK(op == r->z_op);
+	r->z_len += len;
+	r->z_hash = fnv_more(r->z_hash, data, len);
+	FUZZ_CHECK(r->z_len <=
+	    ws_rx_max_compressed(r->lim->max_message_size));
+	if (len > 0)
+		data[0] ^= 0;
+	if (!fin)
+		return 0;
+	r->in_z = false;
+	add(r, 'z', op, 0, (const uint8_t *)"", 0);
+	if (r->n <= MAXEV) {
+		r->ev[r->n - 1].len = r->z_len;
+		r->ev[r->n - 1].hash = r->z_hash;
+	}
+	return 0;
+}
+
 static const struct ws_rx_ops ops = {
-	on_message, on_control, on_fail, on_message_z
+	on_message, on_control, on_fail, on_message_z, on_part_z
 };
 
 /* Feed data[0..len) in reads of sizes drawn from seed. */

@@ -234,6 +234,12 @@ def corpus_ws_rx():
         "unmasked": b"\x0f" + frame(0x1, p, mask=None),
         "rsv": b"\x0f" + frame(0x1, p, rsv=4),
         "large-header-only": b"\x0f" + frame(0x2, b"", length=300000),
+        # Bit 6: permessage-deflate on; a compressed message in
+        # fragments with a ping between, whole reads and small ones.
+        "deflate-fragments": b"\x4f" + zfrags(0x1, "w\u00f6rld ".encode()
+                                               * 30, 3, ping=True),
+        "deflate-fragments-small-reads": b"\xcf" + zfrags(
+            0x2, bytes(range(256)), 4, ping=True),
     }
 
 
@@ -431,6 +437,32 @@ def corpus_conn():
                             b"\r\n\r\n" + ctl(3))
     out["route-without-upgrade"] = request("/echo", upgrade=False) + ctl()
 
+    # permessage-deflate: /z without context takeover, /zt with it.
+    def zhs(path):
+        return request(path, headers=[
+            ("Host", "x"), ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY.decode()),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate")])
+
+    word = "w\u00f6rld ".encode()
+    out["deflate-fragments"] = (zhs("/z") + zfrags(0x1, word * 40, 3,
+                                                   ping=True) +
+                                frame(0x1, deflate_raw(word * 9), rsv=4) +
+                                close(1000) + ctl(2))
+    kept = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out["deflate-fragments-takeover"] = (
+        zhs("/zt") + zfrags(0x1, word * 40, 3, c=kept) +
+        zfrags(0x1, word * 40, 2, ping=True, c=kept) + close(1000) + ctl(1))
+    # The first fragment is not UTF-8 once inflated; no last fragment.
+    bad = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out["deflate-bad-utf8-first-fragment"] = (
+        zhs("/z") + frame(0x1, bad.compress(b"caf\xc3\xa9 \xff") +
+                          bad.flush(zlib.Z_SYNC_FLUSH), fin=False, rsv=4) +
+        ctl(0))
+    out["deflate-bomb-fragments"] = (zhs("/zt") + zfrags(
+        0x2, bytes(100000), 8, last=False) + ctl(2))
+
     # The fuzz plugin (fuzz_plugin.c): query arguments steer the
     # handshake, the first byte of each message is a command.
     def fz(query="", extra=()):
@@ -505,9 +537,28 @@ def corpus_bpwire():
     }
 
 
-def deflate_raw(data, level=6, wbits=15, finish=False):
+def zfrags(op, data, n, ping=False, last=True, c=None):
+    """data compressed as a client does and cut into n fragments, the
+    first with RSV1, a ping after the first if ping, the last fragment
+    left off unless last.  c: a compressobj kept (context takeover)."""
+    z = deflate_raw(data, c=c)
+    step = len(z) // n + 1
+    parts = [z[i:i + step] for i in range(0, len(z), step)]
+    out = b""
+    for i, p in enumerate(parts):
+        if i == len(parts) - 1 and not last:
+            break
+        out += frame(op if i == 0 else 0x0, p, fin=i == len(parts) - 1,
+                     rsv=4 if i == 0 else 0)
+        if i == 0 and ping:
+            out += frame(0x9, b"p")
+    return out
+
+
+def deflate_raw(data, level=6, wbits=15, finish=False, c=None):
     """A permessage-deflate payload: raw deflate, sync flush, tail cut."""
-    c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
+    if c is None:
+        c = zlib.compressobj(level, zlib.DEFLATED, -wbits)
     out = c.compress(data)
     if finish:
         return out + c.flush(zlib.Z_FINISH)

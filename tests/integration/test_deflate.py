@@ -300,6 +300,54 @@ def test_invalid_utf8_only_after_inflation():
     d.stop()
 
 
+def test_invalid_utf8_in_first_fragment_closes_at_once():
+    """The first fragment of a compressed text message inflates to a byte
+    that is not UTF-8: 1007 comes for that fragment, though the message's
+    last fragment never does (with and without client context
+    takeover: the connection's own stream or a borrowed one)."""
+    for cnct in (True, False):
+        d, c = negotiated({"client_no_context_takeover": cnct})
+        co = zlib.compressobj(6, zlib.DEFLATED, -15)
+        # Mid-message a client's sync flush keeps its 00 00 FF FF.
+        first = co.compress(b"caf\xc3\xa9 \xff" + b" valid" * 50) + \
+            co.flush(zlib.Z_SYNC_FLUSH)
+        c.send_frame(W.OP_TEXT, first, fin=False, rsv=4)
+        c.expect_close(1007)
+        # A valid first fragment alone gets no close: a ping is answered.
+        c, r = offer(d.port, "permessage-deflate")
+        co = zlib.compressobj(6, zlib.DEFLATED, -15)
+        c.send_frame(W.OP_TEXT, co.compress(b"caf\xc3") +
+                     co.flush(zlib.Z_SYNC_FLUSH), fin=False, rsv=4)
+        c.send_frame(W.OP_PING, b"between")
+        f = c.read_frame(10)
+        assert (f.opcode, f.payload) == (W.OP_PONG, b"between"), f
+        # The sequence cut at the fragment's end goes on in the next.
+        c.send_frame(W.OP_CONT, co.compress(b"\xa9!") +
+                     co.flush(zlib.Z_SYNC_FLUSH)[:-4])
+        op, rsv1, p = read_data(c)
+        assert (inflate(p) if rsv1 else p) == "caf\u00e9!".encode(), p
+        d.stop()
+
+
+def test_fragmented_messages_of_two_connections_at_once():
+    """Without context takeover two clients each in the middle of a
+    fragmented compressed message: neither borrows the other's stream."""
+    d = start({"min_size": 0})
+    cs = [offer(d.port, "permessage-deflate")[0] for _ in range(2)]
+    msgs = [text_of(3000) + b"first", b"second!" * 400]
+    zs = [deflate(m) for m in msgs]
+    for i, c in enumerate(cs):
+        c.send_frame(W.OP_TEXT, zs[i][:len(zs[i]) // 2], fin=False, rsv=4)
+        c.send_frame(W.OP_PING, b"p")
+        f = c.read_frame(10)
+        assert f.opcode == W.OP_PONG, f
+    for i, c in enumerate(cs):
+        c.send_frame(W.OP_CONT, zs[i][len(zs[i]) // 2:])
+        op, rsv1, p = read_data(c)
+        assert (inflate(p) if rsv1 else p) == msgs[i], i
+    d.stop()
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -324,13 +372,14 @@ def bomb(fragments):
         if fragments == 1:
             c.send_frame(W.OP_BINARY, z, rsv=4)
         else:
+            # All fragments but the last, which never comes: the bomb
+            # is stopped while its fragments arrive.
             step = len(z) // fragments + 1
             parts = [z[j:j + step] for j in range(0, len(z), step)]
             c.send(b"".join(
                 W.build_frame(W.OP_BINARY if j == 0 else W.OP_CONT, p,
-                              fin=j == len(parts) - 1,
-                              rsv=4 if j == 0 else 0)
-                for j, p in enumerate(parts)))
+                              fin=False, rsv=4 if j == 0 else 0)
+                for j, p in enumerate(parts[:-1])))
         c.expect_close(1009)
         peak = max(peak, rss_kib(wpid))
     # 16 MiB inflated three times would show; the 1 MiB limit (and the
@@ -579,7 +628,10 @@ def node_client(mode, compression):
     if not os.path.isdir(os.path.join(NODE_WS, "ws")):
         raise AssertionError("node-ws is not installed (Debian packages "
                              "nodejs and node-ws)")
-    d = start(compression, limits={"max_message_size": 2 << 20})
+    # The client sends everything before it reads: on a loaded machine
+    # more than the default 1 MiB of echoes may wait for it.
+    d = start(compression, limits={"max_message_size": 2 << 20,
+                                   "max_send_buffer": 16 << 20})
     script = os.path.join(W.tmpdir(), "client.js")
     W.write_file(script, NODE_CLIENT)
     env = dict(os.environ, NODE_PATH=NODE_WS)
@@ -646,8 +698,11 @@ def test_chromium():
     W.write_file(os.path.join(root, "pmd.html"), CHROMIUM_PAGE)
     for comp in (None, {"server_no_context_takeover": False,
                         "client_no_context_takeover": False}):
+        # The page sends everything before it reads (as the Node
+        # client does): room for the echoes on a loaded machine.
         d = start(comp, document_root=root,
-                  limits={"max_message_size": 4 << 20})
+                  limits={"max_message_size": 4 << 20,
+                          "max_send_buffer": 16 << 20})
         driver = B.new_driver()
         try:
             driver.get("http://127.0.0.1:%d/pmd.html" % d.port)
@@ -682,6 +737,8 @@ if __name__ == "__main__":
         test_rsv2_still_refused,
         test_corrupt_deflate_data,
         test_invalid_utf8_only_after_inflation,
+        test_invalid_utf8_in_first_fragment_closes_at_once,
+        test_fragmented_messages_of_two_connections_at_once,
         test_bomb_16mib_closed_1009,
         test_bomb_split_over_fragments,
         test_raw_compressed_both_ways,
