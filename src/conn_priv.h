@@ -167,6 +167,7 @@ struct conn {
 	/* TLS: the handshake is done; a read waits for writability. */
 	bool			 tls_ready;
 	bool			 tls_read_wants_write;
+	bool			 tls_read_full;	/* the last read filled its room */
 	int8_t			 tls_end;	/* a read's end held for the next */
 	char			*peer_subject;	/* verified client certificate */
 

@@ -112,6 +112,7 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		return -1;
 	}
 	c->tls_read_wants_write = false;
+	c->tls_read_full = false;
 	ERR_clear_error();
 	if (!c->tls_ready) {
 		errno = 0;
@@ -161,18 +162,24 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		errno = EAGAIN;
 		return -1;
 	}
+	c->tls_read_full = got >= room;	/* not stopped by WANT_READ */
 	return (ssize_t)got;
 }
 
 /*
  * Decrypted bytes wait inside OpenSSL that no socket event will
  * announce: the read callback ran out of rounds.  Have it run again.
+ * Only when the last read stopped because its room was full: a read
+ * that stopped at WANT_READ left at most part of a record, which
+ * SSL_has_pending() counts too, and which only the socket can finish
+ * (activating the event for it would run the callback again and again,
+ * never returning to the loop, until the rest of the record came).
  */
 void
 conn_tls_read_more(struct conn *c)
 {
 	if (c->ssl != NULL && c->state != CONN_DEAD && !c->rd_eof &&
-	    c->tls_ready && SSL_has_pending(c->ssl))
+	    c->tls_ready && c->tls_read_full && SSL_has_pending(c->ssl))
 		event_active(c->rev, EV_READ, 1);
 }
 
