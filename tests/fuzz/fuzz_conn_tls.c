@@ -370,18 +370,25 @@ step(struct tclient *t)
 	pump(t);
 }
 
-/* Send everything queued (or until the server stops taking it). */
+/*
+ * Send everything queued, or until the server stops taking it: a server
+ * that must write before it reads on (a KeyUpdate to answer) to a client
+ * that does not read is stuck until the client reads.
+ */
 static void
 flush(struct tclient *t)
 {
-	int spins;
+	size_t before;
+	int idle = 0;
 
-	for (spins = 0; spins < 2000; spins++) {
+	while (idle < 64) {
+		before = t->osent;
 		pump(t);
 		if (t->osent >= (t->olen < t->limit ? t->olen : t->limit))
 			return;
 		fc_run_loop();
 		check_server_side(t);
+		idle = t->osent > before ? 0 : idle + 1;
 	}
 }
 
