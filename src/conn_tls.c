@@ -45,11 +45,20 @@ handshake_done(struct conn *c)
 	    c->peer_subject != NULL ? c->peer_subject : "");
 }
 
-/* A read or handshake that wants the socket writable first. */
+/*
+ * A read or handshake that wants the socket writable first.  Until it
+ * is, OpenSSL reads nothing more, so the socket stays readable and its
+ * read event would run the read callback at every turn of the loop for
+ * nothing (a client that stops reading, then sends, had a worker spin):
+ * it is not watched again until conn_writecb() says writable.
+ */
 static void
 wants_write(struct conn *c)
 {
-	c->tls_read_wants_write = true;
+	if (!c->tls_read_wants_write) {
+		c->tls_read_wants_write = true;
+		event_del(c->rev);
+	}
 	if (conn_wait_writable(c) == -1)
 		conn_broken(c, "cannot wait for writability");
 }
@@ -111,7 +120,6 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		errno = ECONNRESET;
 		return -1;
 	}
-	c->tls_read_wants_write = false;
 	c->tls_read_full = false;
 	ERR_clear_error();
 	if (!c->tls_ready) {
