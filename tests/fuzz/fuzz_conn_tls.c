@@ -5,7 +5,8 @@
  * fuzz_conn (fuzz_conn_common.c: the same routes, plugins and document
  * root) and a `listen` entry with a tls group:
  *	a.pem	the default certificate (Ed25519, names a.test, localhost)
- *	b.pem	an `sni` certificate (names b.test and *.w.test)
+ *	b.pem	an `sni` certificate (names b.test, *.w.test and 400 more,
+ *		so that its handshake flight does not fit a socket buffer)
  *	client_ca = the client certificate itself (self-signed, subject
  *		O=wsd fuzz é, CN=fuzz-client), verify_client optional
  * Keys and certificates are made at startup with OpenSSL's API in the
@@ -25,7 +26,9 @@
  *		  that carries the input resumes with it
  *	bits 6-7  how the client ends: 0 TCP EOF; 1 close_notify, then EOF;
  *		  2 one more record, of which only half is sent, then EOF
- *		  (mid-record); 3 a KeyUpdate (update_requested) after each
+ *		  (mid-record), or if the control byte's stalled bit is set,
+ *		  a close of the socket (no more reading, the server's writes
+ *		  fail); 3 a KeyUpdate (update_requested) after each
  *		  chunk (TLS 1.3) or, once the rest has come, a renegotiation
  *		  request (TLS 1.2), then EOF
  * A TLS client (memory BIOs; the harness moves the bytes between them
@@ -146,6 +149,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    "  }; } );\n";
 	EVP_PKEY *ka, *kb;
 	X509_STORE *store;
+	char *san, *old;
+	int i;
 
 	(void)argc;
 	(void)argv;
@@ -155,7 +160,20 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	FUZZ_CHECK((client_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) !=
 	    NULL);
 	cert_a = make_cert(ka, NULL, "a.test", "DNS:a.test,DNS:localhost", 1);
-	cert_b = make_cert(kb, NULL, "b.test", "DNS:b.test,DNS:*.w.test", 2);
+	/*
+	 * Names enough to make b's handshake flight larger than a full
+	 * socket buffer: a raw client that does not read has the server's
+	 * handshake wait for writability.
+	 */
+	san = NULL;
+	for (i = 0; i < 400; i++) {
+		old = san;
+		FUZZ_CHECK(asprintf(&san, "%s,DNS:n%d.b.test", old != NULL ?
+		    old : "DNS:b.test,DNS:*.w.test", i) != -1);
+		free(old);
+	}
+	cert_b = make_cert(kb, NULL, "b.test", san, 2);
+	free(san);
 	client_cert = make_cert(client_key, "wsd fuzz \xc3\xa9", "fuzz-client",
 	    NULL, 3);
 	write_pem("a.pem", cert_a, NULL);
@@ -197,6 +215,9 @@ struct tclient {
 	bool		 notify;	/* the server's close_notify seen */
 	bool		 dead;		/* the client's SSL failed, as allowed */
 	bool		 may_die;	/* it asked to renegotiate */
+	bool		 closed;	/* its socket is closed: no more I/O */
+	bool		 aborted;	/* conn_abort_all() ended the server's */
+	bool		 server_shut;	/* the server's end half-closed in order */
 	bool		 handshaken;
 	bool		 has_cert;	/* it sent its certificate */
 	struct fc_client cl;		/* the plaintext (TLS) */
@@ -266,9 +287,14 @@ client_read(struct tclient *t)
 			t->notify = true;
 			break;
 		}
-		/* A server that closes TCP without close_notify. */
-		if (t->eof && ERR_GET_REASON(ERR_peek_last_error()) ==
-		    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		/*
+		 * A server that closes TCP without close_notify (OpenSSL
+		 * says so one way or the other).
+		 */
+		if (t->eof && ((err == SSL_ERROR_SYSCALL &&
+		    ERR_peek_error() == 0) ||
+		    ERR_GET_REASON(ERR_peek_last_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING))
 			break;
 		if (t->may_die) {
 			if (fc_verbose)
@@ -292,6 +318,8 @@ pump(struct tclient *t)
 	ssize_t n;
 	int i;
 
+	if (t->closed)
+		return;
 	if (t->ssl != NULL && !t->dead)
 		take_written(t);
 	end = t->olen < t->limit ? t->olen : t->limit;
@@ -334,7 +362,7 @@ pump(struct tclient *t)
 
 /* What the server's end of the connection says about itself. */
 static void
-check_server_side(const struct tclient *t)
+check_server_side(struct tclient *t)
 {
 	struct conn *c = TAILQ_FIRST(&fc_srv.conns);
 	const char *subject;
@@ -350,6 +378,9 @@ check_server_side(const struct tclient *t)
 	}
 	if (!c->tls_ready)
 		return;
+	/* Half-closed after its output, not dropped (conn_drop). */
+	if (c->wr_shut && !c->broken)
+		t->server_shut = true;
 	subject = conn_peer_subject(c);
 	if (t->has_cert) {
 		if (subject == NULL || strcmp(subject, CLIENT_SUBJECT) != 0)
@@ -516,6 +547,7 @@ tclient_finish(struct tclient *t)
 			fprintf(stderr, "fuzz_conn_tls: connection survived "
 			    "EOF; aborting it\n");
 		conn_abort_all(&fc_srv);
+		t->aborted = true;
 	}
 	fc_run_loop();
 	for (i = 0; i < 8 && !t->eof; i++)
@@ -526,7 +558,8 @@ static void
 tclient_free(struct tclient *t)
 {
 	SSL_free(t->ssl);
-	close(t->fd);
+	if (!t->closed)
+		close(t->fd);
 	fc_client_free(&t->cl);
 	free(t->out);
 	free(t->raw);
@@ -665,8 +698,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_server_side(&t);
 	}
 
-	/* The client reads what is left, then closes. */
+	/* The client reads what is left, all of it, then closes. */
 	t.stalled = false;
+	t.window = 0;
 	flush(&t);
 	step(&t);
 	if (t.ssl != NULL && !t.dead) {
@@ -699,15 +733,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		flush(&t);
 		step(&t);
 	}
-	shutdown(t.fd, SHUT_WR);
+	if (ending == END_CUT && (ctl & 0x10) && t.ssl != NULL) {
+		/* Gone for good: the server's writes fail from now on. */
+		close(t.fd);
+		t.closed = true;
+	} else
+		shutdown(t.fd, SHUT_WR);
 	tclient_finish(&t);
-	if (t.ssl == NULL)
+	if (!t.closed && t.ssl == NULL)
 		check_raw_output(&t, in, n);
-	else if (!t.dead) {
+	else if (!t.closed && !t.dead) {
 		if (BIO_ctrl_pending(t.rbio) > 0)
 			FUZZ_FAIL("the server's output ends in half a record "
 			    "(%zu bytes)", (size_t)BIO_ctrl_pending(t.rbio));
 		fc_client_end(&t.cl);
+		/* A half-close in order comes after a close_notify. */
+		if (t.server_shut && !t.aborted && !t.notify)
+			FUZZ_FAIL("the server half-closed without a TLS "
+			    "close_notify");
 	}
 	tclient_free(&t);
 	return 0;

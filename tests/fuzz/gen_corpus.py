@@ -665,6 +665,8 @@ def corpus_conn_tls():
     ccs = record(0x14, b"\x01")
     out["raw-hello-13"] = raw + ch13 + ctl()
     out["raw-hello-13-bytewise"] = raw + ch13 + ctl(1, seed=2)
+    # b.test's flight does not fit the socket: the handshake must wait.
+    out["raw-hello-13-unread"] = raw + ch13 + ctl(0, window=1, stalled=True)
     out["raw-hello-13-then-junk"] = (raw + ch13 + ccs +
                                      record(0x17, bytes(range(40))) + ctl(2))
     out["raw-hello-12"] = raw + ch12 + ctl()
@@ -728,6 +730,13 @@ def corpus_conn_tls():
             tls_mode(kind, hello=1) + HS + frame(0x2, bytes(1000)) *
             (12 if kind == 1 else 3) + close(1000) +
             ctl(3, window=1, stalled=True))
+    # KeyUpdates to answer while the client does not read: the server's
+    # reads wait for writability.
+    out["v-13-rekey-unread"] = (tls_mode(1, ending=3) + HS[:100] +
+                                ctl(1, window=2, stalled=True))
+    out["v-13-cut-close"] = (tls_mode(1, hello=2, ending=2) + HS +
+                             frame(0x2, bytes(3000)) * 4 +
+                             ctl(2, window=1, stalled=True))
     out["v-13-static-file"] = (tls_mode(1) + request("/index.html",
                                                       upgrade=False) + ctl())
     out["v-13-fuzz-repeat"] = (tls_mode(1, hello=2) +
