@@ -285,8 +285,11 @@ conn_flush(struct conn *c)
 	if (c->state == CONN_LINGER) {
 		/* Everything is out: half-close, and wait for the client's. */
 		if (queued == 0 && !c->wr_shut) {
-			if (c->ssl != NULL)
-				conn_tls_shutdown(c);
+			if (c->ssl != NULL && conn_tls_shutdown(c) == -1) {
+				if (conn_wait_writable(c) == -1)
+					conn_io_error(c);
+				return;
+			}
 			shutdown(c->fd, SHUT_WR);
 			c->wr_shut = true;
 		}

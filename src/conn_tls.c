@@ -249,12 +249,25 @@ conn_tls_write(struct conn *c)
 	return total;
 }
 
-/* Our side is done: close_notify, then the caller's TCP half-close. */
-void
+/*
+ * Our side is done: close_notify, then the caller's TCP half-close.
+ * -1 when the socket had no room for the alert: OpenSSL keeps it, and
+ * the caller calls again once the socket is writable (half-closing now
+ * would lose it, and the client would see a truncated stream).
+ */
+int
 conn_tls_shutdown(struct conn *c)
 {
-	if (c->tls_ready && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN)) {
-		(void)SSL_shutdown(c->ssl);
+	int r;
+
+	if (!c->tls_ready)
+		return 0;
+	if (!(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN) ||
+	    c->tls_shut_pending) {
+		r = SSL_shutdown(c->ssl);
+		c->tls_shut_pending = r < 0 &&
+		    SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE;
 		ERR_clear_error();
 	}
+	return c->tls_shut_pending ? -1 : 0;
 }
