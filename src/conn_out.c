@@ -285,8 +285,11 @@ conn_flush(struct conn *c)
 	if (c->state == CONN_LINGER) {
 		/* Everything is out: half-close, and wait for the client's. */
 		if (queued == 0 && !c->wr_shut) {
-			if (c->ssl != NULL)
-				conn_tls_shutdown(c);
+			if (c->ssl != NULL && conn_tls_shutdown(c) == -1) {
+				if (conn_wait_writable(c) == -1)
+					conn_io_error(c);
+				return;
+			}
 			shutdown(c->fd, SHUT_WR);
 			c->wr_shut = true;
 		}
@@ -310,6 +313,8 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 	/* A TLS read that had to write first can go on now. */
 	if (c->tls_read_wants_write) {
 		c->tls_read_wants_write = false;
+		if (!c->rd_eof && event_add(c->rev, NULL) == -1)
+			conn_broken(c, "cannot watch for reads");
 		event_active(c->rev, EV_READ, 1);
 	}
 	conn_flush(c);

@@ -167,6 +167,8 @@ struct conn {
 	/* TLS: the handshake is done; a read waits for writability. */
 	bool			 tls_ready;
 	bool			 tls_read_wants_write;
+	bool			 tls_read_full;	/* the last read filled its room */
+	bool			 tls_shut_pending; /* close_notify waits for room */
 	int8_t			 tls_end;	/* a read's end held for the next */
 	char			*peer_subject;	/* verified client certificate */
 
@@ -238,7 +240,7 @@ void		 shared_frame_done(struct shared_frame *f);
 ssize_t		 conn_tls_recv(struct conn *c, uint8_t *dst, size_t room);
 void		 conn_tls_read_more(struct conn *c);
 int		 conn_tls_write(struct conn *c);
-void		 conn_tls_shutdown(struct conn *c);
+int		 conn_tls_shutdown(struct conn *c);
 
 /* conn_http.c */
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,

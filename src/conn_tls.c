@@ -45,11 +45,20 @@ handshake_done(struct conn *c)
 	    c->peer_subject != NULL ? c->peer_subject : "");
 }
 
-/* A read or handshake that wants the socket writable first. */
+/*
+ * A read or handshake that wants the socket writable first.  Until it
+ * is, OpenSSL reads nothing more, so the socket stays readable and its
+ * read event would run the read callback at every turn of the loop for
+ * nothing (a client that stops reading, then sends, had a worker spin):
+ * it is not watched again until conn_writecb() says writable.
+ */
 static void
 wants_write(struct conn *c)
 {
-	c->tls_read_wants_write = true;
+	if (!c->tls_read_wants_write) {
+		c->tls_read_wants_write = true;
+		event_del(c->rev);
+	}
 	if (conn_wait_writable(c) == -1)
 		conn_broken(c, "cannot wait for writability");
 }
@@ -111,7 +120,7 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		errno = ECONNRESET;
 		return -1;
 	}
-	c->tls_read_wants_write = false;
+	c->tls_read_full = false;
 	ERR_clear_error();
 	if (!c->tls_ready) {
 		errno = 0;
@@ -161,18 +170,24 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		errno = EAGAIN;
 		return -1;
 	}
+	c->tls_read_full = got >= room;	/* not stopped by WANT_READ */
 	return (ssize_t)got;
 }
 
 /*
  * Decrypted bytes wait inside OpenSSL that no socket event will
  * announce: the read callback ran out of rounds.  Have it run again.
+ * Only when the last read stopped because its room was full: a read
+ * that stopped at WANT_READ left at most part of a record, which
+ * SSL_has_pending() counts too, and which only the socket can finish
+ * (activating the event for it would run the callback again and again,
+ * never returning to the loop, until the rest of the record came).
  */
 void
 conn_tls_read_more(struct conn *c)
 {
 	if (c->ssl != NULL && c->state != CONN_DEAD && !c->rd_eof &&
-	    c->tls_ready && SSL_has_pending(c->ssl))
+	    c->tls_ready && c->tls_read_full && SSL_has_pending(c->ssl))
 		event_active(c->rev, EV_READ, 1);
 }
 
@@ -234,12 +249,25 @@ conn_tls_write(struct conn *c)
 	return total;
 }
 
-/* Our side is done: close_notify, then the caller's TCP half-close. */
-void
+/*
+ * Our side is done: close_notify, then the caller's TCP half-close.
+ * -1 when the socket had no room for the alert: OpenSSL keeps it, and
+ * the caller calls again once the socket is writable (half-closing now
+ * would lose it, and the client would see a truncated stream).
+ */
+int
 conn_tls_shutdown(struct conn *c)
 {
-	if (c->tls_ready && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN)) {
-		(void)SSL_shutdown(c->ssl);
+	int r;
+
+	if (!c->tls_ready)
+		return 0;
+	if (!(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN) ||
+	    c->tls_shut_pending) {
+		r = SSL_shutdown(c->ssl);
+		c->tls_shut_pending = r < 0 &&
+		    SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE;
 		ERR_clear_error();
 	}
+	return c->tls_shut_pending ? -1 : 0;
 }

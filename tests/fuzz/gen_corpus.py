@@ -599,6 +599,157 @@ def corpus_pmd():
     }
 
 
+# ------------------------------------------------------------ TLS
+
+def tls_ext(typ, body):
+    return struct.pack(">HH", typ, len(body)) + body
+
+
+def u16list(vals):
+    return b"".join(struct.pack(">H", v) for v in vals)
+
+
+def record(typ, body, version=0x0303):
+    return struct.pack(">BHH", typ, version, len(body)) + body
+
+
+def client_hello(versions=(0x0304, 0x0303),
+                 ciphers=(0x1301, 0x1302, 0x1303, 0xc02b, 0xc02c, 0xcca9,
+                          0xc009, 0xc00a),
+                 sni=None, alpn=None, groups=(0x001d, 0x0017),
+                 sigalgs=(0x0807, 0x0403, 0x0804), key_share=True,
+                 ticket=b"", extra=b"", record_version=0x0301):
+    """A ClientHello record with fixed random and key share, so the seed
+    is the same every time (the server answers; the raw client cannot go
+    on, which is the point: everything after is the fuzzer's)."""
+    exts = b""
+    if sni is not None:
+        name = sni.encode()
+        exts += tls_ext(0, struct.pack(">HBH", len(name) + 3, 0, len(name))
+                        + name)
+    exts += tls_ext(10, struct.pack(">H", 2 * len(groups)) + u16list(groups))
+    exts += tls_ext(11, b"\x01\x00")
+    exts += tls_ext(13, struct.pack(">H", 2 * len(sigalgs)) +
+                    u16list(sigalgs))
+    if alpn is not None:
+        lst = b"".join(bytes([len(p)]) + p for p in alpn)
+        exts += tls_ext(16, struct.pack(">H", len(lst)) + lst)
+    exts += tls_ext(23, b"")
+    exts += tls_ext(35, ticket)
+    if 0x0304 in versions:
+        exts += tls_ext(43, bytes([2 * len(versions)]) + u16list(versions))
+        exts += tls_ext(45, b"\x01\x01")
+        if key_share:
+            ks = struct.pack(">HH", 0x001d, 32) + bytes(range(1, 33))
+            exts += tls_ext(51, struct.pack(">H", len(ks)) + ks)
+    exts += extra
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x20" + bytes(32) +
+            struct.pack(">H", 2 * len(ciphers)) + u16list(ciphers) +
+            b"\x01\x00" + struct.pack(">H", len(exts)) + exts)
+    hs = b"\x01" + struct.pack(">I", len(body))[1:] + body
+    return record(0x16, hs, record_version)
+
+
+def tls_mode(kind, hello=0, cert=False, resume=False, ending=0):
+    """The leading byte of a fuzz_conn_tls input (see fuzz_conn_tls.c)."""
+    return bytes([kind | hello << 2 | (0x10 if cert else 0) |
+                  (0x20 if resume else 0) | ending << 6])
+
+
+def corpus_conn_tls():
+    out = {}
+    raw = tls_mode(0)
+    ch13 = client_hello(sni="b.test", alpn=[b"h2", b"http/1.1"])
+    ch12 = client_hello(versions=(0x0303,), ciphers=(0xc02b, 0xc009, 0xcca9),
+                        sni="a.test", alpn=[b"http/1.1"])
+    ccs = record(0x14, b"\x01")
+    out["raw-hello-13"] = raw + ch13 + ctl()
+    out["raw-hello-13-bytewise"] = raw + ch13 + ctl(1, seed=2)
+    # b.test's flight does not fit the socket: the handshake must wait.
+    out["raw-hello-13-unread"] = raw + ch13 + ctl(0, window=1, stalled=True)
+    out["raw-hello-13-then-junk"] = (raw + ch13 + ccs +
+                                     record(0x17, bytes(range(40))) + ctl(2))
+    out["raw-hello-12"] = raw + ch12 + ctl()
+    out["raw-hello-12-then-kex"] = (raw + ch12 + record(0x16, b"\x10\x00\x00"
+                                    b"\x21\x20" + bytes(range(32))) + ccs +
+                                    record(0x16, bytes(40)) + ctl(3))
+    out["raw-hello-no-sni-no-alpn"] = raw + client_hello() + ctl()
+    out["raw-hello-wildcard-h2"] = (raw + client_hello(sni="x.w.test",
+                                                       alpn=[b"h2"]) + ctl())
+    out["raw-hello-no-key-share"] = (raw + client_hello(key_share=False) +
+                                     ctl())
+    out["raw-hello-no-common-cipher"] = (raw + client_hello(
+        ciphers=(0x0005, 0x000a)) + ctl())
+    out["raw-hello-psk"] = raw + client_hello(extra=tls_ext(
+        41, struct.pack(">H", 14) + struct.pack(">H", 8) + b"ticket!!" +
+        b"\x00\x00\x00\x00" + struct.pack(">H", 33) + b"\x20" + bytes(32))
+        + tls_ext(42, b"")) + ctl()
+    out["raw-hello-ticket-12"] = raw + client_hello(
+        versions=(0x0303,), ticket=bytes(range(100))) + ctl()
+    hs = ch13[5:]
+    out["raw-hello-fragmented"] = (raw + record(0x16, hs[:7], 0x0301) +
+                                   record(0x16, hs[7:], 0x0301) + ctl())
+    out["raw-hello-truncated"] = raw + ch13[:60] + ctl()
+    out["raw-sslv2-hello"] = (raw + b"\x80\x2e\x01\x03\x01\x00\x15\x00\x00"
+                              b"\x00\x10" + bytes(range(21)) +
+                              bytes(range(16)) + ctl())
+    out["raw-alert-first"] = raw + record(0x15, b"\x02\x28") + ctl()
+    out["raw-appdata-first"] = raw + record(0x17, b"GET / HTTP/1.1") + ctl()
+    out["raw-heartbeat"] = raw + record(0x18, b"\x01\x40\x00") + ctl()
+    out["raw-huge-length"] = raw + b"\x16\x03\x01\xff\xff" + bytes(64) + ctl()
+    out["raw-empty"] = raw + ctl()
+    out["raw-garbage"] = raw + bytes(range(256)) + ctl(2)
+    out["raw-http-get"] = raw + request("/echo") + ctl()
+    out["raw-http-get-bytewise"] = raw + request("/", upgrade=False) + ctl(1)
+    out["raw-http-post"] = (raw + b"POST /x HTTP/1.1\r\nContent-Length: 3"
+                            b"\r\n\r\nabc" + ctl())
+    out["raw-http-head"] = raw + request("/", method="HEAD") + ctl()
+    out["raw-http-put"] = raw + request("/", method="PUT") + ctl()
+    out["raw-http-connect"] = (raw + b"CONNECT x:443 HTTP/1.1\r\n\r\n" +
+                               ctl())
+    out["raw-http-options"] = raw + request("*", method="OPTIONS") + ctl()
+
+    # A real TLS client carries fuzz_conn's seeds: every one of them,
+    # with client variants taken in turn so that each appears often.
+    conn = corpus_conn()
+    for i, name in enumerate(sorted(conn)):
+        mode = tls_mode(1 + i % 3, hello=(i // 3) % 4, cert=(i // 12) % 2 == 1,
+                        resume=(i % 7 == 3), ending=(i // 5) % 4)
+        out["tls-" + name] = mode + conn[name]
+    # And a few where the variant is the point.
+    frames = frame(0x1, b"hello") + frame(0x2, bytes(300)) + close(1000)
+    for kind, kname in ((1, "13"), (2, "12"), (3, "12-cbc")):
+        for ending, ename in enumerate(("eof", "notify", "cut", "rekey")):
+            out["v-%s-%s" % (kname, ename)] = (
+                tls_mode(kind, hello=2, ending=ending) + HS + frames +
+                ctl(2, seed=kind))
+        out["v-%s-resume-cert" % kname] = (
+            tls_mode(kind, hello=3, cert=True, resume=True) + HS + frames +
+            ctl())
+        out["v-%s-stalled" % kname] = (
+            tls_mode(kind, hello=1) + HS + frame(0x2, bytes(1000)) *
+            (12 if kind == 1 else 3) + close(1000) +
+            ctl(3, window=1, stalled=True))
+    # KeyUpdates to answer while the client does not read: the server's
+    # reads wait for writability.
+    out["v-13-rekey-unread"] = (tls_mode(1, ending=3) + HS[:100] +
+                                ctl(1, window=2, stalled=True))
+    out["v-13-cut-close"] = (tls_mode(1, hello=2, ending=2) + HS +
+                             frame(0x2, bytes(3000)) * 4 +
+                             ctl(2, window=1, stalled=True))
+    out["v-13-static-file"] = (tls_mode(1) + request("/index.html",
+                                                      upgrade=False) + ctl())
+    out["v-13-fuzz-repeat"] = (tls_mode(1, hello=2) +
+                               request("/fuzz", headers=[
+                                   ("Host", "x"), ("Upgrade", "websocket"),
+                                   ("Connection", "Upgrade"),
+                                   ("Sec-WebSocket-Key", KEY.decode()),
+                                   ("Sec-WebSocket-Version", "13")]) +
+                               frame(0x2, b"n\x40" + b"R" * 3000, mask=ZERO) +
+                               ctl(0, window=1, stalled=True))
+    return out
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -609,6 +760,7 @@ TARGETS = {
     "peers": corpus_peers,
     "bpwire": corpus_bpwire,
     "pmd": corpus_pmd,
+    "conn_tls": corpus_conn_tls,
 }
 
 

@@ -7,8 +7,9 @@
 #   run.sh regress TARGET...       run every seed and every
 #                                  regress/TARGET-* file once, no fuzzing
 #
-# TARGET is http, frame, utf8, config, conn, ws_rx, peers or bpwire.  The source tree is only
-# read: corpora are copied to a mktemp -d directory that is removed
+# TARGET is http, frame, utf8, config, conn, ws_rx, peers, bpwire or
+# conn_tls.  The source tree is only read: corpora are copied to a
+# mktemp -d directory that is removed
 # afterwards (FUZZ_KEEP=1 keeps it and says where).  Exit status: 0 if
 # every target passed, 1 if any crashed, leaked, timed out or ran out
 # of memory; the input that did it is saved in FUZZ_ARTIFACTS.
