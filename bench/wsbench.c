@@ -1303,9 +1303,47 @@ header_value(const char *head, const char *name, char *out, size_t outsz)
 	return -1;
 }
 
-/* hs mode: a 101 came; count it (in the window) and close. */
+/* What the TLS connections negotiated: the first one seen by thread 0
+ * after the first 101 (in hs mode, in the measured window). */
 static const char *g_tls_proto = "", *g_tls_cipher = "", *g_tls_group = "";
 
+static void
+tls_note(struct worker *w, struct conn *c)
+{
+	const char *g;
+
+	if (w->id != 0 || *g_tls_proto != '\0' ||
+	    (opt.mode == M_HS && !g_measuring))
+		return;
+	g = SSL_group_to_name(c->ssl, SSL_get_negotiated_group(c->ssl));
+	g_tls_group = g != NULL ? g : "none";
+	g_tls_cipher = SSL_get_cipher_name(c->ssl);
+	g_tls_proto = SSL_get_version(c->ssl);
+}
+
+static const char *
+tls_desc(void)
+{
+	static char out[160];
+
+	if (*g_tls_proto == '\0')
+		return "";
+	snprintf(out, sizeof(out), " proto=%s cipher=%s group=%s",
+	    g_tls_proto, g_tls_cipher, g_tls_group);
+	return out;
+}
+
+/* The generator's own CPU time, to tell whether it was the limit. */
+static double
+self_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* hs mode: a 101 came; count it (in the window) and close. */
 static void
 hs_finish(struct worker *w, struct conn *c)
 {
@@ -1315,17 +1353,8 @@ hs_finish(struct worker *w, struct conn *c)
 			w->hs_resumed++;
 		hadd(&w->lat, w->tnow - (uint64_t)(c->t_start * 1e9));
 	}
-	if (c->ssl != NULL) {
-		if (w->id == 0 && g_measuring && *g_tls_proto == '\0') {
-			const char *g = SSL_group_to_name(c->ssl,
-			    SSL_get_negotiated_group(c->ssl));
-
-			g_tls_group = g != NULL ? g : "none";
-			g_tls_cipher = SSL_get_cipher_name(c->ssl);
-			g_tls_proto = SSL_get_version(c->ssl);
-		}
+	if (c->ssl != NULL)
 		SSL_shutdown(c->ssl);	/* close_notify; no answer awaited */
-	}
 	conn_kill(w, c);
 	c->state = C_FREE;
 }
@@ -1423,6 +1452,8 @@ on_readable(struct worker *w, struct conn *c)
 			w->open++;
 			w->ok++;
 			w->t_last_ok = now();
+			if (c->ssl != NULL)
+				tls_note(w, c);
 			if (opt.mode == M_HS) {
 				hs_finish(w, c);
 				return;
@@ -1732,18 +1763,20 @@ hs_main(struct worker *ws)
 	struct hist lat;
 	uint64_t hs = 0, res = 0;
 	long failed = 0, tlserr = 0;
-	double t0, t1, cpu0, cpu1;
+	double t0, t1, cpu0, cpu1, self0, self1;
 	int i, b, nprocs = 0;
 
 	for (i = 0; i < opt.threads; i++)
 		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
 	sleep_s(opt.warmup);
 	cpu0 = proc_cpu_us();
+	self0 = self_cpu_us();
 	t0 = now();
 	g_measuring = 1;
 	sleep_s(opt.duration);
 	g_measuring = 0;
 	cpu1 = proc_cpu_us();
+	self1 = self_cpu_us();
 	t1 = now();
 	(void)proc_rss_kb(&nprocs);
 	g_stop = 1;
@@ -1765,12 +1798,13 @@ hs_main(struct worker *ws)
 	printf("RESULT mode=hs conns=%d tls=%d resume=%d secs=%.3f hs=%llu "
 	    "hs_per_s=%.0f resumed=%llu resumed_share=%.4f p50_ms=%.3f "
 	    "p99_ms=%.3f failed=%ld tls_err=%ld server_cpu_us=%.0f "
-	    "cpu_us_per_hs=%.2f proto=%s cipher=%s group=%s "
+	    "cpu_us_per_hs=%.2f gen_cpu_pct=%.1f proto=%s cipher=%s group=%s "
 	    "server_procs=%d\n", opt.conns, opt.tls, opt.resume, t1 - t0,
 	    (unsigned long long)hs, hs / (t1 - t0), (unsigned long long)res,
 	    hs ? (double)res / (double)hs : 0, hpct(&lat, 50) / 1e6,
 	    hpct(&lat, 99) / 1e6, failed, tlserr, cpu1 - cpu0,
 	    hs ? (cpu1 - cpu0) / (double)hs : 0,
+	    (self1 - self0) / (t1 - t0) / 1e4,
 	    *g_tls_proto ? g_tls_proto : "plain",
 	    *g_tls_cipher ? g_tls_cipher : "none",
 	    *g_tls_group ? g_tls_group : "none", nprocs);
@@ -1853,7 +1887,7 @@ main(int argc, char **argv)
 {
 	struct worker *ws;
 	struct rlimit rl;
-	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0;
+	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0, self0 = 0, self1 = 0;
 	long rss0 = 0, rss1 = 0;
 	int ch, i, per, rem, idx, nprocs = 0;
 
@@ -2152,14 +2186,14 @@ main(int argc, char **argv)
 			    "fast_refusals=%ld refusal_p50_ms=%.2f "
 			    "refusal_max_ms=%.2f hs_per_s=%.0f "
 			    "connect_s=%.3f rss0_kb=%ld rss1_kb=%ld "
-			    "rss_per_conn_b=%.0f held=%ld server_procs=%d%s\n",
+			    "rss_per_conn_b=%.0f held=%ld server_procs=%d%s%s\n",
 			    opt.conns, ok, failed,
 			    refused, http, early, to, bad, other, fast,
 			    hpct(&rl_all, 50) / 1e6, hpct(&rl_all, 100) / 1e6,
 			    hs, last - first, rss0, rss1,
 			    ok > 0 && opt.pid > 0 ? (double)(rss1 - rss0) *
 			    1024.0 / (double)ok : 0, held, nprocs,
-			    worker_counts(ws));
+			    worker_counts(ws), tls_desc());
 			fflush(stdout);
 			_exit(0);
 		}
@@ -2174,6 +2208,7 @@ main(int argc, char **argv)
 		g_measuring = 1;
 		t_meas0 = now();
 		cpu0 = proc_cpu_us();
+		self0 = self_cpu_us();
 		while (g_phase_count < 2 * opt.threads) {
 			if (now() > t_deadline)
 				die("deadline passed");
@@ -2181,6 +2216,7 @@ main(int argc, char **argv)
 		}
 		t_meas1 = now();
 		cpu1 = proc_cpu_us();
+		self1 = self_cpu_us();
 		(void)proc_rss_kb(&nprocs);
 		g_stop = 1;
 		g_all_done = 1;
@@ -2193,11 +2229,13 @@ main(int argc, char **argv)
 				ws[i].phase_done = 0;
 		}
 		cpu0 = proc_cpu_us();
+		self0 = self_cpu_us();
 		t_meas0 = now();
 		g_measuring = 1;
 		sleep_s(opt.duration);
 		g_measuring = 0;
 		cpu1 = proc_cpu_us();
+		self1 = self_cpu_us();
 		t_meas1 = now();
 		(void)proc_rss_kb(&nprocs);
 		if (opt.mode == M_FANOUT)
@@ -2240,8 +2278,8 @@ main(int argc, char **argv)
 		    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
 		    "conn_min=%llu conn_med=%llu conn_max=%llu "
 		    "mismatches=%ld proto_err=%ld open_at_end=%ld "
-		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f "
-		    "server_procs=%d%s\n",
+		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f gen_cpu_pct=%.1f "
+		    "server_procs=%d%s%s\n",
 		    opt.conns, opt.size, opt.inflight, opt.text, el,
 		    (unsigned long long)msgs, msgs / el, bytes / el / 1e6,
 		    hpct(&lat, 50) / 1e3, hpct(&lat, 99) / 1e3,
@@ -2250,8 +2288,9 @@ main(int argc, char **argv)
 		    (unsigned long long)(nc ? per_conn[nc / 2] : 0),
 		    (unsigned long long)(nc ? per_conn[nc - 1] : 0),
 		    mism, perr, open, cpu1 - cpu0,
-		    msgs ? (cpu1 - cpu0) / (double)msgs : 0, nprocs,
-		    worker_counts(ws));
+		    msgs ? (cpu1 - cpu0) / (double)msgs : 0,
+		    (self1 - self0) / el / 1e4, nprocs, worker_counts(ws),
+		    tls_desc());
 		fflush(stdout);
 		_exit(mism || perr ? 1 : 0);
 	}
