@@ -692,6 +692,11 @@ tls_init(void)
 	if (opt.mode == M_IDLE)
 		mode |= SSL_MODE_RELEASE_BUFFERS;
 	SSL_CTX_set_mode(g_tls, mode);
+	/* A record's header and body in one read, and several records per
+	 * read when they are there (the loops read until WANT_READ, so none
+	 * is left waiting in OpenSSL's buffer). */
+	SSL_CTX_set_read_ahead(g_tls, 1);
+	SSL_CTX_set_default_read_buffer_len(g_tls, 65536);
 	SSL_CTX_set_options(g_tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_alpn_protos(g_tls, alpn, sizeof(alpn) - 1);
 	if (opt.resume) {
