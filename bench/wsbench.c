@@ -14,6 +14,15 @@
  *           client and the first-to-last spread per tick.
  *   idle    open N connections, report successes, failures by kind
  *           and handshakes/s, then hold them for --hold seconds.
+ *   hs      N slots, each opening a connection, waiting for its 101 and
+ *           closing it, again and again for a duration: handshakes/s
+ *           (with -L: a TLS handshake and the upgrade; -Z resumes the
+ *           slot's previous session each time).
+ *
+ * With -L every connection is TLS (OpenSSL, non-blocking, SNI -N NAME,
+ * ALPN http/1.1); the server's certificate is not verified: this is a
+ * load generator, not a security test.  The plain path is unchanged but
+ * for one test of c->ssl per read and write.
  *
  * With -x PID the server's CPU time (utime+stime from /proc/N/stat) is
  * sampled over the measured interval and its RSS (VmRSS) before the
@@ -55,15 +64,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <zlib.h>
+#include <openssl/ssl.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-enum mode { M_ECHO, M_FANOUT, M_IDLE };
+enum mode { M_ECHO, M_FANOUT, M_IDLE, M_HS };
 
 /* ------------------------------------------------------------ options */
 
@@ -96,13 +107,19 @@ static struct {
 	const char	*deflate;	/* -z: the extension offer, or NULL */
 	int		 json;		/* -j: JSON-like text payload */
 	int		 idle_echo;	/* -e: idle clients send one message */
+	int		 tls;		/* -L: TLS */
+	const char	*sni;		/* -N: server name sent */
+	int		 tls_max;	/* -V 1.2|1.3: highest version offered */
+	int		 resume;	/* -Z: hs mode resumes sessions */
 } opt = {
 	.mode = M_ECHO, .host = "127.0.0.1", .port = 0, .path = NULL,
 	.conns = 100, .size = 64, .inflight = 1, .duration = 10,
 	.warmup = 1, .count = -1, .text = 0, .threads = 1, .nsrc = 64,
 	.pending = 200, .hs_timeout = 10, .hold = 0, .deadline = 120,
-	.pid = 0, .ready_file = NULL,
+	.pid = 0, .ready_file = NULL, .sni = "localhost",
 };
+
+static SSL_CTX *g_tls;
 
 static double t_deadline;
 
@@ -376,7 +393,7 @@ xorshift(uint64_t *s)
 /* Server workers told apart by the X-Wsd-Worker header of the 101. */
 #define MAXWORKERS	64
 
-enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
+enum cstate { C_FREE, C_CONNECTING, C_TLS, C_HANDSHAKE, C_OPEN, C_DEAD };
 
 struct conn {
 	int		 fd;
@@ -401,6 +418,11 @@ struct conn {
 	int		 z;		/* permessage-deflate negotiated */
 	int		 z_takeover;	/* the server keeps its context */
 	z_stream	*inf;		/* then: our inflate stream */
+	/* TLS (-L) */
+	SSL		*ssl;
+	SSL_SESSION	*sess[4];	/* hs -Z: tickets received, newest */
+	int		 nsess;		/*   last */
+	int		 rd_wants_out;	/* SSL_read said WANT_WRITE */
 };
 
 struct tick {
@@ -446,6 +468,9 @@ struct worker {
 	unsigned char	*zout;		/* inflated message */
 	size_t		 zoutcap;
 	uint64_t	 wire_in, wire_out, zmsgs;	/* in the window */
+	/* hs mode, in the measured window */
+	uint64_t	 hs, hs_resumed;
+	long		 tls_err;
 };
 
 static volatile int g_measuring;	/* echo/fanout: inside the window */
@@ -558,6 +583,7 @@ set_events(struct worker *w, struct conn *c, uint32_t ev)
 }
 
 static int flush_out(struct worker *, struct conn *);
+static void send_request(struct worker *, struct conn *);
 
 static void
 conn_kill(struct worker *w, struct conn *c)
@@ -566,7 +592,13 @@ conn_kill(struct worker *w, struct conn *c)
 		epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 	}
-	if (c->state == C_CONNECTING || c->state == C_HANDSHAKE)
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		c->rd_wants_out = 0;
+	}
+	if (c->state == C_CONNECTING || c->state == C_TLS ||
+	    c->state == C_HANDSHAKE)
 		w->pending--;
 	if (c->state == C_OPEN)
 		w->open--;
@@ -583,6 +615,191 @@ fail(struct worker *w, struct conn *c, long *counter)
 {
 	(*counter)++;
 	conn_kill(w, c);
+}
+
+/* ------------------------------------------------------------ TLS (-L) */
+
+/*
+ * hs -Z: keep the sessions (tickets) a connection received for its slot's
+ * next connections, the newest 4.  A TLS 1.3 ticket is used once, as
+ * RFC 8446 (C.4) asks of clients and browsers do: a server that sends no
+ * new ticket on a resumed handshake gets a full one when they run out.
+ * A TLS 1.2 session is used until a newer one comes.
+ */
+static int
+tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+	int n = (int)(sizeof(c->sess) / sizeof(c->sess[0]));
+
+	if (c == NULL)
+		return 0;
+	if (c->nsess == n) {
+		SSL_SESSION_free(c->sess[0]);
+		memmove(c->sess, c->sess + 1, (size_t)(n - 1) * sizeof(c->sess[0]));
+		c->nsess--;
+	}
+	c->sess[c->nsess++] = sess;
+	return 1;
+}
+
+/* The session a slot's next connection resumes, or NULL. */
+static SSL_SESSION *
+tls_take_session(struct conn *c)
+{
+	SSL_SESSION *s;
+
+	if (c->nsess == 0)
+		return NULL;
+	s = c->sess[c->nsess - 1];
+	if (SSL_SESSION_get_protocol_version(s) < TLS1_3_VERSION) {
+		SSL_SESSION_up_ref(s);
+		return s;
+	}
+	c->nsess--;
+	return s;
+}
+
+/* The chain is not checked at all (OpenSSL would build and verify it even
+ * with SSL_VERIFY_NONE, only to ignore the result): the load generator
+ * spends its one CPU on the handshake itself. */
+static int
+tls_accept_chain(X509_STORE_CTX *ctx, void *arg)
+{
+	(void)ctx;
+	(void)arg;
+	return 1;
+}
+
+static void
+tls_init(void)
+{
+	static const unsigned char alpn[] = "\x08http/1.1";
+	long mode = SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+
+	if ((g_tls = SSL_CTX_new(TLS_client_method())) == NULL)
+		die("SSL_CTX_new failed");
+	SSL_CTX_set_min_proto_version(g_tls, TLS1_2_VERSION);
+	if (opt.tls_max)
+		SSL_CTX_set_max_proto_version(g_tls, opt.tls_max);
+	/* Not a security test: the server's certificate is not checked
+	 * (TLS itself still checks the handshake's signature). */
+	SSL_CTX_set_verify(g_tls, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_cert_verify_callback(g_tls, tls_accept_chain, NULL);
+	/* Many idle clients: no record buffers kept between reads.  Not in
+	 * the throughput modes, where it would cost a malloc per record. */
+	if (opt.mode == M_IDLE)
+		mode |= SSL_MODE_RELEASE_BUFFERS;
+	SSL_CTX_set_mode(g_tls, mode);
+	/* A record's header and body in one read, and several records per
+	 * read when they are there (the loops read until WANT_READ, so none
+	 * is left waiting in OpenSSL's buffer). */
+	SSL_CTX_set_read_ahead(g_tls, 1);
+	SSL_CTX_set_default_read_buffer_len(g_tls, 65536);
+	SSL_CTX_set_options(g_tls, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_alpn_protos(g_tls, alpn, sizeof(alpn) - 1);
+	if (opt.resume) {
+		SSL_CTX_set_session_cache_mode(g_tls, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(g_tls, tls_new_session);
+	}
+}
+
+/*
+ * SSL_read or SSL_write answering as read(2) or write(2) would: bytes,
+ * 0 at the server's close, -1 with errno EAGAIN (a read that must write
+ * first sets rd_wants_out) or ECONNRESET.
+ */
+static ssize_t
+tls_io(struct conn *c, void *buf, size_t len, int wr)
+{
+	int n;
+
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	n = wr ? SSL_write(c->ssl, buf, (int)len) :
+	    SSL_read(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		if (!wr)
+			c->rd_wants_out = 1;
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		ERR_clear_error();
+		errno = ECONNRESET;
+		return -1;
+	}
+}
+
+static void
+tls_handshake(struct worker *w, struct conn *c)
+{
+	int n = SSL_do_handshake(c->ssl);
+
+	if (n == 1) {
+		if (c->want_out) {
+			c->want_out = 0;
+			set_events(w, c, EPOLLIN);
+		}
+		send_request(w, c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		if (c->want_out) {
+			c->want_out = 0;
+			set_events(w, c, EPOLLIN);
+		}
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		if (!c->want_out) {
+			c->want_out = 1;
+			set_events(w, c, EPOLLIN | EPOLLOUT);
+		}
+		return;
+	default:
+		if (w->tls_err++ == 0) {
+			char e[256];
+
+			ERR_error_string_n(ERR_peek_error(), e, sizeof(e));
+			fprintf(stderr, "wsbench: TLS handshake failed: %s\n",
+			    ERR_peek_error() ? e : strerror(errno));
+		}
+		ERR_clear_error();
+		hadd(&w->refuse_lat, now_ns() - (uint64_t)(c->t_start * 1e9));
+		fail(w, c, &w->closed_early);
+	}
+}
+
+/* The TCP connection is up (events: EPOLLIN): start the TLS handshake. */
+static void
+tls_start(struct worker *w, struct conn *c)
+{
+	if ((c->ssl = SSL_new(g_tls)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1)
+		die("SSL_new failed");
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_tlsext_host_name(c->ssl, opt.sni);
+	if (opt.resume) {
+		SSL_SESSION *s = tls_take_session(c);
+
+		if (s != NULL) {
+			SSL_set_session(c->ssl, s);
+			SSL_SESSION_free(s);	/* the SSL holds its own */
+		}
+	}
+	SSL_set_connect_state(c->ssl);
+	c->state = C_TLS;
+	tls_handshake(w, c);
 }
 
 static void
@@ -675,7 +892,12 @@ flush_out(struct worker *w, struct conn *c)
 	ssize_t n;
 
 	while (c->outoff < c->outlen) {
-		n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
+		if (c->ssl == NULL)
+			n = write(c->fd, c->out + c->outoff,
+			    c->outlen - c->outoff);
+		else
+			n = tls_io(c, c->out + c->outoff,
+			    c->outlen - c->outoff, 1);
 		if (n > 0) {
 			c->outoff += (size_t)n;
 			continue;
@@ -1086,6 +1308,62 @@ header_value(const char *head, const char *name, char *out, size_t outsz)
 	return -1;
 }
 
+/* What the TLS connections negotiated: the first one seen by thread 0
+ * after the first 101 (in hs mode, in the measured window). */
+static const char *g_tls_proto = "", *g_tls_cipher = "", *g_tls_group = "";
+
+static void
+tls_note(struct worker *w, struct conn *c)
+{
+	const char *g;
+
+	if (w->id != 0 || *g_tls_proto != '\0' ||
+	    (opt.mode == M_HS && !g_measuring))
+		return;
+	g = SSL_group_to_name(c->ssl, SSL_get_negotiated_group(c->ssl));
+	g_tls_group = g != NULL ? g : "none";
+	g_tls_cipher = SSL_get_cipher_name(c->ssl);
+	g_tls_proto = SSL_get_version(c->ssl);
+}
+
+static const char *
+tls_desc(void)
+{
+	static char out[160];
+
+	if (*g_tls_proto == '\0')
+		return "";
+	snprintf(out, sizeof(out), " proto=%s cipher=%s group=%s",
+	    g_tls_proto, g_tls_cipher, g_tls_group);
+	return out;
+}
+
+/* The generator's own CPU time, to tell whether it was the limit. */
+static double
+self_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* hs mode: a 101 came; count it (in the window) and close. */
+static void
+hs_finish(struct worker *w, struct conn *c)
+{
+	if (g_measuring) {
+		w->hs++;
+		if (c->ssl != NULL && SSL_session_reused(c->ssl))
+			w->hs_resumed++;
+		hadd(&w->lat, w->tnow - (uint64_t)(c->t_start * 1e9));
+	}
+	if (c->ssl != NULL)
+		SSL_shutdown(c->ssl);	/* close_notify; no answer awaited */
+	conn_kill(w, c);
+	c->state = C_FREE;
+}
+
 static void
 on_readable(struct worker *w, struct conn *c)
 {
@@ -1097,11 +1375,27 @@ on_readable(struct worker *w, struct conn *c)
 			if ((c->in = realloc(c->in, c->incap)) == NULL)
 				die("out of memory");
 		}
-		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen - 1);
+		if (c->ssl == NULL)
+			n = read(c->fd, c->in + c->inlen,
+			    c->incap - c->inlen - 1);
+		else
+			n = tls_io(c, c->in + c->inlen,
+			    c->incap - c->inlen - 1, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && errno == EAGAIN)
+		if (n == -1 && errno == EAGAIN) {
+			if (c->ssl == NULL)
+				return;
+			/* A write that wanted to read first goes on now; a
+			 * read that wants to write waits for EPOLLOUT. */
+			if (c->outoff < c->outlen && flush_out(w, c) == -1)
+				return;
+			if (c->rd_wants_out && !c->want_out) {
+				c->want_out = 1;
+				set_events(w, c, EPOLLIN | EPOLLOUT);
+			}
 			return;
+		}
 		if (n <= 0) {
 			if (c->state == C_HANDSHAKE) {
 				hadd(&w->refuse_lat, now_ns() -
@@ -1163,6 +1457,12 @@ on_readable(struct worker *w, struct conn *c)
 			w->open++;
 			w->ok++;
 			w->t_last_ok = now();
+			if (c->ssl != NULL)
+				tls_note(w, c);
+			if (opt.mode == M_HS) {
+				hs_finish(w, c);
+				return;
+			}
 			if (opt.mode == M_ECHO && g_conn_phase_over)
 				echo_fill(w, c);
 			if (opt.mode == M_IDLE && opt.idle_echo) {
@@ -1226,12 +1526,23 @@ on_event(struct worker *w, struct conn *c, uint32_t ev)
 		if (!(ev & EPOLLOUT))
 			return;
 		set_events(w, c, EPOLLIN);
-		send_request(w, c);
+		if (opt.tls)
+			tls_start(w, c);
+		else
+			send_request(w, c);
+		return;
+	}
+	if (c->state == C_TLS) {
+		tls_handshake(w, c);
 		return;
 	}
 	if ((ev & EPOLLOUT) && c->state != C_DEAD)
 		if (flush_out(w, c) == -1)
 			return;
+	if (c->rd_wants_out && (ev & EPOLLOUT)) {
+		c->rd_wants_out = 0;
+		ev |= EPOLLIN;
+	}
 	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->state != C_DEAD)
 		on_readable(w, c);
 }
@@ -1244,8 +1555,8 @@ check_timeouts(struct worker *w, double t)
 	for (i = 0; i < w->n; i++) {
 		struct conn *c = &w->c[i];
 
-		if ((c->state == C_CONNECTING || c->state == C_HANDSHAKE) &&
-		    t - c->t_start > opt.hs_timeout)
+		if ((c->state == C_CONNECTING || c->state == C_TLS ||
+		    c->state == C_HANDSHAKE) && t - c->t_start > opt.hs_timeout)
 			fail(w, c, &w->timeouts);
 	}
 }
@@ -1316,11 +1627,60 @@ phase_arrive(void)
 	pthread_mutex_unlock(&g_mu);
 }
 
+/*
+ * hs mode: every slot connects, waits for its 101, closes and starts
+ * over (a failed one too) until the run ends.  A slot's connections get
+ * distinct indexes (so source addresses) idx, idx + conns, ...
+ */
+static void
+hs_loop(struct worker *w)
+{
+	struct epoll_event ev[256];
+	double last_to = now();
+	int i, n;
+
+	while (!g_all_done) {
+		double t = now();
+
+		if (t > t_deadline)
+			die("deadline passed");
+		for (i = 0; i < w->n && !g_stop; i++) {
+			struct conn *c = &w->c[i];
+
+			if (c->state != C_FREE && c->state != C_DEAD)
+				continue;
+			start_connect(w, c);
+			c->idx += opt.conns;	/* the slot's next one */
+		}
+		if (t - last_to > 0.1) {
+			check_timeouts(w, t);
+			last_to = t;
+		}
+		n = epoll_wait(w->ep, ev, 256, 20);
+		if (n == -1 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (i = 0; i < n; i++) {
+			struct conn *c = ev[i].data.ptr;
+
+			if (c->state != C_DEAD && c->fd >= 0)
+				on_event(w, c, ev[i].events);
+		}
+	}
+	for (i = 0; i < w->n; i++)
+		if (w->c[i].state != C_FREE && w->c[i].state != C_DEAD)
+			conn_kill(w, &w->c[i]);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	int i;
+
+	if (opt.mode == M_HS) {
+		hs_loop(w);
+		return NULL;
+	}
 
 	/* 1. connect everybody */
 	loop(w, NULL, 0);
@@ -1399,11 +1759,69 @@ worker_counts(const struct worker *ws)
 	return out;
 }
 
+static void sleep_s(double);
+
+/* hs mode: the slots run for warmup + duration; the window is measured. */
+static void
+hs_main(struct worker *ws)
+{
+	struct hist lat;
+	uint64_t hs = 0, res = 0;
+	long failed = 0, tlserr = 0;
+	double t0, t1, cpu0, cpu1, self0, self1;
+	int i, b, nprocs = 0;
+
+	for (i = 0; i < opt.threads; i++)
+		pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
+	sleep_s(opt.warmup);
+	cpu0 = proc_cpu_us();
+	self0 = self_cpu_us();
+	t0 = now();
+	g_measuring = 1;
+	sleep_s(opt.duration);
+	g_measuring = 0;
+	cpu1 = proc_cpu_us();
+	self1 = self_cpu_us();
+	t1 = now();
+	(void)proc_rss_kb(&nprocs);
+	g_stop = 1;
+	g_all_done = 1;
+	memset(&lat, 0, sizeof(lat));
+	for (i = 0; i < opt.threads; i++) {
+		struct worker *w = &ws[i];
+
+		pthread_join(w->thr, NULL);
+		hs += w->hs;
+		res += w->hs_resumed;
+		failed += w->refused + w->http_err + w->closed_early +
+		    w->timeouts + w->bad_accept + w->other_err;
+		tlserr += w->tls_err;
+		for (b = 0; b < HBUCKETS; b++)
+			lat.b[b] += w->lat.b[b];
+		lat.n += w->lat.n;
+	}
+	printf("RESULT mode=hs conns=%d tls=%d resume=%d secs=%.3f hs=%llu "
+	    "hs_per_s=%.0f resumed=%llu resumed_share=%.4f p50_ms=%.3f "
+	    "p99_ms=%.3f failed=%ld tls_err=%ld server_cpu_us=%.0f "
+	    "cpu_us_per_hs=%.2f gen_cpu_pct=%.1f proto=%s cipher=%s group=%s "
+	    "server_procs=%d\n", opt.conns, opt.tls, opt.resume, t1 - t0,
+	    (unsigned long long)hs, hs / (t1 - t0), (unsigned long long)res,
+	    hs ? (double)res / (double)hs : 0, hpct(&lat, 50) / 1e6,
+	    hpct(&lat, 99) / 1e6, failed, tlserr, cpu1 - cpu0,
+	    hs ? (cpu1 - cpu0) / (double)hs : 0,
+	    (self1 - self0) / (t1 - t0) / 1e4,
+	    *g_tls_proto ? g_tls_proto : "plain",
+	    *g_tls_cipher ? g_tls_cipher : "none",
+	    *g_tls_group ? g_tls_group : "none", nprocs);
+	fflush(stdout);
+	_exit(hs == 0 ? 1 : 0);
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: wsbench -m echo|fanout|idle -p PORT[,PORT..] [-P PATH]\n"
+	    "usage: wsbench -m echo|fanout|idle|hs -p PORT[,PORT..] [-P PATH]\n"
 	    "  [-c CONNS] [-I FIRST_INDEX]\n"
 	    "  [-s SIZE] [-k INFLIGHT] [-d SECONDS] [-w WARMUP] [-n COUNT]\n"
 	    "  [-t (text payload)] [-T THREADS] [-S NSRC] [-q PENDING]\n"
@@ -1411,7 +1829,9 @@ usage(void)
 	    "  [-x SERVER_PID[,PID..]]\n"
 	    "  [-r READY_FILE] [-R RELEASE_FILE] [-a HOST]\n"
 	    "  [-z EXTENSION_OFFER] [-j (JSON-like text)] [-e (idle: one "
-	    "message)]\n");
+	    "message)]\n"
+	    "  [-L (TLS) [-N SERVER_NAME] [-V 1.2|1.3 (highest)] [-Z (hs:"
+	    " resume)]]\n");
 	exit(2);
 }
 
@@ -1472,11 +1892,12 @@ main(int argc, char **argv)
 {
 	struct worker *ws;
 	struct rlimit rl;
-	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0;
+	double t0, t_meas0, t_meas1, cpu0 = 0, cpu1 = 0, self0 = 0, self1 = 0;
 	long rss0 = 0, rss1 = 0;
 	int ch, i, per, rem, idx, nprocs = 0;
 
-	while ((ch = getopt(argc, argv, "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:R:a:I:z:je"))
+	while ((ch = getopt(argc, argv,
+	    "m:p:P:c:s:k:d:w:n:tT:S:q:H:o:D:x:r:R:a:I:z:jeLN:V:Z"))
 	    != -1) {
 		switch (ch) {
 		case 'm':
@@ -1486,6 +1907,8 @@ main(int argc, char **argv)
 				opt.mode = M_FANOUT;
 			else if (strcmp(optarg, "idle") == 0)
 				opt.mode = M_IDLE;
+			else if (strcmp(optarg, "hs") == 0)
+				opt.mode = M_HS;
 			else
 				usage();
 			break;
@@ -1545,6 +1968,17 @@ main(int argc, char **argv)
 		case 'e': opt.idle_echo = 1; break;
 		case 'r': opt.ready_file = optarg; break;
 		case 'a': opt.host = optarg; break;
+		case 'L': opt.tls = 1; break;
+		case 'N': opt.sni = optarg; break;
+		case 'V':
+			if (strcmp(optarg, "1.2") == 0)
+				opt.tls_max = TLS1_2_VERSION;
+			else if (strcmp(optarg, "1.3") == 0)
+				opt.tls_max = TLS1_3_VERSION;
+			else
+				usage();
+			break;
+		case 'Z': opt.resume = 1; break;
 		default: usage();
 		}
 	}
@@ -1553,6 +1987,8 @@ main(int argc, char **argv)
 		usage();
 	if (opt.path == NULL)
 		opt.path = opt.mode == M_FANOUT ? "/clock" : "/echo";
+	if (opt.tls)
+		tls_init();
 	if (opt.threads > opt.conns && opt.conns > 0)
 		opt.threads = opt.conns;
 	t_deadline = now() + opt.deadline;
@@ -1676,6 +2112,8 @@ main(int argc, char **argv)
 		ws[0].quota += opt.count - given;
 	}
 
+	if (opt.mode == M_HS)
+		hs_main(ws);
 	rss0 = proc_rss_kb(&nprocs);
 	t0 = now();
 	for (i = 0; i < opt.threads; i++)
@@ -1753,14 +2191,14 @@ main(int argc, char **argv)
 			    "fast_refusals=%ld refusal_p50_ms=%.2f "
 			    "refusal_max_ms=%.2f hs_per_s=%.0f "
 			    "connect_s=%.3f rss0_kb=%ld rss1_kb=%ld "
-			    "rss_per_conn_b=%.0f held=%ld server_procs=%d%s\n",
+			    "rss_per_conn_b=%.0f held=%ld server_procs=%d%s%s\n",
 			    opt.conns, ok, failed,
 			    refused, http, early, to, bad, other, fast,
 			    hpct(&rl_all, 50) / 1e6, hpct(&rl_all, 100) / 1e6,
 			    hs, last - first, rss0, rss1,
 			    ok > 0 && opt.pid > 0 ? (double)(rss1 - rss0) *
 			    1024.0 / (double)ok : 0, held, nprocs,
-			    worker_counts(ws));
+			    worker_counts(ws), tls_desc());
 			fflush(stdout);
 			_exit(0);
 		}
@@ -1775,6 +2213,7 @@ main(int argc, char **argv)
 		g_measuring = 1;
 		t_meas0 = now();
 		cpu0 = proc_cpu_us();
+		self0 = self_cpu_us();
 		while (g_phase_count < 2 * opt.threads) {
 			if (now() > t_deadline)
 				die("deadline passed");
@@ -1782,6 +2221,7 @@ main(int argc, char **argv)
 		}
 		t_meas1 = now();
 		cpu1 = proc_cpu_us();
+		self1 = self_cpu_us();
 		(void)proc_rss_kb(&nprocs);
 		g_stop = 1;
 		g_all_done = 1;
@@ -1794,11 +2234,13 @@ main(int argc, char **argv)
 				ws[i].phase_done = 0;
 		}
 		cpu0 = proc_cpu_us();
+		self0 = self_cpu_us();
 		t_meas0 = now();
 		g_measuring = 1;
 		sleep_s(opt.duration);
 		g_measuring = 0;
 		cpu1 = proc_cpu_us();
+		self1 = self_cpu_us();
 		t_meas1 = now();
 		(void)proc_rss_kb(&nprocs);
 		if (opt.mode == M_FANOUT)
@@ -1841,8 +2283,8 @@ main(int argc, char **argv)
 		    "p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
 		    "conn_min=%llu conn_med=%llu conn_max=%llu "
 		    "mismatches=%ld proto_err=%ld open_at_end=%ld "
-		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f "
-		    "server_procs=%d%s\n",
+		    "server_cpu_us=%.0f cpu_us_per_msg=%.3f gen_cpu_pct=%.1f "
+		    "server_procs=%d%s%s\n",
 		    opt.conns, opt.size, opt.inflight, opt.text, el,
 		    (unsigned long long)msgs, msgs / el, bytes / el / 1e6,
 		    hpct(&lat, 50) / 1e3, hpct(&lat, 99) / 1e3,
@@ -1851,8 +2293,9 @@ main(int argc, char **argv)
 		    (unsigned long long)(nc ? per_conn[nc / 2] : 0),
 		    (unsigned long long)(nc ? per_conn[nc - 1] : 0),
 		    mism, perr, open, cpu1 - cpu0,
-		    msgs ? (cpu1 - cpu0) / (double)msgs : 0, nprocs,
-		    worker_counts(ws));
+		    msgs ? (cpu1 - cpu0) / (double)msgs : 0,
+		    (self1 - self0) / el / 1e4, nprocs, worker_counts(ws),
+		    tls_desc());
 		fflush(stdout);
 		_exit(mism || perr ? 1 : 0);
 	}

@@ -3,7 +3,10 @@
  * with its type, /clock pushes the local time to every client every
  * 100 ms.  Against Debian's libwebsockets-dev (4.1); one service thread.
  *
- * usage: lws_server PORT   (listens on 127.0.0.1)
+ * usage: lws_server PORT [deflate] [CERT KEY]   (listens on 127.0.0.1)
+ *
+ * With CERT (PEM, leaf then chain) and KEY it serves TLS only (wss),
+ * with libwebsockets' own OpenSSL set-up and defaults.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -190,9 +193,19 @@ main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct rlimit rl;
+	const char *cert = NULL, *key = NULL;
+	int a, deflate = 0;
 
-	if (argc != 2 && !(argc == 3 && strcmp(argv[2], "deflate") == 0)) {
-		fprintf(stderr, "usage: lws_server PORT [deflate]\n");
+	a = 2;
+	if (argc > a && strcmp(argv[a], "deflate") == 0) {
+		deflate = 1;
+		a++;
+	}
+	if (argc == a + 2) {
+		cert = argv[a];
+		key = argv[a + 1];
+	} else if (argc != a) {
+		fprintf(stderr, "usage: lws_server PORT [deflate] [CERT KEY]\n");
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -204,11 +217,16 @@ main(int argc, char **argv)
 	info.port = atoi(argv[1]);
 	info.iface = "127.0.0.1";
 	info.protocols = protocols;
-	if (argc == 3)
+	if (deflate)
 		info.extensions = extensions;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.gid = -1;
 	info.uid = -1;
+	if (cert != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+	}
 	if ((ctx = lws_create_context(&info)) == NULL) {
 		fprintf(stderr, "lws_server: cannot create the context\n");
 		return 3;
@@ -216,7 +234,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	lws_sul_schedule(ctx, 0, &tick_sul, tick, 100 * LWS_US_PER_MS);
-	fprintf(stderr, "lws: listening on 127.0.0.1:%s\n", argv[1]);
+	fprintf(stderr, "lws: listening on 127.0.0.1:%s%s\n", argv[1],
+	    cert != NULL ? " (TLS)" : "");
 	while (!stop && lws_service(ctx, 0) >= 0)
 		;
 	lws_context_destroy(ctx);

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // ws peer for the wsd benchmark: /echo echoes every message with its
 // type, /clock pushes the local time to every client every 100 ms.
-// usage: node ws_server.js PORT   (listens on 127.0.0.1)
+// usage: node ws_server.js PORT [deflate] [CERT KEY]   (listens on 127.0.0.1)
+// With CERT (PEM, leaf then chain) and KEY: TLS (wss) through an https
+// server, Node's TLS defaults.
 // Uses Debian's node-ws (/usr/share/nodejs/ws) or `npm install ws`.
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 let WebSocket;
 try {
   WebSocket = require('ws');
@@ -13,17 +17,25 @@ try {
 }
 
 const port = parseInt(process.argv[2], 10);
+const rest = process.argv.slice(3);
 // `node ws_server.js PORT deflate`: permessage-deflate on /echo and
 // /clock, without context takeover either way (as wsd's default), and
 // every message of 64 bytes or more compressed (wsd's min_size).
-const pmd = process.argv[3] === 'deflate' ? {
+const pmd = rest[0] === 'deflate' ? {
   threshold: 64, serverNoContextTakeover: true,
   clientNoContextTakeover: true,
 } : false;
-const server = http.createServer((req, res) => {
+if (pmd)
+  rest.shift();
+const tls = rest.length >= 2;
+const notFound = (req, res) => {
   res.writeHead(404);
   res.end();
-});
+};
+const server = tls ? https.createServer({
+  cert: fs.readFileSync(rest[0]),
+  key: fs.readFileSync(rest[1]),
+}, notFound) : http.createServer(notFound);
 const echo = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: pmd,
   maxPayload: 16 << 20 });
 const clock = new WebSocket.WebSocketServer({ noServer: true, perMessageDeflate: pmd,
@@ -59,5 +71,5 @@ setInterval(() => {
 }, 100);
 
 server.listen({ port: port, host: '127.0.0.1', backlog: 4096 }, () => {
-  process.stderr.write(`ws: listening on 127.0.0.1:${port}\n`);
+  process.stderr.write(`ws: listening on 127.0.0.1:${port}${tls ? ' (TLS)' : ''}\n`);
 });
