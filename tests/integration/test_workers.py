@@ -330,6 +330,11 @@ def test_reload_changes_workers_and_routes_without_dropping():
         mark = reload_and_wait(d)
         d.wait_log(r"retiring worker 1 \(pid \d+\)", 5, mark)
         d.wait_log(r"retiring worker 2 \(pid \d+\)", 5, mark)
+        # The master says it retires them when it signals them; each one
+        # stops accepting when its loop takes the signal (a connection
+        # it accepts before that is served like the others).
+        d.wait_log(r"worker 1: retired: ", 5, mark)
+        d.wait_log(r"worker 2: retired: ", 5, mark)
         for i in range(20):
             c, w = connect(d.port)
             assert w == 0, "a retired worker accepted a connection"
