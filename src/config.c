@@ -879,34 +879,18 @@ static bool
 tls_cert(struct loader *ld, const config_setting_t *g,
     struct wsd_tls_cert_conf *cc)
 {
-	bool ok = true;
+	bool ok;
 
 	memset(cc, 0, sizeof(*cc));
 	cc->line = (int)config_setting_source_line(g);
-	switch (tls_path(ld, g, "certificate", &cc->certificate, &cc->line)) {
-	case GOT_NONE:
+	if (tls_path(ld, g, "certificate", &cc->certificate, &cc->line) ==
+	    GOT_NONE)
 		problem(ld, g, "'tls' needs a 'certificate' (a PEM file, "
 		    "the certificate first, then its chain)");
-		ok = false;
-		break;
-	case GOT_BAD:
-		ok = false;
-		break;
-	case GOT_OK:
-		break;
-	}
-	switch (tls_path(ld, g, "key", &cc->key, NULL)) {
-	case GOT_NONE:
+	if (tls_path(ld, g, "key", &cc->key, NULL) == GOT_NONE)
 		problem(ld, g, "'tls' needs a 'key' (the certificate's "
 		    "private key, PEM)");
-		ok = false;
-		break;
-	case GOT_BAD:
-		ok = false;
-		break;
-	case GOT_OK:
-		break;
-	}
+	ok = cc->certificate != NULL && cc->key != NULL;
 	if (!ok) {
 		free(cc->certificate);
 		free(cc->key);
@@ -1000,14 +984,11 @@ parse_tls(struct loader *ld, const config_setting_t *e)
 					continue;
 				}
 				check_keys(ld, s, sni_keys);
-				if (!tls_cert(ld, s, &t->certs[t->ncerts]))
-					ok = false;
-				else if (ok)
+				/* tls_conf_free() frees what is counted. */
+				if (tls_cert(ld, s, &t->certs[t->ncerts]))
 					t->ncerts++;
-				else {
-					free(t->certs[t->ncerts].certificate);
-					free(t->certs[t->ncerts].key);
-				}
+				else
+					ok = false;
 			}
 		}
 	}
