@@ -1102,3 +1102,55 @@ conn_route_foreach(struct route *r, wsd_conn_fn fn, void *arg)
 	}
 	return n;
 }
+
+/* ABI 1.4 (stubs until their parts land). */
+int
+conn_header_at(struct conn *c, size_t i, const char **name,
+    const char **value)
+{
+	(void)c;
+	(void)i;
+	(void)name;
+	(void)value;
+	return -1;
+}
+
+const char *
+conn_local(struct conn *c)
+{
+	(void)c;
+	return NULL;
+}
+
+int
+conn_ping(struct conn *c, const void *data, size_t len)
+{
+	(void)c;
+	(void)data;
+	(void)len;
+	return -1;
+}
+
+size_t
+conn_broadcast_except(struct route *r, struct conn *except, int opcode,
+    const void *data, size_t len)
+{
+	(void)except;
+	return conn_broadcast(r, opcode, data, len);
+}
+
+struct conn *
+conn_find(struct route *r, uint64_t id)
+{
+	(void)r;
+	(void)id;
+	return NULL;
+}
+
+int
+conn_handshake_resume(struct conn *c, int status)
+{
+	(void)c;
+	(void)status;
+	return -1;
+}

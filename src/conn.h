@@ -102,4 +102,20 @@ size_t		 conn_broadcast(struct route *r, int opcode, const void *data,
 /* Milliseconds on the loop's cached monotonic clock. */
 uint64_t	 conn_now_ms(struct server *srv);
 
+/* ABI 1.4: see <wsd/plugin.h> for what each promises the plugin. */
+const char	*conn_param(struct conn *c, const char *name);
+const char	*conn_arg_at(struct conn *c, const char *name, size_t i);
+const char	*conn_cookie_value(struct conn *c, const char *name);
+const char	*conn_signed_cookie(struct conn *c, const char *name,
+		    const char *secret, double max_age_days);
+const char	*conn_offered_subprotocol(struct conn *c, size_t i);
+int		 conn_header_at(struct conn *c, size_t i, const char **name,
+		    const char **value);
+const char	*conn_local(struct conn *c);
+int		 conn_ping(struct conn *c, const void *data, size_t len);
+size_t		 conn_broadcast_except(struct route *r, struct conn *except,
+		    int opcode, const void *data, size_t len);
+struct conn	*conn_find(struct route *r, uint64_t id);
+int		 conn_handshake_resume(struct conn *c, int status);
+
 #endif /* WSD_CONN_H */

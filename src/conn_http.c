@@ -465,3 +465,47 @@ conn_subprotocol(struct conn *c)
 {
 	return c->subprotocol;
 }
+
+/* ABI 1.4 request accessors (stubs until their parts land). */
+const char *
+conn_param(struct conn *c, const char *name)
+{
+	(void)c;
+	(void)name;
+	return NULL;
+}
+
+const char *
+conn_arg_at(struct conn *c, const char *name, size_t i)
+{
+	if (i == 0)
+		return conn_arg(c, name);
+	return NULL;
+}
+
+const char *
+conn_cookie_value(struct conn *c, const char *name)
+{
+	(void)c;
+	(void)name;
+	return NULL;
+}
+
+const char *
+conn_signed_cookie(struct conn *c, const char *name, const char *secret,
+    double max_age_days)
+{
+	(void)c;
+	(void)name;
+	(void)secret;
+	(void)max_age_days;
+	return NULL;
+}
+
+const char *
+conn_offered_subprotocol(struct conn *c, size_t i)
+{
+	(void)c;
+	(void)i;
+	return NULL;
+}

@@ -423,3 +423,30 @@ generations_reopen(struct generations *gs)
 		}
 	}
 }
+
+/* Descriptor watches (stubs until their part lands). */
+struct wsd_watch *
+generation_watch_add(struct route *r, int fd, int events, wsd_watch_fn fn,
+    void *arg)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
+	(void)fn;
+	(void)arg;
+	return NULL;
+}
+
+int
+generation_watch_set(struct wsd_watch *w, int events)
+{
+	(void)w;
+	(void)events;
+	return -1;
+}
+
+void
+generation_watch_cancel(struct wsd_watch *w)
+{
+	(void)w;
+}

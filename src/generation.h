@@ -89,5 +89,9 @@ struct wsd_timer *generation_timer_add(struct route *r, uint64_t after_ms,
 		    uint64_t repeat_ms, wsd_timer_fn fn, void *arg);
 void		 generation_timer_cancel(struct wsd_timer *t);
 int		 generation_post(struct route *r, wsd_post_fn fn, void *arg);
+struct wsd_watch *generation_watch_add(struct route *r, int fd, int events,
+		    wsd_watch_fn fn, void *arg);
+int		 generation_watch_set(struct wsd_watch *w, int events);
+void		 generation_watch_cancel(struct wsd_watch *w);
 
 #endif /* WSD_GENERATION_H */

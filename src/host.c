@@ -276,6 +276,94 @@ h_peer_subject(struct wsd_conn *c)
 	return conn_peer_subject(C(c));
 }
 
+static const char *
+h_param(struct wsd_conn *c, const char *name)
+{
+	return conn_param(C(c), name);
+}
+
+static const char *
+h_arg_at(struct wsd_conn *c, const char *name, size_t i)
+{
+	return conn_arg_at(C(c), name, i);
+}
+
+static const char *
+h_cookie_value(struct wsd_conn *c, const char *name)
+{
+	return conn_cookie_value(C(c), name);
+}
+
+static const char *
+h_signed_cookie(struct wsd_conn *c, const char *name, const char *secret,
+    double max_age_days)
+{
+	return conn_signed_cookie(C(c), name, secret, max_age_days);
+}
+
+static const char *
+h_offered_subprotocol(struct wsd_conn *c, size_t i)
+{
+	return conn_offered_subprotocol(C(c), i);
+}
+
+static int
+h_header_at(struct wsd_conn *c, size_t i, const char **name,
+    const char **value)
+{
+	return conn_header_at(C(c), i, name, value);
+}
+
+static const char *
+h_local_addr(struct wsd_conn *c)
+{
+	return conn_local(C(c));
+}
+
+static int
+h_ping(struct wsd_conn *c, const void *data, size_t len)
+{
+	return conn_ping(C(c), data, len);
+}
+
+static size_t
+h_broadcast_except(struct wsd_route *r, struct wsd_conn *except, int opcode,
+    const void *data, size_t len)
+{
+	return conn_broadcast_except(R(r), C(except), opcode, data, len);
+}
+
+static struct wsd_conn *
+h_conn_find(struct wsd_route *r, uint64_t id)
+{
+	return (struct wsd_conn *)conn_find(R(r), id);
+}
+
+static int
+h_handshake_resume(struct wsd_conn *c, int status)
+{
+	return conn_handshake_resume(C(c), status);
+}
+
+static struct wsd_watch *
+h_watch_add(struct wsd_route *r, int fd, int events, wsd_watch_fn fn,
+    void *arg)
+{
+	return generation_watch_add(R(r), fd, events, fn, arg);
+}
+
+static int
+h_watch_set(struct wsd_watch *w, int events)
+{
+	return generation_watch_set(w, events);
+}
+
+static void
+h_watch_cancel(struct wsd_watch *w)
+{
+	generation_watch_cancel(w);
+}
+
 static const struct wsd_host host = {
 	.abi_major = WSD_ABI_MAJOR,
 	.abi_minor = WSD_ABI_MINOR,
@@ -316,6 +404,20 @@ static const struct wsd_host host = {
 	.worker = h_worker,
 	.conn_tls = h_conn_tls,
 	.peer_subject = h_peer_subject,
+	.param = h_param,
+	.arg_at = h_arg_at,
+	.cookie_value = h_cookie_value,
+	.signed_cookie = h_signed_cookie,
+	.offered_subprotocol = h_offered_subprotocol,
+	.header_at = h_header_at,
+	.local_addr = h_local_addr,
+	.ping = h_ping,
+	.broadcast_except = h_broadcast_except,
+	.conn_find = h_conn_find,
+	.handshake_resume = h_handshake_resume,
+	.watch_add = h_watch_add,
+	.watch_set = h_watch_set,
+	.watch_cancel = h_watch_cancel,
 };
 
 const struct wsd_host *

@@ -114,6 +114,16 @@
  *        wsd_worker().  Appended to struct wsd_host.
  *   1.3  TLS: wsd_conn_tls(), wsd_conn_peer_subject().  Appended to
  *        struct wsd_host.
+ *   1.4  for plugin authors: route parameters (wsd_param()), every value
+ *        of a repeated argument (wsd_arg_at()), decoded and signed
+ *        cookies, the offered subprotocols, every request header
+ *        (wsd_header_at()), wsd_local_addr(), wsd_ping() with the
+ *        `ping` and `pong` callbacks, wsd_broadcast_except(),
+ *        wsd_conn_find(), asynchronous handshakes
+ *        (WSD_HANDSHAKE_PENDING, wsd_handshake_resume()) and descriptor
+ *        watches (wsd_watch_add()).  Host calls made off the loop thread
+ *        are refused and logged.  wsd_send_text() is a wrapper only.
+ *        Appended to struct wsd_host and struct wsd_plugin.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -121,13 +131,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define WSD_ABI_MAJOR	1
-#define WSD_ABI_MINOR	3
+#define WSD_ABI_MINOR	4
 
 #define WSD_PLUGIN_SYMBOL	"wsd_plugin"
 
@@ -158,8 +169,18 @@ enum wsd_send_result {
 struct wsd_conn;	/* one client connection; opaque */
 struct wsd_route;	/* one route, one plugin instance; opaque */
 struct wsd_timer;	/* a timer of a route; opaque */
+struct wsd_watch;	/* a descriptor watch of a route; opaque (1.4) */
+
+/* The handshake hook's answer that defers the decision (1.4). */
+#define WSD_HANDSHAKE_PENDING	1
+
+/* What a descriptor watch waits for, and what its callback got (1.4). */
+#define WSD_WATCH_READ	1
+#define WSD_WATCH_WRITE	2
 
 typedef void (*wsd_timer_fn)(struct wsd_route *r, void *arg);
+typedef void (*wsd_watch_fn)(struct wsd_route *r, int fd, int events,
+    void *arg);
 typedef void (*wsd_post_fn)(struct wsd_route *r, void *arg);
 typedef void (*wsd_conn_fn)(struct wsd_conn *c, void *arg);
 
@@ -238,6 +259,32 @@ struct wsd_host {
 	/* 1.3 */
 	int		 (*conn_tls)(struct wsd_conn *c);
 	const char	*(*peer_subject)(struct wsd_conn *c);
+
+	/* 1.4 */
+	const char	*(*param)(struct wsd_conn *c, const char *name);
+	const char	*(*arg_at)(struct wsd_conn *c, const char *name,
+			    size_t i);
+	const char	*(*cookie_value)(struct wsd_conn *c,
+			    const char *name);
+	const char	*(*signed_cookie)(struct wsd_conn *c,
+			    const char *name, const char *secret,
+			    double max_age_days);
+	const char	*(*offered_subprotocol)(struct wsd_conn *c,
+			    size_t i);
+	int		 (*header_at)(struct wsd_conn *c, size_t i,
+			    const char **name, const char **value);
+	const char	*(*local_addr)(struct wsd_conn *c);
+	int		 (*ping)(struct wsd_conn *c, const void *data,
+			    size_t len);
+	size_t		 (*broadcast_except)(struct wsd_route *r,
+			    struct wsd_conn *except, int opcode,
+			    const void *data, size_t len);
+	struct wsd_conn	*(*conn_find)(struct wsd_route *r, uint64_t id);
+	int		 (*handshake_resume)(struct wsd_conn *c, int status);
+	struct wsd_watch *(*watch_add)(struct wsd_route *r, int fd,
+			    int events, wsd_watch_fn fn, void *arg);
+	int		 (*watch_set)(struct wsd_watch *w, int events);
+	void		 (*watch_cancel)(struct wsd_watch *w);
 };
 
 /*
@@ -305,6 +352,22 @@ struct wsd_plugin {
 
 	/* SIGUSR1: reopen log files. */
 	void	(*reopen)(void *state);
+
+	/* 1.4 */
+	/*
+	 * The client sent a Ping (Tornado's on_ping); wsd has queued the
+	 * Pong already.  data is the Ping's payload (at most 125 bytes).
+	 */
+	void	(*ping)(void *state, struct wsd_conn *c, const void *data,
+		    size_t len);
+	/*
+	 * A Pong came (Tornado's on_pong).  rtt_us is the time in
+	 * microseconds since the Ping it answers was sent (one of the
+	 * plugin's wsd_ping() or wsd's own keep-alive Ping, matched by
+	 * payload), or -1 for an unsolicited Pong.
+	 */
+	void	(*pong)(void *state, struct wsd_conn *c, const void *data,
+		    size_t len, int64_t rtt_us);
 };
 
 /*
@@ -750,6 +813,190 @@ static inline const char *
 wsd_conn_peer_subject(struct wsd_conn *c)
 {
 	return wsd_host_->peer_subject(c);
+}
+
+/* ---------------------------------------------------------------- ABI 1.4 */
+
+/*
+ * A parameter of the route's pattern: for a route `/rooms/:room`,
+ * wsd_param(c, "room") on "/rooms/blue%20sky" is "blue sky"; for a
+ * route ending in a wildcard, "/files/" then "*", wsd_param(c, "*") is
+ * the rest of the path after "/files/", decoded ("" when nothing
+ * follows).  NULL for a name
+ * the pattern does not have.  Handshake and open only, like the other
+ * request accessors.
+ */
+static inline const char *
+wsd_param(struct wsd_conn *c, const char *name)
+{
+	return wsd_host_->param(c, name);
+}
+
+/*
+ * The i-th value (from 0) of a query argument that may repeat, percent-
+ * decoded (Tornado's get_arguments): NULL past the last.
+ * wsd_arg_at(c, name, 0) is wsd_arg(c, name).  Handshake and open only.
+ */
+static inline const char *
+wsd_arg_at(struct wsd_conn *c, const char *name, size_t i)
+{
+	return wsd_host_->arg_at(c, name, i);
+}
+
+/*
+ * A cookie's value decoded as browsers and Tornado encode it: a quoted
+ * value ("a b") loses its quotes and backslash escapes (\" \\ \NNN
+ * octal), then %XX sequences are decoded.  NULL when absent, or when the
+ * decoded value would contain a NUL byte.  Handshake and open only.
+ */
+static inline const char *
+wsd_cookie_value(struct wsd_conn *c, const char *name)
+{
+	return wsd_host_->cookie_value(c, name);
+}
+
+/*
+ * The value of a cookie that Tornado's set_signed_cookie() made with
+ * secret (format version 2, HMAC-SHA256), if the signature is valid, the
+ * name inside matches, and it is younger than max_age_days (which may be
+ * fractional; <= 0: any age).  NULL otherwise: absent, tampered,
+ * expired, version 1, or malformed.  Handshake and open only.
+ */
+static inline const char *
+wsd_signed_cookie(struct wsd_conn *c, const char *name, const char *secret,
+    double max_age_days)
+{
+	return wsd_host_->signed_cookie(c, name, secret, max_age_days);
+}
+
+/*
+ * The i-th subprotocol (from 0) the client offered in
+ * Sec-WebSocket-Protocol, in its order over all such headers; NULL past
+ * the last.  In handshake (pick one with wsd_accept_subprotocol()).
+ */
+static inline const char *
+wsd_offered_subprotocol(struct wsd_conn *c, size_t i)
+{
+	return wsd_host_->offered_subprotocol(c, i);
+}
+
+/*
+ * The i-th request header (from 0) as sent: stores its name and value
+ * (NUL terminated) and returns 0, or returns -1 past the last.
+ * Handshake and open only.
+ */
+static inline int
+wsd_header_at(struct wsd_conn *c, size_t i, const char **name,
+    const char **value)
+{
+	return wsd_host_->header_at(c, i, name, value);
+}
+
+/*
+ * The address and port the client connected to, as wsd_remote_addr()
+ * writes them; valid until close returns.
+ */
+static inline const char *
+wsd_local_addr(struct wsd_conn *c)
+{
+	return wsd_host_->local_addr(c);
+}
+
+/*
+ * Send a Ping with up to 125 bytes of payload (Tornado's ping()).  The
+ * client's Pong reaches the plugin's `pong` callback with the round-trip
+ * time.  Returns 0, or -1 when the connection is not open or the payload
+ * is too long.
+ */
+static inline int
+wsd_ping(struct wsd_conn *c, const void *data, size_t len)
+{
+	return wsd_host_->ping(c, data, len);
+}
+
+/*
+ * wsd_broadcast() to every open client of the route but except (the
+ * sender, typically; NULL: nobody is skipped).  Returns how many clients
+ * it was queued for.
+ */
+static inline size_t
+wsd_broadcast_except(struct wsd_route *r, struct wsd_conn *except,
+    int opcode, const void *data, size_t len)
+{
+	return wsd_host_->broadcast_except(r, except, opcode, data, len);
+}
+
+/*
+ * Send a NUL-terminated UTF-8 string as one text message.
+ */
+WSD_WARN_UNUSED static inline int
+wsd_send_text(struct wsd_conn *c, const char *s)
+{
+	return wsd_host_->send(c, WSD_TEXT, s, strlen(s));
+}
+
+/*
+ * The route's connection whose wsd_conn_id() is id, or NULL once it is
+ * gone (or if it never belonged to r).  A connection waiting for
+ * wsd_handshake_resume() is found too.  This is how work done elsewhere
+ * (a thread, via wsd_post(); a timer) reaches a connection safely: keep
+ * the id, not the pointer.  On the loop thread only.
+ */
+static inline struct wsd_conn *
+wsd_conn_find(struct wsd_route *r, uint64_t id)
+{
+	return wsd_host_->conn_find(r, id);
+}
+
+/*
+ * ASYNCHRONOUS HANDSHAKES.  A handshake hook that must ask another
+ * service returns WSD_HANDSHAKE_PENDING; wsd then waits (reading nothing
+ * more from the client) until the plugin calls wsd_handshake_resume()
+ * with 0 to accept (open follows at once) or an HTTP status from 400 to
+ * 599 to refuse.  Call it on the loop: from a timer, or from a function
+ * a thread handed to wsd_post(), finding the connection again with
+ * wsd_conn_find() (keep its id, never the pointer).  The request
+ * accessors, wsd_accept_subprotocol() and wsd_add_header() work until
+ * then.  If the client leaves, or the route's handshake_timeout passes,
+ * before the plugin decides, wsd calls `close` with 1006 (so the plugin
+ * frees what it attached) and the connection is gone: wsd_conn_find()
+ * returns NULL.  A connection refused through wsd_handshake_resume()
+ * gets no `close`, as one refused by the hook itself.  Returns 0, or -1
+ * when c is not waiting for a decision.
+ */
+static inline int
+wsd_handshake_resume(struct wsd_conn *c, int status)
+{
+	return wsd_host_->handshake_resume(c, status);
+}
+
+/*
+ * Watch a descriptor the plugin owns (a pipe to a child, a socket to
+ * another service) on the route's loop: fn(r, fd, events, arg) runs
+ * when it is readable (WSD_WATCH_READ) or writable (WSD_WATCH_WRITE),
+ * as events asks, until wsd_watch_set() changes that (0: pause) or
+ * wsd_watch_cancel() ends it.  The descriptor stays the plugin's to
+ * close, after cancelling.  Watches belong to the route: those left are
+ * cancelled after fini.  Returns NULL on failure.  Cancelling from
+ * inside the callback is fine.
+ */
+WSD_WARN_UNUSED static inline struct wsd_watch *
+wsd_watch_add(struct wsd_route *r, int fd, int events, wsd_watch_fn fn,
+    void *arg)
+{
+	return wsd_host_->watch_add(r, fd, events, fn, arg);
+}
+
+static inline int
+wsd_watch_set(struct wsd_watch *w, int events)
+{
+	return wsd_host_->watch_set(w, events);
+}
+
+static inline void
+wsd_watch_cancel(struct wsd_watch *w)
+{
+	wsd_host_->watch_cancel(w);
 }
 
 #ifdef __cplusplus
