@@ -920,6 +920,7 @@ conn_free(struct conn *c)
 	conn_outbuf_release(c);
 	SSL_free(c->ssl);
 	free(c->peer_subject);
+	free(c->local);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	conn_free_request(c);
@@ -1104,22 +1105,21 @@ conn_route_foreach(struct route *r, wsd_conn_fn fn, void *arg)
 }
 
 /* ABI 1.4 (stubs until their parts land). */
-int
-conn_header_at(struct conn *c, size_t i, const char **name,
-    const char **value)
-{
-	(void)c;
-	(void)i;
-	(void)name;
-	(void)value;
-	return -1;
-}
-
 const char *
 conn_local(struct conn *c)
 {
-	(void)c;
-	return NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char buf[sizeof(c->remote)];
+
+	if (c->local != NULL)
+		return c->local;
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == -1)
+		return NULL;
+	format_addr((struct sockaddr *)&ss, buf, sizeof(buf));
+	c->local = strdup(buf);
+	return c->local;
 }
 
 int

@@ -502,6 +502,25 @@ conn_signed_cookie(struct conn *c, const char *name, const char *secret,
 	return NULL;
 }
 
+int
+conn_header_at(struct conn *c, size_t i, const char **name,
+    const char **value)
+{
+	const struct http_header *h;
+	const char *n, *v;
+
+	if (c->rq == NULL || c->rq->head == NULL || i >= c->rq->req.nheaders ||
+	    name == NULL || value == NULL)
+		return -1;
+	h = &c->rq->req.headers[i];
+	if ((n = keep_string(c, dup_counted(h->name, h->name_len))) == NULL ||
+	    (v = keep_string(c, dup_counted(h->value, h->value_len))) == NULL)
+		return -1;
+	*name = n;
+	*value = v;
+	return 0;
+}
+
 const char *
 conn_offered_subprotocol(struct conn *c, size_t i)
 {

@@ -171,6 +171,7 @@ struct conn {
 	bool			 tls_shut_pending; /* close_notify waits for room */
 	int8_t			 tls_end;	/* a read's end held for the next */
 	char			*peer_subject;	/* verified client certificate */
+	char			*local;		/* wsd_local_addr(), once asked */
 
 	/* For the access log. */
 	uint64_t		 start_ms;
