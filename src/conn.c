@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@
 #define WAIT_MAX	WS_RX_WAIT_MAX
 /* The least a connection's own input buffer grows by. */
 #define IBUF_MIN	4096
+/* Buckets of the id index to begin with. */
+#define BYID_MIN	1024
 /* Reads per readable event, so that one client cannot hog the loop. */
 #define READ_ROUNDS	8
 
@@ -115,8 +118,68 @@ conn_server_init(struct server *srv)
 		free(cs);
 		return -1;
 	}
+	cs->byid_mask = BYID_MIN - 1;
+	if ((cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL) {
+		event_free(cs->ev_flush);
+		event_free(cs->ev_budget);
+		addrcount_free(cs->pending);
+		free(cs->rbuf);
+		free(cs);
+		return -1;
+	}
 	srv->cs = cs;
 	return 0;
+}
+
+static size_t
+byid_slot(const struct conn_shared *cs, uint64_t id)
+{
+	/* Ids count up within a worker, whose number is in the top bits. */
+	return (size_t)(id ^ (id >> 40)) & cs->byid_mask;
+}
+
+/* Index c by its id; on no memory the table only stays more crowded. */
+static void
+byid_insert(struct conn_shared *cs, struct conn *c)
+{
+	struct conn **nb, *e, *next;
+	size_t i, n;
+
+	if (cs->byid_n >= 2 * (cs->byid_mask + 1) &&
+	    (nb = calloc(2 * (cs->byid_mask + 1), sizeof(*nb))) != NULL) {
+		n = cs->byid_mask + 1;
+		cs->byid_mask = 2 * n - 1;
+		for (i = 0; i < n; i++) {
+			for (e = cs->byid[i]; e != NULL; e = next) {
+				size_t k = byid_slot(cs, e->id);
+
+				next = e->id_next;
+				e->id_next = nb[k];
+				nb[k] = e;
+			}
+		}
+		free(cs->byid);
+		cs->byid = nb;
+	}
+	i = byid_slot(cs, c->id);
+	c->id_next = cs->byid[i];
+	cs->byid[i] = c;
+	cs->byid_n++;
+}
+
+static void
+byid_remove(struct conn_shared *cs, struct conn *c)
+{
+	struct conn **pp;
+
+	for (pp = &cs->byid[byid_slot(cs, c->id)]; *pp != NULL;
+	    pp = &(*pp)->id_next) {
+		if (*pp == c) {
+			*pp = c->id_next;
+			cs->byid_n--;
+			return;
+		}
+	}
 }
 
 void
@@ -129,6 +192,7 @@ conn_server_fini(struct server *srv)
 	while (cs->noutpool > 0)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
 	pmd_worker_free(&cs->pmd);
+	free(cs->byid);
 	event_free(cs->ev_flush);
 	event_free(cs->ev_budget);
 	addrcount_free(cs->pending);
@@ -225,6 +289,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->srv = srv;
 	c->id = ++srv->next_id;
+	byid_insert(cs, c);
 	c->state = CONN_HTTP;
 	c->gen = srv->gen;
 	generation_ref(c->gen);
@@ -455,6 +520,42 @@ handle_close_frame(struct conn *c, const uint8_t *p, size_t len)
 	conn_linger(c);
 }
 
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * A Pong: it answers the plugin's Ping if the payload is the same, or
+ * wsd's own empty keep-alive Ping; either way the plugin hears of it,
+ * with the round trip when there was a Ping to time it from.
+ */
+static void
+handle_pong(struct conn *c, const uint8_t *p, size_t len)
+{
+	int64_t rtt = -1;
+
+	if (c->uping != NULL && c->uping->outstanding &&
+	    c->uping->len == len && (len == 0 ||
+	    memcmp(c->uping->data, p, len) == 0)) {
+		c->uping->outstanding = false;
+		rtt = (int64_t)(mono_us() - c->uping->sent_us);
+	} else if (c->ping_outstanding && len == 0) {
+		rtt = (int64_t)(conn_now_ms(c->srv) - c->ping_sent_ms) * 1000;
+	}
+	c->ping_outstanding = false;
+	if (c->state != CONN_OPEN || c->route->plugin->ops.pong == NULL)
+		return;
+	c->in_cb++;
+	c->route->plugin->ops.pong(c->route->state, (struct wsd_conn *)c,
+	    len > 0 ? p : (const uint8_t *)"", len, rtt);
+	c->in_cb--;
+}
+
 static void
 handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 {
@@ -472,9 +573,16 @@ handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 			break;
 		}
 		conn_send_frame(c, WS_OP_PONG, p, len);
+		if (c->state == CONN_OPEN && c->route->plugin->ops.ping != NULL) {
+			c->in_cb++;
+			c->route->plugin->ops.ping(c->route->state,
+			    (struct wsd_conn *)c, len > 0 ? p : (const uint8_t *)"",
+			    len);
+			c->in_cb--;
+		}
 		break;
 	case WS_OP_PONG:
-		c->ping_outstanding = false;
+		handle_pong(c, p, len);
 		break;
 	case WS_OP_CLOSE:
 		handle_close_frame(c, p, len);
@@ -608,6 +716,8 @@ consume(struct conn *c, uint8_t *buf, size_t len)
 {
 	size_t used = 0;
 
+	if (c->hs_pending)
+		return 0;	/* kept until the plugin decides */
 	if (c->state == CONN_HTTP) {
 		used = conn_read_head(c, buf, len);
 		if (c->state == CONN_HTTP)
@@ -695,6 +805,31 @@ conn_eof(struct conn *c)
 	return 0;
 }
 
+/*
+ * Readable while the plugin decides on the handshake: a client that
+ * left ends it now; one that sends before its 101 is not read from
+ * again until the decision (the handshake timeout still bounds it).
+ */
+static void
+pending_readable(struct conn *c)
+{
+	uint8_t b;
+	ssize_t n;
+
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
+		event_del(c->rev);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	log_info("conn %llu %s: left while its handshake waited for the "
+	    "plugin", (unsigned long long)c->id, c->remote);
+	c->hs_pending = false;
+	conn_io_error(c);
+}
+
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -703,6 +838,10 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	int round;
 
 	(void)what;
+	if (c->hs_pending) {
+		pending_readable(c);
+		return;
+	}
 	c->in_read = true;
 	for (round = 0; round < READ_ROUNDS; round++) {
 		uint8_t *dst;
@@ -838,6 +977,13 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	switch (c->state) {
 	case CONN_HTTP:
+		if (c->hs_pending) {
+			log_info("conn %llu %s: the plugin did not decide on the "
+			    "handshake within the handshake timeout",
+			    (unsigned long long)c->id, c->remote);
+			conn_hs_finish(c, 503, true);
+			break;
+		}
 		log_debug("conn %llu %s: no request head within the handshake "
 		    "timeout", (unsigned long long)c->id, c->remote);
 		c->status = 408;
@@ -909,6 +1055,7 @@ conn_free(struct conn *c)
 	}
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
+	byid_remove(srv->cs, c);
 	if (c->flush_queued)
 		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
 	event_del(c->timer);
@@ -921,6 +1068,7 @@ conn_free(struct conn *c)
 	SSL_free(c->ssl);
 	free(c->peer_subject);
 	free(c->local);
+	free(c->uping);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	conn_free_request(c);
@@ -1125,32 +1273,53 @@ conn_local(struct conn *c)
 int
 conn_ping(struct conn *c, const void *data, size_t len)
 {
-	(void)c;
-	(void)data;
-	(void)len;
-	return -1;
-}
-
-size_t
-conn_broadcast_except(struct route *r, struct conn *except, int opcode,
-    const void *data, size_t len)
-{
-	(void)except;
-	return conn_broadcast(r, opcode, data, len);
+	if (c->state != CONN_OPEN || len > WS_CONTROL_MAX ||
+	    (len > 0 && data == NULL))
+		return -1;
+	if (c->uping == NULL && (c->uping = calloc(1, sizeof(*c->uping))) == NULL)
+		return -1;
+	if (conn_send_frame(c, WS_OP_PING, data, len) == -1)
+		return -1;
+	c->uping->outstanding = true;
+	c->uping->sent_us = mono_us();
+	c->uping->len = (uint8_t)len;
+	if (len > 0)
+		memcpy(c->uping->data, data, len);
+	return 0;
 }
 
 struct conn *
 conn_find(struct route *r, uint64_t id)
 {
-	(void)r;
-	(void)id;
+	struct conn_shared *cs;
+	struct conn *c;
+
+	if (r == NULL || r->gen == NULL || r->gen->gens == NULL)
+		return NULL;
+	cs = ((struct server *)(void *)((char *)r->gen->gens -
+	    offsetof(struct server, gens)))->cs;
+	for (c = cs->byid[byid_slot(cs, id)]; c != NULL; c = c->id_next) {
+		if (c->id != id)
+			continue;
+		if (c->route != r || c->free_pending || c->state == CONN_DEAD)
+			return NULL;
+		if (c->hs_pending || (c->open_called &&
+		    (c->state == CONN_OPEN || c->state == CONN_CLOSING)))
+			return c;
+		return NULL;
+	}
 	return NULL;
 }
 
 int
 conn_handshake_resume(struct conn *c, int status)
 {
-	(void)c;
-	(void)status;
-	return -1;
+	if (c == NULL || !c->hs_pending || c->in_handshake)
+		return -1;
+	if (status != 0 && (status < 400 || status > 599))
+		status = 500;
+	conn_hs_finish(c, status, false);
+	if (c->free_pending && c->in_cb == 0)
+		conn_free(c);
+	return 0;
 }

@@ -112,13 +112,13 @@ negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
 	c->rx.rsv1_ok = true;
 }
 
+static void	upgrade_accept(struct conn *c, struct route *r);
+
 static void
 upgrade(struct conn *c, struct route *r)
 {
 	const struct wsd_route_conf *rc = r->conf;
 	struct ws_upgrade up;
-	char accept[WS_ACCEPT_LEN + 1], worker[40];
-	char ext[PMD_RESPONSE_MAX + 32];
 	int status;
 
 	if (!ws_is_upgrade(&c->rq->req)) {
@@ -142,7 +142,7 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 	}
-	if (ws_accept_key(up.key, up.key_len, accept) == -1) {
+	if (ws_accept_key(up.key, up.key_len, c->rq->accept) == -1) {
 		respond_error(c, 500, NULL);
 		return;
 	}
@@ -162,6 +162,14 @@ upgrade(struct conn *c, struct route *r)
 		    (struct wsd_conn *)c);
 		c->in_cb--;
 		c->in_handshake = false;
+		if (status == WSD_HANDSHAKE_PENDING) {
+			/* close runs if it ends before the plugin decides. */
+			c->hs_pending = true;
+			c->hs_accepted = true;
+			log_debug("conn %llu %s: %s decides later",
+			    (unsigned long long)c->id, c->remote, rc->plugin);
+			return;
+		}
 		if (status != 0) {
 			c->route = NULL;
 			c->user = NULL;
@@ -173,6 +181,16 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 	}
+	upgrade_accept(c, r);
+}
+
+/* The handshake is accepted: answer 101 and open. */
+static void
+upgrade_accept(struct conn *c, struct route *r)
+{
+	const struct wsd_route_conf *rc = r->conf;
+	char worker[40], ext[PMD_RESPONSE_MAX + 32];
+
 	if (r->plugin->ops.handshake != NULL)
 		c->hs_accepted = true;
 	/* worker_header: which worker serves it, for tests and debugging. */
@@ -187,7 +205,7 @@ upgrade(struct conn *c, struct route *r)
 	    "Connection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: %s\r\n"
 	    "%s%s%s%s"
-	    "%s%s\r\n", accept,
+	    "%s%s\r\n", c->rq->accept,
 	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 	    c->subprotocol != NULL ? c->subprotocol : "",
 	    c->subprotocol != NULL ? "\r\n" : "", ext, worker,
@@ -204,6 +222,38 @@ upgrade(struct conn *c, struct route *r)
 
 	conn_opened(c, r);
 	conn_free_request(c);
+}
+
+/*
+ * The end of a handshake that waited for the plugin: accepted (0),
+ * refused by the plugin (an HTTP status), or timed out (503 with
+ * timed_out; the plugin then hears close, 1006, when the connection is
+ * freed).
+ */
+void
+conn_hs_finish(struct conn *c, int status, bool timed_out)
+{
+	struct route *r = c->route;
+
+	c->hs_pending = false;
+	if (c->state != CONN_HTTP || r == NULL)
+		return;
+	if (!event_pending(c->rev, EV_READ, NULL))
+		event_add(c->rev, NULL);
+	if (status == 0) {
+		upgrade_accept(c, r);
+		return;
+	}
+	if (!timed_out) {
+		c->hs_accepted = false;
+		c->route = NULL;
+		c->user = NULL;
+		log_info("conn %llu %s: refused by %s with %d",
+		    (unsigned long long)c->id, c->remote, r->conf->plugin,
+		    status);
+	}
+	respond_error(c, status, NULL);
+	conn_want_flush(c);
 }
 
 static void
@@ -394,7 +444,8 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 	const char *one[1];
 	size_t i;
 
-	if (!c->in_handshake || name == NULL || c->subprotocol != NULL)
+	if ((!c->in_handshake && !c->hs_pending) || name == NULL ||
+	    c->subprotocol != NULL)
 		return -1;
 	one[0] = name;
 	/* It must be one the client offered, in any of its headers. */
@@ -437,7 +488,7 @@ conn_add_header(struct conn *c, const char *name, const char *value)
 {
 	char *n;
 
-	if (!c->in_handshake || !header_ok(name, value))
+	if ((!c->in_handshake && !c->hs_pending) || !header_ok(name, value))
 		return -1;
 	if (asprintf(&n, "%s%s: %s\r\n", c->rq->extra_headers != NULL ?
 	    c->rq->extra_headers : "", name, value) == -1)

@@ -712,12 +712,21 @@ nomem:
 size_t
 conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 {
+	return conn_broadcast_except(r, NULL, opcode, data, len);
+}
+
+size_t
+conn_broadcast_except(struct route *r, struct conn *except, int opcode,
+    const void *data, size_t len)
+{
 	struct shared_frame *f;
 	struct conn *c;
 	size_t n = 0;
 
 	if ((opcode != WSD_TEXT && opcode != WSD_BINARY) ||
-	    (len > 0 && data == NULL) || r->nconns == 0)
+	    (len > 0 && data == NULL) || r->nconns == 0 ||
+	    (r->nconns == 1 && except != NULL && except->route == r &&
+	    except->open_called))
 		return 0;
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return 0;
@@ -725,7 +734,7 @@ conn_broadcast(struct route *r, int opcode, const void *data, size_t len)
 		return 0;
 	/* conn_send_shared() never frees: the walk stays on live links. */
 	TAILQ_FOREACH(c, &r->conns, route_link)
-		if (conn_send_shared(c, f))
+		if (c != except && conn_send_shared(c, f))
 			n++;
 	shared_frame_done(f);
 	return n;

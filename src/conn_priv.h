@@ -29,6 +29,7 @@
 #include "config.h"
 #include "conn.h"
 #include "generation.h"
+#include "handshake.h"
 #include "http.h"
 #include "pmd.h"
 #include "route.h"
@@ -79,6 +80,19 @@ struct conn_shared {
 
 	/* permessage-deflate: streams and scratch shared by every conn. */
 	struct pmd_worker	 pmd;
+
+	/* Every connection by id, for wsd_conn_find(): chained buckets. */
+	struct conn		**byid;
+	size_t			 byid_mask;	/* buckets - 1 */
+	size_t			 byid_n;
+};
+
+/* A Ping the plugin sent (wsd_ping()), to time its Pong. */
+struct conn_ping {
+	uint64_t		 sent_us;
+	bool			 outstanding;
+	uint8_t			 len;
+	uint8_t			 data[125];
 };
 
 /*
@@ -96,6 +110,7 @@ struct conn_request {
 	char			**strs;		/* strings handed to the plugin */
 	size_t			 nstrs;
 	char			*extra_headers;	/* "Name: value\r\n"... */
+	char			 accept[WS_ACCEPT_LEN + 1];	/* for the 101 */
 };
 
 struct conn {
@@ -107,6 +122,7 @@ struct conn {
 	struct evbuffer		*out;		/* only while output waits */
 	struct event		*timer;
 	uint64_t		 id;
+	struct conn		*id_next;	/* cs->byid chain */
 	enum conn_state		 state;
 	struct generation	*gen;		/* referenced */
 	struct route		*route;		/* once upgraded */
@@ -155,6 +171,9 @@ struct conn {
 	bool			 ping_outstanding;
 	bool			 in_handshake;	/* the plugin's hook runs */
 	bool			 over_hwm;	/* waiting for `drain` */
+	bool			 hs_pending;	/* WSD_HANDSHAKE_PENDING: waits
+						   for wsd_handshake_resume() */
+	struct conn_ping	*uping;		/* the plugin's last wsd_ping() */
 
 	/* Keepalive. */
 	uint64_t		 last_rx_ms;
@@ -246,6 +265,7 @@ int		 conn_tls_shutdown(struct conn *c);
 /* conn_http.c */
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
 		    size_t len);
+void		 conn_hs_finish(struct conn *c, int status, bool timed_out);
 void		 conn_free_request(struct conn *c);
 
 /* Bytes queued and not yet taken by the kernel. */

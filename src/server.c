@@ -550,6 +550,10 @@ server_init(struct server *srv)
 		log_err("out of memory");
 		return -1;
 	}
+	if (host_attach(srv->base) == -1) {
+		log_err("cannot set up the host calls: %s", strerror(errno));
+		return -1;
+	}
 	if (generations_init(&srv->gens, srv->base, host_table()) == -1) {
 		log_err("cannot set up the post queue: %s", strerror(errno));
 		return -1;
@@ -632,6 +636,7 @@ server_free(struct server *srv)
 	generations_fini(&srv->gens);
 	/* After the plugins' fini, which may still publish. */
 	topics_fini(srv);
+	host_detach();
 	conn_server_fini(srv);
 	if (srv->base != NULL)
 		event_base_free(srv->base);

@@ -95,5 +95,12 @@ void		 server_free(struct server *srv);
 
 /* The table of host functions handed to plugins (host.c). */
 const struct wsd_host *host_table(void);
+/*
+ * Make the calling thread the one plugins' host calls must come from,
+ * and set up the wake-up that logs what other threads tried (host.c).
+ * Returns 0, or -1 with errno set.  host_detach() undoes it.
+ */
+int		 host_attach(struct event_base *base);
+void		 host_detach(void);
 
 #endif /* WSD_SERVER_H */
