@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "generation.h"
 #include "log.h"
+#include "plugin.h"
 #include "route.h"
 #include "server.h"
 #include "topic.h"
@@ -65,6 +66,7 @@ static struct {
 	/* Under lock: */
 	unsigned long	 refused;	/* calls refused since the last log */
 	char		 who[256], call[32];
+	const void	*who_base;	/* the caller's object, if known */
 	struct off_line	*head, **tail;
 	size_t		 nlines;
 	unsigned long	 lines_dropped;
@@ -94,11 +96,16 @@ off_refused(const char *call, const void *caller)
 {
 	Dl_info di;
 	const char *who = "a plugin";
+	const void *base = NULL;
 
-	if (caller != NULL && dladdr(caller, &di) != 0 && di.dli_fname != NULL)
-		who = di.dli_fname;
+	if (caller != NULL && dladdr(caller, &di) != 0) {
+		base = di.dli_fbase;
+		if (di.dli_fname != NULL)
+			who = di.dli_fname;
+	}
 	pthread_mutex_lock(&off.lock);
 	off.refused++;
+	off.who_base = base;
 	snprintf(off.who, sizeof(off.who), "%s", who);
 	snprintf(off.call, sizeof(off.call), "%s", call);
 	pthread_mutex_unlock(&off.lock);
@@ -145,7 +152,8 @@ off_drain(void)
 {
 	struct off_line *l, *next;
 	unsigned long refused = 0, dropped;
-	char who[256], call[32];
+	char who[512], call[32], name[512];
+	const void *base = NULL;
 	uint64_t now = off_now_ms();
 	bool held;
 
@@ -160,7 +168,8 @@ off_drain(void)
 		refused = off.refused;
 		off.refused = 0;
 		off.last_ms = now;
-		memcpy(who, off.who, sizeof(who));
+		memcpy(who, off.who, sizeof(off.who));
+		base = off.who_base;
 		memcpy(call, off.call, sizeof(call));
 	}
 	held = off.refused > 0;
@@ -179,6 +188,10 @@ off_drain(void)
 		log_warn("%lu line(s) plugins logged from their own threads "
 		    "were dropped (more than %d waiting)", dropped,
 		    OFF_LINES_MAX);
+	/* The loaded plugins are the loop's to look at. */
+	if (refused > 0 && base != NULL &&
+	    plugin_describe(base, name, sizeof(name)) == 0)
+		snprintf(who, sizeof(who), "%s", name);
 	if (refused > 0)
 		log_err("%s called %s() from its own thread, not wsd's event "
 		    "loop: refused (%lu such call%s); only wsd_post() and "

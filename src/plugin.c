@@ -226,6 +226,7 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 	char name[64], magic[SELFMAG];
 	const char *why;
 	void *dl;
+	Dl_info di;
 	size_t n;
 	int fd;
 
@@ -281,6 +282,8 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 	p->dl = dl;
 	p->fd = fd;
 	p->refs = 1;
+	if (dladdr(d, &di) != 0)
+		p->base = di.dli_fbase;
 	p->next = loaded;
 	loaded = p;
 	return p;
@@ -289,6 +292,21 @@ fail:
 	dlclose(dl);
 	close(fd);
 	return NULL;
+}
+
+int
+plugin_describe(const void *base, char *buf, size_t len)
+{
+	struct plugin *p;
+
+	for (p = loaded; p != NULL; p = p->next) {
+		if (p->base != NULL && p->base == base) {
+			snprintf(buf, len, "plugin %s (%s)", p->ops.name != NULL ?
+			    p->ops.name : "?", p->path);
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int

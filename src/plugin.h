@@ -18,6 +18,7 @@ struct plugin {
 	 */
 	struct wsd_plugin	 ops;
 	int			 fd;	/* what was judged and mapped */
+	void			*base;	/* where it is mapped (dladdr) */
 	unsigned		 refs;
 	struct plugin		*next;
 };
@@ -42,6 +43,12 @@ struct plugin	*plugin_load(const char *path, int strict,
  * -1 if it cannot be read as ELF.
  */
 int		 plugin_wants_execstack(const char *path);
+
+/*
+ * "plugin NAME (PATH)" of the loaded plugin mapped at base (dladdr()'s
+ * dli_fbase) into buf; -1 if none is.  On the loop thread.
+ */
+int		 plugin_describe(const void *base, char *buf, size_t len);
 
 /* Drop a reference; the last one unloads the object. */
 void		 plugin_unref(struct plugin *p);
