@@ -47,6 +47,7 @@ struct loader {
 	struct wsd_config	*c;
 	struct problem		*p;
 	size_t			 np;
+	size_t			 nmissing;	/* of them, plugin files */
 };
 
 /* ------------------------------------------------------------ memory */
@@ -1192,9 +1193,10 @@ plugin_name_ok(struct loader *ld, const config_setting_t *s, const char *p)
 /* Check that the plugin's shared object is there and readable. */
 static void
 check_plugin_file(struct loader *ld, const config_setting_t *s,
-    const struct wsd_route_conf *r)
+    struct wsd_route_conf *r)
 {
 	struct stat st;
+	size_t before = ld->np;
 
 	if (stat(r->plugin_path, &st) == -1)
 		problem(ld, s, "plugin '%s': %s: %s", r->plugin,
@@ -1205,6 +1207,10 @@ check_plugin_file(struct loader *ld, const config_setting_t *s,
 	else if (access(r->plugin_path, R_OK) == -1)
 		problem(ld, s, "plugin '%s': %s: %s", r->plugin,
 		    r->plugin_path, strerror(errno));
+	if (ld->np > before) {
+		r->plugin_missing = true;
+		ld->nmissing++;
+	}
 }
 
 static void
@@ -1491,9 +1497,9 @@ check_includes(const char *file, const char *dir, struct wsd_errors *errs,
 	return bad;
 }
 
-struct wsd_config *
-config_load(const char *file, const char *plugin_dir_default,
-    struct wsd_errors *errs)
+static struct wsd_config *
+load(const char *file, const char *plugin_dir_default,
+    struct wsd_errors *errs, bool for_check)
 {
 	struct loader ld;
 	struct wsd_config *c;
@@ -1560,11 +1566,27 @@ config_load(const char *file, const char *plugin_dir_default,
 	parse_routes(&ld, root);
 	parse_cluster(&ld, root);
 
-	if (problems_flush(&ld, errs) > 0) {
+	/* For a check, missing plugins do not hide the others' errors. */
+	if (problems_flush(&ld, errs) > ld.nmissing || (ld.nmissing > 0 &&
+	    !for_check)) {
 		config_free(c);
 		return NULL;
 	}
 	return c;
+}
+
+struct wsd_config *
+config_load(const char *file, const char *plugin_dir_default,
+    struct wsd_errors *errs)
+{
+	return load(file, plugin_dir_default, errs, false);
+}
+
+struct wsd_config *
+config_load_check(const char *file, const char *plugin_dir_default,
+    struct wsd_errors *errs)
+{
+	return load(file, plugin_dir_default, errs, true);
 }
 
 void

@@ -108,6 +108,7 @@ struct wsd_route_conf {
 	struct wsd_limits	 limits;	/* global merged with overrides */
 	struct pmd_conf		 compression;	/* global merged with overrides */
 	int			 line;
+	bool			 plugin_missing;	/* reported already */
 };
 
 #define WSD_CLUSTER_PREFIX_DEFAULT	"wsd:"
@@ -165,6 +166,17 @@ void errors_clear(struct wsd_errors *e);
  * do not parse, and plugin files that do not exist.
  */
 struct wsd_config *config_load(const char *file,
+    const char *plugin_dir_default, struct wsd_errors *errs);
+
+/*
+ * config_load() for a check of the whole configuration (wsd -t, the
+ * master's check before a start or reload): when its only problems are
+ * plugin files that are missing, it still returns the config, with
+ * those problems in *errs and the routes marked plugin_missing, so that
+ * loading the other routes' plugins reports their errors in the same
+ * run.  generation_new() refuses such a config.
+ */
+struct wsd_config *config_load_check(const char *file,
     const char *plugin_dir_default, struct wsd_errors *errs);
 
 void config_free(struct wsd_config *c);

@@ -328,6 +328,7 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 {
 	struct generation *g;
 	size_t i, before = errs->n;
+	bool missing = false;
 	char err[1024];
 
 	if (!gs->ready || (g = calloc(1, sizeof(*g))) == NULL) {
@@ -355,6 +356,10 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 		struct route *r = &g->routes.routes[i];
 		const struct wsd_route_conf *rc = r->conf;
 
+		if (rc->plugin_missing) {
+			missing = true;		/* config_load_check() said so */
+			continue;
+		}
 		if (plugin_wants_execstack(rc->plugin_path) == 1)
 			log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
 			    "executable stack; it cannot load where systemd's "
@@ -384,7 +389,7 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 		r->errs = NULL;
 		route_settings_done(r);
 	}
-	if (errs->n > before) {
+	if (errs->n > before || missing) {
 		generation_free(g);
 		return NULL;
 	}

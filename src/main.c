@@ -142,7 +142,7 @@ main(int argc, char *argv[])
 	 */
 	if (!test)
 		log_set_prefix("check: ");
-	cfg = config_load(file, PLUGINDIR, &errs);
+	cfg = config_load_check(file, PLUGINDIR, &errs);
 	if (cfg != NULL) {
 		/* -t -q: problems only, whatever log_level says. */
 		log_set_level(test && quiet && cfg->log_level > LOG_WARNING ?

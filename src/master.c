@@ -579,8 +579,8 @@ check_start(struct master *m)
 	status = EXIT_CONFIG;
 	memset(&srv, 0, sizeof(srv));
 	/* generation_new() takes cfg, whatever it returns. */
-	if ((cfg = config_load(m->o->config_file, m->o->plugin_dir_default,
-	    &errs)) != NULL) {
+	if ((cfg = config_load_check(m->o->config_file,
+	    m->o->plugin_dir_default, &errs)) != NULL) {
 		if (server_init(&srv) == -1)
 			config_free(cfg);
 		else if ((srv.gen = generation_new(&srv.gens, cfg,

@@ -170,6 +170,33 @@ def test_missing_plugin():
     assert_error_at(r, conf, also=("no-such-plugin",))
 
 
+def test_check_reports_every_plugin_error():
+    """wsd -t reports every route's plugin error in one run: a missing
+    .so no longer hides the others' load and init errors."""
+    conf = W.write_config(plugin_dir=W.TEST_PLUGIN_DIR, routes=[
+        W.route("/a", plugin="no-such-one"),
+        W.route("/b", plugin="badabi"),
+        W.route("/c", plugin="initfail"),
+        W.route("/d", plugin="nosym"),
+        W.route("/e", plugin="no-such-two"),
+        W.route("/f", plugin="good")])
+    r = W.run_wsd(["-t", "-c", conf])
+    assert r.returncode == 1, "exit %s\n%s" % (r.returncode, out(r))
+    for path, what in (("/a", "no-such-one"), ("/b", "ABI"),
+                       ("/c", "refused to start"), ("/d", "no symbol"),
+                       ("/e", "no-such-two")):
+        # at the route's group, its path or its plugin line
+        line = W.line_of(conf, '"%s"' % path)
+        m = re.search(r"^%s:(\d+): .*%s" % (re.escape(conf),
+                                            re.escape(what)),
+                      r.stderr, re.M)
+        assert m and abs(int(m.group(1)) - line) <= 1, \
+            "%s (%s) not reported near line %d:\n%s" % (path, what, line,
+                                                        r.stderr)
+    assert "configuration invalid (5 errors)" in r.stderr, r.stderr
+    assert "configuration OK" not in out(r)
+
+
 def test_plugin_bad_abi():
     conf = W.write_config(plugin_dir=W.TEST_PLUGIN_DIR,
                           routes=[W.route("/x", plugin="badabi")])
@@ -256,6 +283,7 @@ TESTS = [
     test_help,
     test_bad_option_exit_2,
     test_check_ok,
+    test_check_reports_every_plugin_error,
     test_check_floats_and_ints_for_seconds,
     test_check_does_not_bind,
     test_check_syntax_error,
