@@ -29,15 +29,23 @@
  *             allocates the instance state, may add timers.
  *   handshake optional, for every upgrade request to the route, before
  *             the 101 is sent: may refuse it with an HTTP status, pick a
- *             subprotocol, add response headers.
+ *             subprotocol, add response headers, or answer
+ *             WSD_HANDSHAKE_PENDING and decide later with
+ *             wsd_handshake_resume() (1.4).
  *   open      the client is connected (the 101 is queued).
  *   message   once per complete message.
+ *   ping      the client sent a Ping (wsd answered it already) (1.4).
+ *   pong      the client sent a Pong, with the round trip of the Ping it
+ *             answers (1.4).
  *   drain     a client that was over the route's send high-water mark has
  *             caught up.
  *   close     exactly once per opened connection, also when open itself
  *             closed it; and once, with 1011, for a connection whose
  *             handshake the plugin accepted but that could not be opened
- *             (out of memory).  Never for one refused in handshake.
+ *             (out of memory); and once, with 1006, for a pending
+ *             handshake whose client left or whose handshake timeout
+ *             passed before the plugin decided.  Never for one refused
+ *             in handshake or through wsd_handshake_resume().
  *   reopen    SIGUSR1: reopen log files (logrotate).
  *   fini      once per route, last: the route is retired (shutdown, or a
  *             reload that replaced it, once its last client is gone).
@@ -47,26 +55,38 @@
  * THREADS
  *
  * wsd calls every callback on its event-loop thread, and every host
- * function must be called on that thread, from inside a callback, with a
- * single exception: wsd_post(), which any thread may call to have a
- * function run on the loop (as Tornado's IOLoop.add_callback).  A plugin
- * that starts threads must stop them (join) in fini.
+ * function must be called on that thread, from inside a callback, with
+ * two exceptions: wsd_post(), which any thread may call to have a
+ * function run on the loop (as Tornado's IOLoop.add_callback), and
+ * wsd_log(), whose lines from another thread reach the log through the
+ * loop (in order per thread; at most 256 wait, more are counted and
+ * dropped).  Since 1.4 wsd checks the thread on every other call: from
+ * any other thread the call does nothing and returns its failure value
+ * (NULL, -1, 0, WSD_SEND_DROPPED), and the log says which plugin called
+ * what (at most once a second, with a count).  Keep a connection's id
+ * (wsd_conn_id()), hand the result to the loop with wsd_post(), and find
+ * the connection there with wsd_conn_find().  A plugin that starts
+ * threads must stop them (join) in fini.
  *
  * WHICH CALL WHERE
  *
  * x: allowed and useful.  -: returns its failure value (NULL, -1,
  * WSD_SEND_DROPPED, 0) or does nothing, harmlessly.  Calls not listed
  * (wsd_log, wsd_route_path, wsd_clients, wsd_foreach, wsd_broadcast,
- * wsd_timer_cancel) are allowed in every callback; the settings calls
- * belong to init.  Only wsd_post may be called off the loop thread.
+ * wsd_broadcast_except, wsd_conn_find, wsd_timer_cancel, the watch
+ * calls) are allowed in every callback; the settings calls belong to
+ * init.  Only wsd_post and wsd_log may be called off the loop thread.
  *
  *                   init fini hshk open mesg clos drai reop timer post
  *   wsd_send          .    .    -    x    x    -    x    .    c    c
  *   wsd_close         .    .    -    x    x    -    x    .    c    c
- *   request (path,    .    .    x    x    -    -    -    .    -    -
- *    query, arg, header, cookie)
- *   accept_subproto,  .    .    x    -    -    -    -    .    -    -
+ *   request (path,    .    .    x    x    -    -    -    .    p    p
+ *    query, arg, header, cookie, param, arg_at, cookie_value,
+ *    signed_cookie, header_at, offered_subprotocol)
+ *   accept_subproto,  .    .    x    -    -    -    -    .    p    p
  *    add_header
+ *   handshake_resume  .    .    -    -    -    -    -    .    p    p
+ *   wsd_ping          .    .    -    x    x    -    x    .    c    c
  *   conn accessors    .    .    x    x    x    x    x    .    c    c
  *    (remote_addr, conn_id, subprotocol, set/get_data, conn_route,
  *     buffered)
@@ -75,8 +95,11 @@
  *   settings, error   x    .    .    .    .    .    .    .    .    .
  *
  * (.: there is no connection to pass, or the call makes no sense there.
- * c: on a connection the plugin got from wsd_foreach or kept between
- * its open and close.  In fini, wsd_post returns -1 and a timer added
+ * c: on a connection the plugin got from wsd_foreach or wsd_conn_find
+ * or kept between its open and close.  p: on a connection whose
+ * handshake is pending (WSD_HANDSHAKE_PENDING), found with
+ * wsd_conn_find.  The ping and pong callbacks allow what message
+ * does.  In fini, wsd_post returns -1 and a timer added
  * is freed unrun when fini returns.)  Any thread other than the loop:
  * wsd_post only.
  *
@@ -86,13 +109,25 @@
  *     until the callback returns, unless stated otherwise.
  *   - Data passed to wsd_send() and wsd_broadcast() is copied (once)
  *     before they return.
- *   - struct wsd_conn * is valid from handshake/open until close returns.
- *     Sending on a closing connection is a harmless no-op that returns
- *     WSD_SEND_DROPPED.
+ *   - struct wsd_conn * is valid from handshake/open until close returns
+ *     (or, for a handshake refused through wsd_handshake_resume(), until
+ *     that returns).  Sending on a closing connection is a harmless no-op
+ *     that returns WSD_SEND_DROPPED.  To reach a connection later, keep
+ *     its id and call wsd_conn_find(): NULL once it is gone.
  *   - struct wsd_route * is valid from init until fini returns.
  *   - Strings returned by the request accessors (path, query, arg,
- *     header, cookie) are wsd's and valid during handshake and open only:
- *     wsd frees the request head once open returns.  Copy what you keep.
+ *     header, cookie and the 1.4 ones) are wsd's and valid during
+ *     handshake (a pending one included) and open only: wsd frees the
+ *     request head once open returns.  Copy what you keep.
+ *
+ * TCP_NODELAY
+ *
+ * wsd sets TCP_NODELAY on every TCP connection and there is no
+ * set_nodelay() (Tornado's is off by default): wsd already gathers what
+ * one loop iteration queues for a client into as few writes as it can
+ * (one per iteration, at its end), so Nagle's delay would only add
+ * latency to a message, never save a packet that wsd's own batching
+ * does not.
  *   - Setting strings are valid until fini returns.
  *   - The plugin owns its state pointer and its per-connection pointer
  *     (wsd_set_data) and frees them in fini and close.
