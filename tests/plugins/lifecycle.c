@@ -152,6 +152,42 @@ life_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	}
 }
 
+#ifdef LIFECYCLE_V10
+/*
+ * The descriptor exactly as a plugin built against ABI 1.0 exported it:
+ * that struct ended at `reopen`, so its size tells wsd that every later
+ * callback (1.4's ping and pong) is absent.
+ */
+struct wsd_plugin_10 {
+	uint32_t	 abi_major, abi_minor, size;
+	const char	*name, *version;
+	const struct wsd_host **host_slot;
+	int	(*init)(const struct wsd_host *, struct wsd_route *, void **);
+	void	(*fini)(void *);
+	int	(*handshake)(void *, struct wsd_conn *);
+	void	(*open)(void *, struct wsd_conn *);
+	void	(*message)(void *, struct wsd_conn *, int, const void *,
+		    size_t);
+	void	(*close)(void *, struct wsd_conn *, int, const char *);
+	void	(*drain)(void *, struct wsd_conn *);
+	void	(*reopen)(void *);
+};
+
+__attribute__((visibility("hidden"))) const struct wsd_host *wsd_host_;
+__attribute__((visibility("default")))
+extern const struct wsd_plugin_10 wsd_plugin;
+const struct wsd_plugin_10 wsd_plugin = {
+	.abi_major = WSD_ABI_MAJOR,
+	.abi_minor = 0,
+	.size = sizeof(struct wsd_plugin_10),
+	.name = "lifecycle",
+	.version = "1",
+	.host_slot = &wsd_host_,
+	.init = life_init,
+	.fini = life_fini,
+	.message = life_message,
+};
+#else
 WSD_PLUGIN(
 	.name = "lifecycle",
 	.version = "1",
@@ -159,3 +195,4 @@ WSD_PLUGIN(
 	.fini = life_fini,
 	.message = life_message,
 );
+#endif
