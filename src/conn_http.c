@@ -162,7 +162,9 @@ upgrade(struct conn *c, struct route *r)
 		    (struct wsd_conn *)c);
 		c->in_cb--;
 		c->in_handshake = false;
-		if (status == WSD_HANDSHAKE_PENDING) {
+		/* Before 1.4, 1 was only a bad status: refused with 500. */
+		if (status == WSD_HANDSHAKE_PENDING &&
+		    r->plugin->ops.abi_minor >= 4) {
 			/* close runs if it ends before the plugin decides. */
 			c->hs_pending = true;
 			c->hs_accepted = true;

@@ -206,7 +206,11 @@ struct wsd_route;	/* one route, one plugin instance; opaque */
 struct wsd_timer;	/* a timer of a route; opaque */
 struct wsd_watch;	/* a descriptor watch of a route; opaque (1.4) */
 
-/* The handshake hook's answer that defers the decision (1.4). */
+/*
+ * The handshake hook's answer that defers the decision (1.4).  From a
+ * plugin built for an older ABI, 1 stays what it was: not a valid
+ * status, refused with 500.
+ */
 #define WSD_HANDSHAKE_PENDING	1
 
 /* What a descriptor watch waits for, and what its callback got (1.4). */

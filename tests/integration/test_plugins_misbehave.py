@@ -203,6 +203,19 @@ def test_foreach_and_broadcast_inside_open():
 
 # ------------------------------------------------------------ handshake
 
+def test_handshake_status_1_from_an_older_plugin():
+    """1 is WSD_HANDSHAKE_PENDING since ABI 1.4; from a plugin built for
+    1.3 it is still just a bad status, refused with 500 at once."""
+    d = start_mb(routes=[W.route("/mb13", plugin="misbehave13")])
+    try:
+        with W.RawClient(d.port) as c:
+            c.send(c.upgrade_request("/mb13?do=hs_status_1"))
+            W.expect_http_error(c, 500)
+        W.echo_ok(d.port, "/mb13", "still serving")
+    finally:
+        d.kill()
+
+
 def test_handshake_hook_misuse():
     d = start_mb()
     try:
@@ -214,7 +227,7 @@ def test_handshake_hook_misuse():
         statuses = {"hs_refuse": 403, "hs_status_404": 404,
                     "hs_status_599": 599, "hs_status_200": 500,
                     "hs_status_101": 500, "hs_status_399": 500,
-                    "hs_status_600": 500, "hs_status_1": 500,
+                    "hs_status_600": 500, "hs_status_2": 500,
                     "hs_status_2147483647": 500}
         for what, want in statuses.items():
             with W.RawClient(d.port) as c:
@@ -672,6 +685,7 @@ TESTS = [
     test_flood_in_open_closed_1008,
     test_foreach_and_broadcast_inside_open,
     test_handshake_hook_misuse,
+    test_handshake_status_1_from_an_older_plugin,
     test_broadcast_and_close_inside_foreach,
     test_close_every_other_inside_foreach,
     test_close_all_inside_foreach_then_broadcast,

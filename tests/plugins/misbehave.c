@@ -13,7 +13,10 @@
  * handshake, by ?do= (the argument is reduced to [a-z0-9_]):
  *   hs_send        wsd_send and wsd_close in handshake: both must fail
  *   hs_refuse      attach data, then refuse with 403 (close must not run)
- *   hs_status_<n>  return n (not a valid status unless 400..599)
+ *   hs_status_<n>  return n (not a valid status unless 400..599; 1 is
+ *                  WSD_HANDSHAKE_PENDING since ABI 1.4, so misbehave13,
+ *                  this file built for ABI 1.3, checks that an older
+ *                  plugin's 1 is still refused with 500)
  * open, by ?do=:
  *   close          wsd_close in open; then a send (must be DROPPED) and a
  *                  second close (must be -1)
@@ -52,6 +55,11 @@
 #include <string.h>
 
 #include <wsd/plugin.h>
+
+#ifdef MISBEHAVE_V13
+#undef WSD_ABI_MINOR
+#define WSD_ABI_MINOR	3
+#endif
 
 #define MAGIC_OPEN	0x6f70656eU
 #define MAGIC_DEAD	0xdeadbeefU
