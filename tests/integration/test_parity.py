@@ -153,7 +153,7 @@ def test_async_handshake_refused_later():
             c.send(c.upgrade_request("/p?hs=refuse:100"))
             r = c.read_response()
             assert r.status == 403, r
-        assert d.find_log(r"refused by parity with 403")
+        d.wait_log(r"refused by parity with 403")
         # refused: the plugin frees its data itself, close does not run
         assert not d.find_log(r"parity: close")
     finally:
