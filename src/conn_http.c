@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
 #include "conn_priv.h"
+#include "cookie.h"
 #include "workers.h"
 #include "handshake.h"
 #include "log.h"
@@ -528,31 +530,105 @@ conn_param(struct conn *c, const char *name)
 	return NULL;
 }
 
+/*
+ * The i-th value of a repeated query argument, decoded as conn_arg()
+ * decodes the first.
+ */
 const char *
 conn_arg_at(struct conn *c, const char *name, size_t i)
 {
-	if (i == 0)
-		return conn_arg(c, name);
-	return NULL;
+	const char *v;
+	size_t vl;
+	char *d;
+
+	if (c->rq == NULL || c->rq->head == NULL || c->rq->req.query == NULL ||
+	    name == NULL)
+		return NULL;
+	if (!http_query_find_nth(c->rq->req.query, c->rq->req.query_len, name,
+	    i, &v, &vl))
+		return NULL;
+	if ((d = malloc(vl + 1)) == NULL)
+		return NULL;
+	if (http_percent_decode(v, vl, d, true) < 0) {
+		free(d);
+		return NULL;
+	}
+	return keep_string(c, d);
+}
+
+/* The raw value of cookie `name` (the first one sent), not copied. */
+static bool
+find_cookie(struct conn *c, const char *name, const char **v, size_t *vl)
+{
+	size_t i;
+
+	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
+		return false;
+	for (i = 0; i < c->rq->req.nheaders; i++) {
+		const struct http_header *h = &c->rq->req.headers[i];
+
+		if (http_token_eq(h->name, h->name_len, "Cookie") &&
+		    http_cookie_find(h->value, h->value_len, name, v, vl))
+			return true;
+	}
+	return false;
 }
 
 const char *
 conn_cookie_value(struct conn *c, const char *name)
 {
-	(void)c;
-	(void)name;
-	return NULL;
+	const char *v;
+	size_t vl;
+	char *d;
+
+	if (!find_cookie(c, name, &v, &vl))
+		return NULL;
+	if ((d = malloc(vl + 1)) == NULL)
+		return NULL;
+	if (cookie_decode(v, vl, d) < 0) {
+		free(d);
+		return NULL;
+	}
+	return keep_string(c, d);
 }
 
+/*
+ * Tornado reads the cookie unquoted (its set_cookie quotes a signed
+ * value, whose base64 has '/' and '='), but not percent-decoded.
+ */
 const char *
 conn_signed_cookie(struct conn *c, const char *name, const char *secret,
     double max_age_days)
 {
-	(void)c;
-	(void)name;
-	(void)secret;
-	(void)max_age_days;
-	return NULL;
+	const char *v;
+	size_t vl;
+	char *u, *d;
+	long ul;
+	int r;
+
+	if (secret == NULL || !find_cookie(c, name, &v, &vl))
+		return NULL;
+	if ((u = malloc(vl + 1)) == NULL)
+		return NULL;
+	if ((ul = cookie_unquote(v, vl, u)) < 0) {
+		free(u);
+		return NULL;
+	}
+	if ((d = malloc((size_t)ul + 1)) == NULL) {
+		free(u);
+		return NULL;
+	}
+	r = cookie_verify_signed(u, (size_t)ul, name, secret, strlen(secret),
+	    max_age_days, (int64_t)time(NULL), d, NULL);
+	free(u);
+	if (r != COOKIE_OK) {
+		log_debug("conn %llu %s: signed cookie \"%s\" refused: %s",
+		    (unsigned long long)c->id, c->remote, name,
+		    cookie_verdict_str(r));
+		free(d);
+		return NULL;
+	}
+	return keep_string(c, d);
 }
 
 int
@@ -574,10 +650,22 @@ conn_header_at(struct conn *c, size_t i, const char **name,
 	return 0;
 }
 
+/* Offered in any Sec-WebSocket-Protocol header, in the order sent. */
 const char *
 conn_offered_subprotocol(struct conn *c, size_t i)
 {
-	(void)c;
-	(void)i;
+	const char *el;
+	size_t k, el_len;
+
+	if (c->rq == NULL || c->rq->head == NULL)
+		return NULL;
+	for (k = 0; k < c->rq->req.nheaders; k++) {
+		const struct http_header *h = &c->rq->req.headers[k];
+
+		if (http_token_eq(h->name, h->name_len,
+		    "Sec-WebSocket-Protocol") &&
+		    http_list_nth(h->value, h->value_len, &i, &el, &el_len))
+			return keep_string(c, dup_counted(el, el_len));
+	}
 	return NULL;
 }

@@ -358,6 +358,28 @@ http_list_has_token(const char *value, size_t len, const char *token)
 	return false;
 }
 
+bool
+http_list_nth(const char *value, size_t len, size_t *n, const char **el,
+    size_t *el_len)
+{
+	const char *e;
+	size_t pos = 0, elen;
+
+	if (value == NULL)
+		return false;
+	while (next_element(value, len, &pos, ',', true, &e, &elen)) {
+		if (elen == 0)
+			continue;
+		if (*n == 0) {
+			*el = e;
+			*el_len = elen;
+			return true;
+		}
+		(*n)--;
+	}
+	return false;
+}
+
 const char *
 http_reason(int status)
 {
@@ -488,6 +510,13 @@ bool
 http_query_find(const char *query, size_t len, const char *name,
     const char **val, size_t *val_len)
 {
+	return http_query_find_nth(query, len, name, 0, val, val_len);
+}
+
+bool
+http_query_find_nth(const char *query, size_t len, const char *name,
+    size_t n, const char **val, size_t *val_len)
+{
 	const char *el;
 	size_t pos = 0, el_len, name_len;
 
@@ -496,7 +525,8 @@ http_query_find(const char *query, size_t len, const char *name,
 		return false;
 	while (next_element(query, len, &pos, '&', false, &el, &el_len)) {
 		if (el_len > 0 &&
-		    pair_match(el, el_len, name, name_len, false, val, val_len))
+		    pair_match(el, el_len, name, name_len, false, val, val_len) &&
+		    n-- == 0)
 			return true;
 	}
 	return false;

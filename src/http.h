@@ -126,6 +126,18 @@ const struct http_header *http_find_header(const struct http_request *req,
  */
 bool http_list_has_token(const char *value, size_t len, const char *token);
 
+/*
+ * The *n-th (from 0) element of the comma-separated list
+ * value[0..len): blanks around it trimmed, empty elements skipped (as
+ * http_list_has_token and ws_pick_subprotocol see them).  Returns true
+ * and sets *el, *el_len; or, when the list is shorter, returns false
+ * with its number of elements subtracted from *n, so that a caller
+ * walks a list spread over several headers by calling it on each in
+ * turn with the same n.
+ */
+bool http_list_nth(const char *value, size_t len, size_t *n, const char **el,
+    size_t *el_len);
+
 /* The reason phrase for a status code ("Not Found"). */
 const char *http_reason(int status);
 
@@ -144,6 +156,13 @@ long http_percent_decode(const char *src, size_t len, char *dst,
  */
 bool http_query_find(const char *query, size_t len, const char *name,
     const char **val, size_t *val_len);
+
+/*
+ * The same for the n-th (from 0) occurrence of `name`: "a=1&b=2&a=3"
+ * has a's values "1" and "3".  n == 0 is http_query_find.
+ */
+bool http_query_find_nth(const char *query, size_t len, const char *name,
+    size_t n, const char **val, size_t *val_len);
 
 /*
  * Look up cookie `name` in a Cookie header value ("a=1; b=2").  Same

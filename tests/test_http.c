@@ -1043,6 +1043,106 @@ test_query_find(void **state)
 	assert_int_equal(val_len, 2);
 }
 
+/* The n-th value of name in q, or want NULL: none. */
+static void
+check_query_nth(const char *q, const char *name, size_t n, const char *want)
+{
+	const char *val = NULL;
+	size_t val_len = 0, len = strlen(q);
+	char *copy = malloc(len > 0 ? len : 1);
+	bool found;
+
+	assert_non_null(copy);
+	memcpy(copy, q, len);
+	found = http_query_find_nth(copy, len, name, n, &val, &val_len);
+	if (want == NULL)
+		assert_false(found);
+	else {
+		assert_true(found);
+		assert_span(val, val_len, want);
+	}
+	free(copy);
+}
+
+static void
+test_query_find_nth(void **state)
+{
+	const char *v1, *v2;
+	size_t l1, l2;
+
+	(void)state;
+	check_query_nth("a=1&a=2&a=%20x", "a", 0, "1");
+	check_query_nth("a=1&a=2&a=%20x", "a", 1, "2");
+	check_query_nth("a=1&a=2&a=%20x", "a", 2, "%20x");
+	check_query_nth("a=1&a=2&a=%20x", "a", 3, NULL);
+	check_query_nth("a=1&a=2&a=%20x", "a", (size_t)-1, NULL);
+	/* Other names and empty elements do not count. */
+	check_query_nth("a=1&b=9&&ab=8&a&a=3", "a", 1, "");
+	check_query_nth("a=1&b=9&&ab=8&a&a=3", "a", 2, "3");
+	check_query_nth("a=1&b=9&&ab=8&a&a=3", "b", 1, NULL);
+	check_query_nth("b=9", "a", 0, NULL);
+	check_query_nth("", "a", 0, NULL);
+	check_query_nth("a=1&a=2", "", 1, NULL);
+	/* n == 0 is http_query_find. */
+	assert_true(http_query_find("x=1&a=5&a=6", 11, "a", &v1, &l1));
+	assert_true(http_query_find_nth("x=1&a=5&a=6", 11, "a", 0, &v2, &l2));
+	assert_ptr_equal(v1, v2);
+	assert_int_equal(l1, l2);
+	/* Only the counted bytes count. */
+	assert_false(http_query_find_nth("a=1&a=2", 4, "a", 1, &v1, &l1));
+	assert_false(http_query_find_nth(NULL, 0, "a", 0, &v1, &l1));
+}
+
+/* The elements of the lists in vals, walked as conn.c does over headers. */
+static void
+check_list_nth(const char *const *vals, size_t nvals, const char *const *want,
+    size_t nwant)
+{
+	const char *el;
+	size_t i, k, n, el_len;
+	bool found;
+
+	for (i = 0; i <= nwant + 1; i++) {
+		n = i;
+		found = false;
+		for (k = 0; k < nvals && !found; k++)
+			found = http_list_nth(vals[k], strlen(vals[k]), &n, &el,
+			    &el_len);
+		if (i < nwant) {
+			assert_true(found);
+			assert_span(el, el_len, want[i]);
+		} else
+			assert_false(found);
+	}
+}
+
+static void
+test_list_nth(void **state)
+{
+	static const char *const one[] = { " chat, superchat ,\tv2.json" };
+	static const char *const one_w[] = { "chat", "superchat", "v2.json" };
+	static const char *const two[] = { "a, b", ",, ,", "c", "", "d ,e,," };
+	static const char *const two_w[] = { "a", "b", "c", "d", "e" };
+	static const char *const none[] = { "", " , ,\t" };
+	const char *el = NULL;
+	size_t n, el_len;
+
+	(void)state;
+	check_list_nth(one, 1, one_w, 3);
+	check_list_nth(two, 5, two_w, 5);
+	check_list_nth(none, 2, NULL, 0);
+	/* Past the end, n loses the number of elements. */
+	n = 7;
+	assert_false(http_list_nth("a,b,,c", 6, &n, &el, &el_len));
+	assert_int_equal(n, 4);
+	n = 1;
+	assert_true(http_list_nth("a,b,,c", 3, &n, &el, &el_len));
+	assert_span(el, el_len, "b");
+	n = 0;
+	assert_false(http_list_nth(NULL, 0, &n, &el, &el_len));
+	assert_int_equal(n, 0);
+}
+
 static void
 check_cookie(const char *c, const char *name, const char *want)
 {
@@ -1107,6 +1207,8 @@ main(void)
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_percent_decode),
 		cmocka_unit_test(test_query_find),
+		cmocka_unit_test(test_query_find_nth),
+		cmocka_unit_test(test_list_nth),
 		cmocka_unit_test(test_cookie_find),
 	};
 
