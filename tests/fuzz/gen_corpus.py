@@ -750,6 +750,33 @@ def corpus_conn_tls():
     return out
 
 
+def corpus_cookie():
+    """fuzz_cookie: a control byte (bit 0: sign the body; bits 1-3: max
+    age; bit 4: the name "session" rather than "s"), then a cookie value,
+    a signed cookie's body, a query string or a list."""
+    sig = b"d130bfd5bce11256fe0af3c33fcce9b6488623885ba371041c9602bef856977b"
+    body = b"2|1:0|10:1700000000|7:session|8:YWxpY2U=|"
+    plain, signed = b"\x10", b"\x11"
+    return {
+        # Made by Tornado 6.2 (secret "wsd-test-secret"): not ours, refused.
+        "tornado-v2": plain + body + sig,
+        "tornado-v1": plain + b"YWxpY2U=|1700000000|"
+                      b"4da90933afcf3dde0910abb4b2cda33ee10d37f2",
+        "quoted-v2": plain + b'"' + body + sig + b'"',
+        "signed-alice": signed + body,
+        "signed-empty": signed + b"2|1:0|10:1700000000|7:session|0:|",
+        "signed-keyversion": signed + b"2|1:7|10:1700000000|7:session|4:YQ==|",
+        "signed-future": signed + b"2|1:0|11:99999999999|7:session|4:YWI=|",
+        "signed-expired": b"\x01" + b"2|1:0|1:0|1:s|4:YWJj|",
+        "signed-nul": signed + b"2|1:0|10:1700000000|7:session|4:AA==|",
+        "signed-badb64": signed + b"2|1:0|10:1700000000|7:session|3:YQ=|",
+        "quoted-escapes": plain + b'"x y\\"\\\\ \\351\\012\\073"',
+        "percent": plain + b"h%C3%A9llo%20w%C3%B6rld%zz%",
+        "query-repeated": plain + b"a=1&a=2&a=%20x&b&a",
+        "list": plain + b" chat, superchat ,,\tv2.json ,",
+    }
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -761,6 +788,7 @@ TARGETS = {
     "bpwire": corpus_bpwire,
     "pmd": corpus_pmd,
     "conn_tls": corpus_conn_tls,
+    "cookie": corpus_cookie,
 }
 
 

@@ -7,7 +7,7 @@
 #   run.sh regress TARGET...       run every seed and every
 #                                  regress/TARGET-* file once, no fuzzing
 #
-# TARGET is http, frame, utf8, config, conn, ws_rx, peers, bpwire or
+# TARGET is http, frame, utf8, config, conn, ws_rx, peers, bpwire, cookie or
 # conn_tls.  The source tree is only read: corpora are copied to a
 # mktemp -d directory that is removed
 # afterwards (FUZZ_KEEP=1 keeps it and says where).  Exit status: 0 if
