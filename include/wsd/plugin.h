@@ -873,7 +873,8 @@ wsd_param(struct wsd_conn *c, const char *name)
 
 /*
  * The i-th value (from 0) of a query argument that may repeat, percent-
- * decoded (Tornado's get_arguments): NULL past the last.
+ * decoded (Tornado's get_arguments): NULL past the last, and for a
+ * value that does not decode (as wsd_arg()).
  * wsd_arg_at(c, name, 0) is wsd_arg(c, name).  Handshake and open only.
  */
 static inline const char *
@@ -884,9 +885,11 @@ wsd_arg_at(struct wsd_conn *c, const char *name, size_t i)
 
 /*
  * A cookie's value decoded as browsers and Tornado encode it: a quoted
- * value ("a b") loses its quotes and backslash escapes (\" \\ \NNN
- * octal), then %XX sequences are decoded.  NULL when absent, or when the
- * decoded value would contain a NUL byte.  Handshake and open only.
+ * value ("a b") loses its quotes and backslash escapes (\" \\, and
+ * \NNN octal: the character U+0000..U+00FF, as Python's http.cookies
+ * writes it, given in UTF-8), then %XX sequences are decoded (a '%'
+ * without two hex digits stays, '+' stays).  NULL when absent, or when
+ * the decoded value would contain a NUL byte.  Handshake and open only.
  */
 static inline const char *
 wsd_cookie_value(struct wsd_conn *c, const char *name)
@@ -899,7 +902,10 @@ wsd_cookie_value(struct wsd_conn *c, const char *name)
  * secret (format version 2, HMAC-SHA256), if the signature is valid, the
  * name inside matches, and it is younger than max_age_days (which may be
  * fractional; <= 0: any age).  NULL otherwise: absent, tampered,
- * expired, version 1, or malformed.  Handshake and open only.
+ * expired, version 1, malformed, stamped more than 31 days in the
+ * future, or a value with a NUL byte.  One secret: the cookie's key
+ * version is not used (Tornado's dict of secrets is not supported).
+ * The value is bytes, not checked for UTF-8.  Handshake and open only.
  */
 static inline const char *
 wsd_signed_cookie(struct wsd_conn *c, const char *name, const char *secret,
@@ -910,8 +916,9 @@ wsd_signed_cookie(struct wsd_conn *c, const char *name, const char *secret,
 
 /*
  * The i-th subprotocol (from 0) the client offered in
- * Sec-WebSocket-Protocol, in its order over all such headers; NULL past
- * the last.  In handshake (pick one with wsd_accept_subprotocol()).
+ * Sec-WebSocket-Protocol, in its order over all such headers (blanks
+ * trimmed, empty elements skipped); NULL past the last.  In handshake
+ * (pick one with wsd_accept_subprotocol()); in open too.
  */
 static inline const char *
 wsd_offered_subprotocol(struct wsd_conn *c, size_t i)
