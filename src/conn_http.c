@@ -594,7 +594,7 @@ conn_cookie_value(struct conn *c, const char *name)
 
 /*
  * Tornado reads the cookie unquoted (its set_cookie quotes a signed
- * value, whose base64 has '/' and '='), but not percent-decoded.
+ * value whose base64 has '/', '+' or '='), but not percent-decoded.
  */
 const char *
 conn_signed_cookie(struct conn *c, const char *name, const char *secret,
