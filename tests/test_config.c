@@ -809,6 +809,7 @@ static void
 test_duplicate_route(void **state)
 {
 	struct fx *f = *state;
+	char *want;
 
 	assert_fails(f,
 	    "routes = (\n"						/* 1 */
@@ -819,7 +820,10 @@ test_duplicate_route(void **state)
 	    "    plugin = \"chat\";\n"					/* 6 */
 	    "  }\n"							/* 7 */
 	    ");\n", 1);
-	assert_error(f, 5, "duplicate route /echo (first defined at line 2)");
+	want = xasprintf("duplicate route /echo (first defined at %s:2)",
+	    f->conf);
+	assert_error(f, 5, want);
+	free(want);
 }
 
 static void
