@@ -84,6 +84,21 @@ def test_room_parameter():
         d.stop()
 
 
+def test_parameters_while_handshake_pending():
+    """While a handshake is pending (WSD_HANDSHAKE_PENDING), the plugin
+    reaches the connection by id from a timer and its parameters are
+    still there; open then has them too."""
+    d = start([W.route("/rooms/:room", plugin="params",
+                       settings={"names": ["room"], "pending": True})])
+    try:
+        f = facts(d, "/rooms/late%20comer")
+        assert f["hook"] == b"ran", f
+        for when in ("hs:", "pend:", "open:"):
+            assert f[when + "room"] == b"late comer", (when, f)
+    finally:
+        d.stop()
+
+
 def test_percent_decoding():
     """Parameters are percent-decoded ('+' stays '+'); the path and the
     route's literal segments are matched raw; '%2F' never splits a
@@ -287,6 +302,7 @@ def test_reload_keeps_parameters_apart():
 
 TESTS = [
     test_room_parameter,
+    test_parameters_while_handshake_pending,
     test_percent_decoding,
     test_hostile_segments_refused,
     test_precedence,

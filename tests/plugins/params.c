@@ -4,20 +4,26 @@
  * pattern end to end.
  *
  * Settings:
- *   names  the parameter names to ask for (a list of strings; "*" for
- *          the rest of a wildcard route)
+ *   names    the parameter names to ask for (a list of strings; "*" for
+ *            the rest of a wildcard route)
+ *   pending  true: the handshake hook answers WSD_HANDSHAKE_PENDING and
+ *            a timer 10 ms later finds the connection by id, asks again
+ *            ("pend:<name>=<value>") and accepts it
  *
  * On open it sends one binary message (values may be any bytes but NUL
  * and controls, which wsd refuses, so not always UTF-8), one line per
  * fact:
  *   route=<the route's configured path>
  *   path=<wsd_path()>
+ *   hook=ran              the handshake hook ran
  *   hs:<name>=<value>     wsd_param() in the handshake hook
+ *   pend:<name>=<value>   the same while the handshake is pending
  *   open:<name>=<value>   wsd_param() in open
  *   hs:<name>!            wsd_param() was NULL (open:<name>! likewise)
  * On any message it answers the same for a call made then ("late:"),
  * which must be NULL: parameters live until open returns.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +34,7 @@ struct params {
 	struct wsd_route	*route;
 	const char *const	*names;
 	size_t			 nnames;
+	int			 pending;
 };
 
 struct out {
@@ -71,7 +78,8 @@ pr_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -1;
 	p->route = r;
-	if (wsd_setting_strings(r, "names", &p->names, &p->nnames) == -1) {
+	if (wsd_setting_strings(r, "names", &p->names, &p->nnames) == -1 ||
+	    wsd_setting_bool(r, "pending", 0, &p->pending) == -1) {
 		free(p);
 		return -1;
 	}
@@ -85,19 +93,63 @@ pr_fini(void *state)
 	free(state);
 }
 
+struct later {
+	struct params	*p;
+	uint64_t	 id;
+};
+
+/* A pending handshake decided: the parameters asked for again first. */
+static void
+pr_resume(struct wsd_route *r, void *arg)
+{
+	struct later *l = arg;
+	struct wsd_conn *c = wsd_conn_find(r, l->id);
+	struct params *p = l->p;
+	struct out o;
+
+	free(l);
+	if (c == NULL)
+		return;		/* the client left meanwhile */
+	o.buf = wsd_get_data(c);
+	o.len = strlen(o.buf);
+	o.failed = 0;
+	add_params(p, &o, c, "pend:");
+	wsd_set_data(c, o.buf);
+	if (wsd_handshake_resume(c, o.failed ? 500 : 0) == -1)
+		wsd_log(r, WSD_LOG_ERR, "params: resume refused");
+}
+
 /* What the hook saw is kept for open (freed there or in close). */
 static int
 pr_handshake(void *state, struct wsd_conn *c)
 {
+	struct params *p = state;
 	struct out o = { NULL, 0, 0 };
+	struct later *l;
 
-	add_params(state, &o, c, "hs:");
+	add(&o, "", "hook", "ran");
+	add_params(p, &o, c, "hs:");
 	if (o.failed) {
 		free(o.buf);
 		return 500;
 	}
 	wsd_set_data(c, o.buf);
-	return 0;
+	if (!p->pending)
+		return 0;
+	if ((l = malloc(sizeof(*l))) == NULL)
+		goto fail;
+	l->p = p;
+	l->id = wsd_conn_id(c);
+	if (wsd_timer_add(p->route, 10, 0, pr_resume, l) == NULL) {
+		free(l);
+		goto fail;
+	}
+	return WSD_HANDSHAKE_PENDING;
+
+fail:
+	wsd_set_data(c, NULL);
+	free(o.buf);
+	return 500;
 }
 
 static void
