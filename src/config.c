@@ -31,6 +31,7 @@
 
 #include "bpwire.h"
 #include "config.h"
+#include "pattern.h"
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -1152,6 +1153,9 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 static bool
 route_path_ok(struct loader *ld, const config_setting_t *s, const char *p)
 {
+	struct pattern pat;
+	char err[160];
+
 	if (has_ctl(p) || strpbrk(p, " \t") != NULL) {
 		problem(ld, s, "route path must not contain whitespace or "
 		    "control characters");
@@ -1166,6 +1170,13 @@ route_path_ok(struct loader *ld, const config_setting_t *s, const char *p)
 		    p);
 		return false;
 	}
+	if (pattern_compile(&pat, p, err, sizeof(err)) == -1) {
+		if (errno == ENOMEM)
+			abort();
+		problem(ld, s, "route path '%s': %s", p, err);
+		return false;
+	}
+	pattern_free(&pat);
 	return true;
 }
 
@@ -1244,22 +1255,22 @@ parse_origins(struct loader *ld, const config_setting_t *g,
 	}
 }
 
-static void
+/* Returns the route's `path` setting if its path is valid, else NULL. */
+static const config_setting_t *
 parse_route(struct loader *ld, const config_setting_t *e)
 {
 	struct wsd_config *c = ld->c;
-	struct wsd_route_conf *r, *o;
+	struct wsd_route_conf *r;
 	const config_setting_t *s, *ps = NULL, *ns = NULL;
 	const char *v;
-	size_t i;
 
 	if (!config_setting_is_group(e)) {
 		problem(ld, e, "'routes' entries must be groups");
-		return;
+		return NULL;
 	}
 	/*
-	 * The route is kept even when it is broken, so that a duplicate of
-	 * it is still found; the whole config is dropped anyway.
+	 * The route is kept even when it is broken (the whole config is
+	 * dropped anyway), so that later checks still run on the others.
 	 */
 	c->routes = xreallocarray(c->routes, c->nroutes + 1,
 	    sizeof(*c->routes));
@@ -1302,17 +1313,6 @@ parse_route(struct loader *ld, const config_setting_t *e)
 	if ((s = get_group(ld, e, "compression")) != NULL)
 		parse_compression(ld, s, &r->compression);
 
-	if (r->path != NULL) {
-		for (i = 0; i + 1 < c->nroutes; i++) {
-			o = &c->routes[i];
-			if (o->path == NULL || strcmp(o->path, r->path) != 0)
-				continue;
-			problem(ld, ps, "duplicate route %s (first defined "
-			    "at line %d)", r->path, o->line);
-			break;
-		}
-	}
-
 	if (r->plugin != NULL && c->plugin_dir != NULL) {
 		v = c->plugin_dir;
 		if (v[0] != '\0' && v[strlen(v) - 1] == '/')
@@ -1321,12 +1321,60 @@ parse_route(struct loader *ld, const config_setting_t *e)
 			r->plugin_path = xasprintf("%s/%s.so", v, r->plugin);
 		check_plugin_file(ld, ns, r);
 	}
+	return r->path != NULL ? ps : NULL;
+}
+
+/*
+ * Two routes that match exactly the same paths: the later one would
+ * never get a request (pattern.h's precedence ends with the file's
+ * order).  Both places are named, since either may be the mistake.
+ */
+static void
+check_route_overlap(struct loader *ld, const config_setting_t **ps)
+{
+	struct wsd_config *c = ld->c;
+	struct pattern *pats;
+	const char *f;
+	size_t i, j;
+
+	pats = xcalloc(c->nroutes, sizeof(*pats));
+	for (i = 0; i < c->nroutes; i++)
+		if (ps[i] != NULL &&
+		    pattern_compile(&pats[i], c->routes[i].path, NULL, 0) == -1)
+			abort();	/* ENOMEM: route_path_ok() took it */
+	for (j = 1; j < c->nroutes; j++) {
+		if (ps[j] == NULL)
+			continue;
+		for (i = 0; i < j; i++) {
+			if (ps[i] == NULL || !pattern_same(&pats[i], &pats[j]))
+				continue;
+			f = config_setting_source_file(ps[i]);
+			if (f == NULL)
+				f = c->file;
+			if (pattern_is_exact(&pats[j]))
+				problem(ld, ps[j], "duplicate route %s (first "
+				    "defined at %s:%u)", c->routes[j].path, f,
+				    config_setting_source_line(ps[i]));
+			else
+				problem(ld, ps[j], "route %s can never be told "
+				    "apart from route %s at %s:%u (the same "
+				    "pattern but for parameter names): it "
+				    "would never get a request",
+				    c->routes[j].path, c->routes[i].path, f,
+				    config_setting_source_line(ps[i]));
+			break;
+		}
+	}
+	for (i = 0; i < c->nroutes; i++)
+		pattern_free(&pats[i]);
+	free(pats);
 }
 
 static void
 parse_routes(struct loader *ld, const config_setting_t *root)
 {
-	const config_setting_t *s;
+	const config_setting_t *s, *r, **ps;
+	size_t before;
 	int i, n;
 
 	if ((s = config_setting_get_member(root, "routes")) == NULL)
@@ -1336,8 +1384,17 @@ parse_routes(struct loader *ld, const config_setting_t *root)
 		return;
 	}
 	n = config_setting_length(s);
-	for (i = 0; i < n; i++)
-		parse_route(ld, config_setting_get_elem(s, (unsigned int)i));
+	ps = xcalloc((size_t)n, sizeof(*ps));
+	for (i = 0; i < n; i++) {
+		before = ld->c->nroutes;
+		r = parse_route(ld, config_setting_get_elem(s,
+		    (unsigned int)i));
+		/* An entry that is not a group makes no route. */
+		if (ld->c->nroutes > before)
+			ps[before] = r;
+	}
+	check_route_overlap(ld, ps);
+	free(ps);
 }
 
 /* ------------------------------------------------------------ cluster */

@@ -274,8 +274,13 @@ handle_request(struct conn *c)
 		c->gen = g;
 	}
 	note_request_line(c);
+	/*
+	 * The raw path: a pattern's parameters are decoded only once
+	 * matched, so "%2F" never splits a segment (see pattern.h).
+	 */
 	r = route_find(&g->routes, c->rq->req.path, c->rq->req.path_len);
 	if (r != NULL) {
+		c->rq->route = r;
 		upgrade(c, r);
 		return;
 	}
@@ -521,13 +526,20 @@ conn_subprotocol(struct conn *c)
 	return c->subprotocol;
 }
 
-/* ABI 1.4 request accessors (stubs until their parts land). */
+/*
+ * A parameter of the route's pattern, decoded from the raw path that
+ * matched it (the match checked it: no '/', NUL, "..", bounded).
+ */
 const char *
 conn_param(struct conn *c, const char *name)
 {
-	(void)c;
-	(void)name;
-	return NULL;
+	struct conn_request *rq = c->rq;
+
+	if (rq == NULL || rq->head == NULL || rq->route == NULL ||
+	    name == NULL)
+		return NULL;
+	return keep_string(c, pattern_value(&rq->route->pat, rq->req.path,
+	    rq->req.path_len, name));
 }
 
 /*

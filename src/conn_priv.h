@@ -111,6 +111,7 @@ struct conn_request {
 	size_t			 nstrs;
 	char			*extra_headers;	/* "Name: value\r\n"... */
 	char			 accept[WS_ACCEPT_LEN + 1];	/* for the 101 */
+	struct route		*route;		/* matched: wsd_param()'s pattern */
 };
 
 struct conn {

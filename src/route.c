@@ -1,32 +1,27 @@
 /*
  * route: see route.h.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "route.h"
 
-static int
-route_cmp(const void *a, const void *b)
-{
-	const struct route *ra = a, *rb = b;
-
-	return strcmp(ra->path, rb->path);
-}
-
 int
 route_table_init(struct route_table *t, const struct wsd_config *cfg,
     struct generation *gen)
 {
+	char err[128];
 	size_t i;
+	int e;
 
-	t->n = 0;
-	t->routes = NULL;
+	memset(t, 0, sizeof(*t));
 	if (cfg->nroutes == 0)
 		return 0;
 	t->routes = calloc(cfg->nroutes, sizeof(*t->routes));
-	if (t->routes == NULL)
-		return -1;
+	t->pats = calloc(cfg->nroutes, sizeof(*t->pats));
+	if (t->routes == NULL || t->pats == NULL)
+		goto fail;
 	for (i = 0; i < cfg->nroutes; i++) {
 		struct route *r = &t->routes[i];
 
@@ -35,15 +30,23 @@ route_table_init(struct route_table *t, const struct wsd_config *cfg,
 		r->path_len = strlen(r->path);
 		r->gen = gen;
 		r->file = cfg->file;
+		TAILQ_INIT(&r->conns);
+		TAILQ_INIT(&r->timers);
+		t->n = i + 1;
+		if (pattern_compile(&r->pat, r->path, err, sizeof(err)) == -1)
+			goto fail;
+		t->pats[i] = &r->pat;
 	}
-	t->n = cfg->nroutes;
-	qsort(t->routes, t->n, sizeof(*t->routes), route_cmp);
-	/* Lists point into themselves: set them up after sorting moved them. */
-	for (i = 0; i < t->n; i++) {
-		TAILQ_INIT(&t->routes[i].conns);
-		TAILQ_INIT(&t->routes[i].timers);
-	}
+	/* The configuration's order breaks ties between patterns. */
+	if (pattern_index_build(&t->ix, t->pats, t->n) == -1)
+		goto fail;
 	return 0;
+
+fail:
+	e = errno;
+	route_table_free(t);
+	errno = e;
+	return -1;
 }
 
 void
@@ -51,6 +54,7 @@ route_table_free(struct route_table *t)
 {
 	size_t i, j;
 
+	pattern_index_free(&t->ix);
 	for (i = 0; i < t->n; i++) {
 		struct route *r = &t->routes[i];
 
@@ -58,33 +62,19 @@ route_table_free(struct route_table *t)
 		for (j = 0; j < r->nallocs; j++)
 			free(r->allocs[j]);
 		free(r->allocs);
+		pattern_free(&r->pat);
 	}
 	free(t->routes);
-	t->routes = NULL;
-	t->n = 0;
+	free(t->pats);
+	memset(t, 0, sizeof(*t));
 }
 
 struct route *
 route_find(const struct route_table *t, const char *path, size_t len)
 {
-	size_t lo = 0, hi = t->n;
+	long i = pattern_index_find(&t->ix, path, len);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct route *r = &t->routes[mid];
-		size_t n = len < r->path_len ? len : r->path_len;
-		int c = memcmp(path, r->path, n);
-
-		if (c == 0)
-			c = (len > r->path_len) - (len < r->path_len);
-		if (c == 0)
-			return (struct route *)r;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	return i >= 0 ? &t->routes[i] : NULL;
 }
 
 /* Note that init asked for key, so it is not reported as unknown. */

@@ -15,6 +15,7 @@
 #include <wsd/plugin.h>
 
 #include "config.h"
+#include "pattern.h"
 
 struct plugin;
 struct conn;
@@ -43,6 +44,7 @@ TAILQ_HEAD(timer_list, wsd_timer);
 struct route {
 	const char		*path;		/* config's string */
 	size_t			 path_len;
+	struct pattern		 pat;		/* path, compiled */
 	const struct wsd_route_conf *conf;
 	struct plugin		*plugin;
 	void			*state;		/* the plugin's */
@@ -65,19 +67,25 @@ struct route {
 };
 
 struct route_table {
-	struct route	*routes;	/* sorted by path */
-	size_t		 n;
+	struct route		*routes;	/* in the configuration's order */
+	size_t			 n;
+	const struct pattern	**pats;		/* &routes[i].pat */
+	struct pattern_index	 ix;
 };
 
 /*
  * Build the table for cfg (one route per configured route, plugins not
- * yet attached), owned by gen.  Returns 0, or -1 on ENOMEM.
+ * yet attached), owned by gen.  Returns 0, or -1 on ENOMEM, or on EINVAL
+ * for a path that is not a valid pattern (config_load() refuses those).
  */
 int	route_table_init(struct route_table *t, const struct wsd_config *cfg,
 	    struct generation *gen);
 void	route_table_free(struct route_table *t);
 
-/* The route whose path is exactly path[0..len), or NULL. */
+/*
+ * The route for the raw request path path[0..len) (see pattern.h for
+ * patterns and their precedence), or NULL.
+ */
 struct route *route_find(const struct route_table *t, const char *path,
 	    size_t len);
 

@@ -809,6 +809,7 @@ static void
 test_duplicate_route(void **state)
 {
 	struct fx *f = *state;
+	char *want;
 
 	assert_fails(f,
 	    "routes = (\n"						/* 1 */
@@ -819,7 +820,10 @@ test_duplicate_route(void **state)
 	    "    plugin = \"chat\";\n"					/* 6 */
 	    "  }\n"							/* 7 */
 	    ");\n", 1);
-	assert_error(f, 5, "duplicate route /echo (first defined at line 2)");
+	want = xasprintf("duplicate route /echo (first defined at %s:2)",
+	    f->conf);
+	assert_error(f, 5, want);
+	free(want);
 }
 
 static void
@@ -844,6 +848,86 @@ test_route_path(void **state)
 	assert_error(f, 6, "must not contain whitespace or control");
 	assert_error(f, 7, "route path '' must start with '/'");
 	assert_error(f, 8, "route has no 'path'");
+}
+
+static void
+test_route_patterns(void **state)
+{
+	struct fx *f = *state;
+	char *want, *inc;
+
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/r/:\"; plugin = \"chat\"; },\n"		/* 2 */
+	    "  { path = \"/r/:9a\"; plugin = \"chat\"; },\n"		/* 3 */
+	    "  { path = \"/r/:a/:a\"; plugin = \"chat\"; },\n"		/* 4 */
+	    "  { path = \"/r/*/x\"; plugin = \"chat\"; },\n"		/* 5 */
+	    "  { path = \"/r*\"; plugin = \"chat\"; },\n"		/* 6 */
+	    "  { path = \"/r//:a\"; plugin = \"chat\"; },\n"		/* 7 */
+	    "  { path = \"/r/:a/\"; plugin = \"chat\"; }\n"		/* 8 */
+	    ");\n", 7);
+	assert_error(f, 2, "route path '/r/:': bad parameter name ':'");
+	assert_error(f, 3, "route path '/r/:9a': bad parameter name ':9a'");
+	assert_error(f, 4, "route path '/r/:a/:a': parameter ':a' appears "
+	    "twice");
+	assert_error(f, 5, "route path '/r/*/x': '*' must be the whole last "
+	    "segment");
+	assert_error(f, 6, "route path '/r*': '*' must be the whole last");
+	assert_error(f, 7, "route path '/r//:a': empty segment");
+	assert_error(f, 8, "route path '/r/:a/': empty segment");
+
+	/* Routes that match the same paths: both places named. */
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a/:x\"; plugin = \"chat\"; },\n"		/* 2 */
+	    "  { path = \"/f/:u/*\"; plugin = \"chat\"; },\n"		/* 3 */
+	    "  { path = \"/a/:y\"; plugin = \"chat\"; },\n"		/* 4 */
+	    "  {\n"							/* 5 */
+	    "    plugin = \"chat\";\n"					/* 6 */
+	    "    path = \"/f/:v/*\";\n"					/* 7 */
+	    "  },\n"							/* 8 */
+	    "  { path = \"/a/:z\"; plugin = \"chat\"; }\n"		/* 9 */
+	    ");\n", 3);
+	want = xasprintf("route /a/:y can never be told apart from route "
+	    "/a/:x at %s:2", f->conf);
+	assert_error(f, 4, want);
+	free(want);
+	want = xasprintf("route /f/:v/* can never be told apart from route "
+	    "/f/:u/* at %s:3", f->conf);
+	assert_error(f, 7, want);
+	free(want);
+	want = xasprintf("route /a/:z can never be told apart from route "
+	    "/a/:x at %s:2", f->conf);
+	assert_error(f, 9, want);
+	free(want);
+
+	/* In another file: that file's name. */
+	inc = xasprintf("%s/more.inc", f->dir);
+	write_file(inc,
+	    "  { path = \"/b\"; plugin = \"chat\"; },\n"		/* 1 */
+	    "  { path = \"/a/:other\"; plugin = \"chat\"; }\n");	/* 2 */
+	assert_fails(f,
+	    "routes = (\n"						/* 1 */
+	    "  { path = \"/a/:x\"; plugin = \"chat\"; },\n"		/* 2 */
+	    "@include \"more.inc\"\n"					/* 3 */
+	    ");\n", 1);
+	want = xasprintf("route /a/:other can never be told apart from route "
+	    "/a/:x at %s:2", f->conf);
+	assert_non_null(find_error_in(f, "more.inc", 2, want));
+	free(want);
+	free(inc);
+
+	/* Overlapping shapes are fine: precedence orders them. */
+	assert_loads(f,
+	    "routes = (\n"
+	    "  { path = \"/rooms/lobby\"; plugin = \"chat\"; },\n"
+	    "  { path = \"/rooms/:room\"; plugin = \"chat\"; },\n"
+	    "  { path = \"/rooms/*\"; plugin = \"chat\"; },\n"
+	    "  { path = \"/:a/:b\"; plugin = \"chat\"; },\n"
+	    "  { path = \"/a:b\"; plugin = \"chat\"; },\n"
+	    "  { path = \"/*\"; plugin = \"chat\"; }\n"
+	    ");\n");
+	assert_int_equal(f->c->nroutes, 6);
 }
 
 static void
@@ -1291,6 +1375,7 @@ main(void)
 		T(test_wrong_types),
 		T(test_out_of_range),
 		T(test_duplicate_route),
+		T(test_route_patterns),
 		T(test_route_path),
 		T(test_plugin_name),
 		T(test_missing_plugin_file),

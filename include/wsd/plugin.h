@@ -861,9 +861,16 @@ wsd_conn_peer_subject(struct wsd_conn *c)
  * wsd_param(c, "room") on "/rooms/blue%20sky" is "blue sky"; for a
  * route ending in a wildcard, "/files/" then "*", wsd_param(c, "*") is
  * the rest of the path after "/files/", decoded ("" when nothing
- * follows).  NULL for a name
- * the pattern does not have.  Handshake and open only, like the other
- * request accessors.
+ * follows).  NULL for a name the pattern does not have (any name on an
+ * exact route).  wsd_path() stays the whole path as sent.
+ *
+ * Percent-decoded ('+' stays '+') and checked before the route matched:
+ * no NUL or other control byte, never "." or ".."; a :name value is not
+ * empty, has no '/' (an encoded "%2F" does not match a :name) and at
+ * most 1024 bytes; a "*" value at most 4096 bytes and no "." or ".."
+ * between its slashes.  Bytes, not necessarily UTF-8.  Handshake and
+ * open only, like the other request accessors; valid until open
+ * returns.
  */
 static inline const char *
 wsd_param(struct wsd_conn *c, const char *name)

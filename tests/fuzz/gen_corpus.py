@@ -777,6 +777,34 @@ def corpus_cookie():
     }
 
 
+def corpus_route():
+    """Route lines, then a request path (fuzz_route)."""
+    table = (b"/rooms/lobby\n/rooms/:room\n/rooms/:room/log\n/rooms/*\n"
+             b"/:a/:b\n/*\n/echo\n/w/:x/*\n/w/*\n/a/:x/b/:y\n"
+             b"/a/:x/:y/c\n")
+    out = {
+        "exact": table + b"/echo",
+        "room": table + b"/rooms/blue%20sky",
+        "room-log": table + b"/rooms/blue/log",
+        "rest": table + b"/rooms/a/b/c",
+        "slash-encoded": table + b"/rooms/a%2Fb",
+        "dotdot": table + b"/rooms/..",
+        "dotdot-encoded": table + b"/rooms/%2e%2E",
+        "nul": table + b"/rooms/a%00b",
+        "ctl": table + b"/rooms/%0d%0a",
+        "bad-escape": table + b"/rooms/%zz",
+        "rest-dotdot": table + b"/w/a%2F..%2Fb",
+        "rest-empty": table + b"/w/",
+        "overlong": table + b"/rooms/" + b"%41" * 1025,
+        "leftmost": table + b"/a/1/b/c",
+        "root": table + b"/",
+        "ties": b"/t/:x\n/t/:y\n/t/v\n/t/v\n/t/1",
+        "bad-patterns": b"/r/:\n/r/:a/:a\n/r/*/x\n/r//:a\n/r/:9\n/r/x",
+        "no-slash": table + b"rooms/x",
+    }
+    return out
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -789,6 +817,7 @@ TARGETS = {
     "pmd": corpus_pmd,
     "conn_tls": corpus_conn_tls,
     "cookie": corpus_cookie,
+    "route": corpus_route,
 }
 
 
