@@ -582,6 +582,64 @@ def test_children_have_own_group():
     wait_gone(pid)
 
 
+# ------------------------------------------------------------ watches
+
+
+def test_watches_direct():
+    """wsd_watch_add/set/cancel through tests/plugins/watcher: a paused
+    watch stays quiet, resumes, pauses again; cancelled from inside its
+    callback it runs no more; WSD_WATCH_WRITE; bad arguments refused;
+    under wsd -t watches never run; one left at fini is freed."""
+    routes = [W.route("/w", "watcher")]
+    conf = W.write_config(routes=routes, plugin_dir=W.TEST_PLUGIN_DIR)
+    r = W.run_wsd(["-t", "-c", conf])
+    assert r.returncode == 0, r.stderr
+    assert "fired" not in r.stderr + r.stdout, r.stderr
+    d = W.start_daemon(W.write_config(routes=routes,
+                                      plugin_dir=W.TEST_PLUGIN_DIR,
+                                      extra={"workers": 1}))
+    d.wait_log(r"worker 0: /w: watcher: init watch fired \(events 1\)")
+
+    async def quiet(ws, t=0.3):
+        try:
+            m = await asyncio.wait_for(ws.recv(), t)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError("unexpected message %r" % m)
+
+    async def go():
+        async with W.ws_connect(d.port, "/w") as ws:
+            await ws.send("write:abc")          # created paused
+            await quiet(ws)
+            await ws.send("resume")
+            assert await W.recv(ws) == "resumed"
+            assert await W.recv(ws) == "got:abc"
+            await ws.send("write:def")
+            assert await W.recv(ws) == "got:def"
+            await ws.send("pause")
+            assert await W.recv(ws) == "paused"
+            await ws.send("write:ghi")
+            await quiet(ws)
+            await ws.send("resume")
+            assert await W.recv(ws) == "resumed"
+            assert await W.recv(ws) == "got:ghi"
+            await ws.send("write-watch")
+            assert await W.recv(ws) == "writable"
+            await ws.send("bad")
+            assert await W.recv(ws) == "refused"
+            await ws.send("cancel-in-cb")
+            assert await W.recv(ws) == "armed"
+            await ws.send("write:jkl")
+            assert await W.recv(ws) == "got:jkl"
+            assert await W.recv(ws) == "cancelled"
+            await ws.send("write:mno")
+            await quiet(ws)
+    W.arun(go())
+    assert d.stop() == 0
+    assert len(re.findall(r"init watch fired", d.log_text())) == 1
+    d.wait_log(r"worker 0: route /w: 1 watch\(es\) left at fini")
+
+
 # ------------------------------------------------------------ settings
 
 
@@ -649,4 +707,5 @@ W.run([
     test_no_leaked_descriptors_or_signals,
     test_children_have_own_group,
     test_settings_checked,
+    test_watches_direct,
 ])
