@@ -791,6 +791,24 @@ child_say(const char *what, const char *path, int err)
 }
 
 /*
+ * glibc keeps a few real-time signals for itself (32 and 33) and its
+ * sigaction() refuses them, so one that whoever started wsd ignores (GNU
+ * make does) would stay ignored in the program.  The kernel takes them:
+ * an all-zero struct sigaction is SIG_DFL, no flags, no mask, whatever
+ * the architecture's layout; the size of its sigset is 8 bytes, or 16
+ * where there are 128 signals.
+ */
+static void
+reset_reserved(int sig)
+{
+	unsigned long zero[16];
+
+	memset(zero, 0, sizeof(zero));
+	if (syscall(SYS_rt_sigaction, sig, zero, NULL, 8) == -1)
+		(void)syscall(SYS_rt_sigaction, sig, zero, NULL, 16);
+}
+
+/*
  * In the child, between fork and execve: async-signal-safe calls only
  * (another plugin's thread may hold malloc's lock).  fds: the ends for
  * 0, 1 and 2.
@@ -805,7 +823,9 @@ child(char **argv, char **envp, const int fds[3], pid_t parent)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (i = 1; i < NSIG; i++)
-		(void)sigaction(i, &sa, NULL);
+		if (sigaction(i, &sa, NULL) == -1 && errno == EINVAL &&
+		    i != SIGKILL && i != SIGSTOP)
+			reset_reserved(i);
 	/* A group of its own, so that stopping it stops what it started. */
 	(void)setsid();
 	/* Dies with the worker if that is killed before it could stop us. */
