@@ -640,6 +640,50 @@ def test_watches_direct():
     d.wait_log(r"worker 0: route /w: 1 watch\(es\) left at fini")
 
 
+# ------------------------------------------------------------ systemd
+
+
+def syscall_group(name, memo={}):
+    """The system calls of a systemd group, nested groups expanded."""
+    if name not in memo:
+        import subprocess
+        out = subprocess.run(["systemd-analyze", "syscall-filter", name],
+                             stdout=subprocess.PIPE, check=True,
+                             universal_newlines=True).stdout
+        calls = set()
+        for line in out.splitlines()[1:]:
+            w = line.strip()
+            if not w or w.startswith("#"):
+                continue
+            calls |= syscall_group(w) if w.startswith("@") else {w}
+        memo[name] = calls
+    return memo[name]
+
+
+def test_unit_filter_allows_exec():
+    """The packaged unit's SystemCallFilter= (inherited by the programs
+    too) lets the plugin start, watch, signal and reap children."""
+    import shutil
+    if shutil.which("systemd-analyze") is None:
+        raise W.Skip("no systemd-analyze")
+    allow, deny = set(), set()
+    with open(os.path.join(W.SRCDIR, "systemd", "wsd.service")) as f:
+        for line in f:
+            if not line.startswith("SystemCallFilter="):
+                continue
+            v = line.split("=", 1)[1].strip()
+            neg = v.startswith("~")
+            for w in v.lstrip("~").split():
+                calls = syscall_group(w) if w.startswith("@") else {w}
+                (deny if neg else allow).update(calls)
+    assert allow, "no SystemCallFilter= in wsd.service"
+    allowed = allow - deny
+    needed = {"clone", "execve", "pidfd_open", "close_range", "setsid",
+              "prctl", "pipe2", "wait4", "kill", "rt_sigaction",
+              "rt_sigprocmask", "dup2", "fcntl", "ioctl", "getppid"}
+    assert needed <= allowed, sorted(needed - allowed)
+
+
 # ------------------------------------------------------------ settings
 
 
@@ -708,4 +752,5 @@ W.run([
     test_children_have_own_group,
     test_settings_checked,
     test_watches_direct,
+    test_unit_filter_allows_exec,
 ])
