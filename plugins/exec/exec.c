@@ -633,9 +633,12 @@ finish(struct proc *p)
 	} else {
 		snprintf(reason, sizeof(reason), "exit status unknown");
 	}
-	if (!p->closing && p->conn != NULL)
-		(void)wsd_close(p->conn, code, reason);
-	p->closing = true;
+	if (p->closing || p->conn == NULL) {
+		p->closing = true;
+		return;
+	}
+	p->closing = true;		/* first: close may free p one day */
+	(void)wsd_close(p->conn, code, reason);
 }
 
 /*
@@ -1108,8 +1111,8 @@ exec_open(void *state, struct wsd_conn *c)
 	p->conn = c;
 	p->out_cap = ex->binary ? ex->chunk : ex->max_line + 1;
 	if ((p->out_buf = malloc(p->out_cap)) == NULL || spawn(p) == -1) {
-		(void)wsd_close(c, 1011, "cannot start the command");
 		p->closing = true;
+		(void)wsd_close(c, 1011, "cannot start the command");
 	}
 }
 
@@ -1125,16 +1128,16 @@ exec_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 	if (p == NULL || p->closing || p->in_fd < 0)
 		return;			/* no one reads it any more */
 	if (len + (size_t)nl > ex->max_stdin) {
-		(void)wsd_close(c, 1009, "message too big for the command");
 		p->closing = true;
+		(void)wsd_close(c, 1009, "message too big for the command");
 		return;
 	}
 	if (in_queue(p, data, len, nl) == -1) {
 		wsd_log(ex->route, WSD_LOG_NOTICE, "pid %d: %zu bytes of input "
 		    "not read: closing (max_stdin_buffer)", (int)p->pid,
 		    p->in_len - p->in_off);
-		(void)wsd_close(c, 1008, "the command does not read its input");
 		p->closing = true;
+		(void)wsd_close(c, 1008, "the command does not read its input");
 		return;
 	}
 	in_pump(p);
