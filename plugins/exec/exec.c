@@ -544,6 +544,9 @@ in_queue(struct proc *p, const void *data, size_t len, int newline)
 		cap = p->in_cap > 0 ? p->in_cap : 4096;
 		while (cap < p->in_len + need)
 			cap *= 2;
+		/* No more than the bound, which in_len + need is within. */
+		if (cap > p->ex->max_stdin)
+			cap = p->ex->max_stdin;
 		if ((b = realloc(p->in_buf, cap)) == NULL)
 			return -1;
 		p->in_buf = b;
