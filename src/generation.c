@@ -449,9 +449,9 @@ struct wsd_watch {
 	int			 events;	/* WSD_WATCH_READ|WRITE, or 0 */
 	wsd_watch_fn		 fn;
 	void			*arg;
-	bool			 running;	/* its callback is on the stack */
+	bool			 running;	/* in its callback */
 	bool			 cancelled;	/* free when it returns */
-	bool			 detached;	/* no longer on route->watches */
+	bool			 detached;	/* off route->watches */
 	LIST_ENTRY(wsd_watch)	 link;
 };
 

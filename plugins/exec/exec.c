@@ -80,7 +80,7 @@ TAILQ_HEAD(proc_list, proc);
 struct exec {
 	struct wsd_route	*route;
 	char			**argv;		/* ours, NULL terminated */
-	char			**env;		/* "NAME=value": pass_env, env */
+	char			**env;		/* pass_env, env: "N=v" */
 	size_t			 nenv;
 	char			**params;	/* the path's parameter names */
 	size_t			 nparams;
@@ -113,7 +113,7 @@ struct proc {
 	size_t			 out_len, out_cap;
 	bool			 out_paused;	/* back-pressure */
 	bool			 exited;	/* reaped; sending the rest */
-	size_t			 out_tail;	/* bytes left in the pipe then */
+	size_t			 out_tail;	/* left in the pipe then */
 
 	char			 err_buf[ERR_LINE_MAX + 1];
 	size_t			 err_len;
@@ -536,7 +536,8 @@ in_queue(struct proc *p, const void *data, size_t len, int newline)
 	if (p->in_len - p->in_off + need > p->ex->max_stdin)
 		return -1;
 	if (p->in_off > 0 && p->in_len + need > p->in_cap) {
-		memmove(p->in_buf, p->in_buf + p->in_off, p->in_len - p->in_off);
+		memmove(p->in_buf, p->in_buf + p->in_off,
+		    p->in_len - p->in_off);
 		p->in_len -= p->in_off;
 		p->in_off = 0;
 	}
@@ -918,7 +919,7 @@ build_env(struct exec *ex, struct wsd_conn *c, size_t *np)
 			goto out;
 	}
 	for (i = 0; wsd_header_at(c, i, &name, &value) == 0; i++) {
-		/* "Proxy: x" would be HTTP_PROXY, which programs obey (httpoxy). */
+		/* Proxy: HTTP_PROXY, which programs obey (httpoxy). */
 		if (strcasecmp(name, "Proxy") == 0 ||
 		    exec_header_env(name, var, sizeof(var)) == -1)
 			continue;

@@ -63,7 +63,7 @@ utf8_cut(const unsigned char *s, size_t max)
 		start = max - 1 - back;
 		c = s[start];
 		if ((c & 0xc0) == 0x80)
-			continue;		/* a continuation: look further */
+			continue;	/* a continuation: look further */
 		if (c < 0x80)
 			return max;
 		need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;

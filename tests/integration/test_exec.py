@@ -8,7 +8,6 @@ Run with Debian's python3 (it has python3-websockets).
 import asyncio
 import os
 import re
-import signal
 import socket
 import sys
 import time

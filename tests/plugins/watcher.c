@@ -73,7 +73,7 @@ w_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 	st->once = wsd_watch_add(r, st->fds[0], WSD_WATCH_READ, init_once, st);
 	st->left = wsd_watch_add(r, st->fds[0], WSD_WATCH_READ, init_left, st);
 	if (st->once == NULL || st->left == NULL) {
-		/* wsd frees the watches made: init failed, fini will not run. */
+		/* wsd frees the watches made (no fini after a failed init). */
 		close(st->fds[0]);
 		close(st->fds[1]);
 		free(st);
