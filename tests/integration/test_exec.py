@@ -479,6 +479,29 @@ def test_environment():
                                                   sorted(want.items()))
 
 
+def test_environment_route_parameters():
+    """A route pattern's parameters: PARAM_<name> for each :name,
+    PATH_REST for the trailing '*', decoded; PATH_INFO stays the path as
+    sent."""
+    d = start(exec_route("/p/:room/*", command=["/usr/bin/env"]))
+
+    async def go(path):
+        async with W.ws_connect(d.port, path) as ws:
+            return await until_close(ws)
+    msgs, code, _ = W.arun(go("/p/blue%20sky/a/b%C3%A9"))
+    assert code == 1000
+    env = dict(m.split("=", 1) for m in msgs)
+    assert env["PARAM_room"] == "blue sky", env
+    assert env["PATH_REST"] == "a/b\u00e9", env
+    assert env["PATH_INFO"] == "/p/blue%20sky/a/b%C3%A9", env
+    assert not [k for k in env if k.startswith("PARAM_") and
+                k != "PARAM_room"], env
+    # Nothing after the prefix: PATH_REST is there, empty.
+    msgs, code, _ = W.arun(go("/p/red/"))
+    env = dict(m.split("=", 1) for m in msgs)
+    assert env["PARAM_room"] == "red" and env["PATH_REST"] == "", env
+
+
 def test_environment_tls():
     """Over wss, HTTPS=on."""
     import tlstest
@@ -751,6 +774,7 @@ W.run([
     test_shutdown_stops_children,
     test_max_processes,
     test_environment,
+    test_environment_route_parameters,
     test_environment_tls,
     test_example_counter,
     test_example_upper,
