@@ -4,7 +4,8 @@
  * Timers and posts run on the loop between two callbacks, like
  * everything else, so a route's plugin never sees one of them while
  * another of its callbacks is on the stack (except a timer cancelled
- * from inside itself, which is freed when it returns).
+ * from inside itself, which is freed when it returns).  Descriptor
+ * watches, at the end, work the same way.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -275,6 +276,8 @@ generations_fini(struct generations *gs)
 	gs->ready = false;
 }
 
+static size_t	route_watches_free(struct route *);
+
 /* ---------------------------------------------------------------- generations */
 
 static void
@@ -300,6 +303,8 @@ route_fini(struct route *r)
 		left++;
 	}
 	log_debug("route %s: %zu timer(s) left at fini", r->path, left);
+	left = route_watches_free(r);
+	log_debug("route %s: %zu watch(es) left at fini", r->path, left);
 	plugin_unref(r->plugin);
 	r->plugin = NULL;
 }
@@ -429,29 +434,156 @@ generations_reopen(struct generations *gs)
 	}
 }
 
-/* Descriptor watches (stubs until their part lands). */
+/* ---------------------------------------------------------------- watches */
+
+/*
+ * A descriptor watch: one persistent libevent event on the generations'
+ * base, owned by its route like a timer.  A watch whose callback is on
+ * the stack is only marked when cancelled (or when its route is retired
+ * under it) and freed when the callback returns.
+ */
+struct wsd_watch {
+	struct event		*ev;
+	struct route		*route;
+	int			 fd;
+	int			 events;	/* WSD_WATCH_READ|WRITE, or 0 */
+	wsd_watch_fn		 fn;
+	void			*arg;
+	bool			 running;	/* in its callback */
+	bool			 cancelled;	/* free when it returns */
+	bool			 detached;	/* off route->watches */
+	LIST_ENTRY(wsd_watch)	 link;
+};
+
+#define WATCH_EVENTS	(WSD_WATCH_READ | WSD_WATCH_WRITE)
+
+static void
+watch_free(struct wsd_watch *w)
+{
+	if (!w->detached)
+		LIST_REMOVE(w, link);
+	event_free(w->ev);
+	free(w);
+}
+
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wsd_watch *w = arg;
+	int events = 0;
+
+	(void)fd;
+	if (what & EV_READ)
+		events |= WSD_WATCH_READ;
+	if (what & EV_WRITE)
+		events |= WSD_WATCH_WRITE;
+	/* Paused by an earlier callback of this loop pass: nothing to say. */
+	if ((events &= w->events) == 0)
+		return;
+	w->running = true;
+	w->fn((struct wsd_route *)w->route, w->fd, events, w->arg);
+	w->running = false;
+	event_base_update_cache_time(event_get_base(w->ev)); /* see timer_cb */
+	if (w->cancelled)
+		watch_free(w);
+}
+
+/* (Re)arm w's event for events; 0 leaves it unarmed. */
+static int
+watch_arm(struct wsd_watch *w, int events)
+{
+	struct event_base *base = event_get_base(w->ev);
+	short what = EV_PERSIST;
+
+	/* Never pending here: event_assign() wants it so. */
+	event_del(w->ev);
+	w->events = events;
+	if (events == 0)
+		return 0;
+	if (events & WSD_WATCH_READ)
+		what |= EV_READ;
+	if (events & WSD_WATCH_WRITE)
+		what |= EV_WRITE;
+	if (event_assign(w->ev, base, w->fd, what, watch_cb, w) == -1 ||
+	    event_add(w->ev, NULL) == -1) {
+		w->events = 0;
+		return -1;
+	}
+	return 0;
+}
+
 struct wsd_watch *
 generation_watch_add(struct route *r, int fd, int events, wsd_watch_fn fn,
     void *arg)
 {
-	(void)r;
-	(void)fd;
-	(void)events;
-	(void)fn;
-	(void)arg;
-	return NULL;
+	struct generations *gs = r->gen->gens;
+	struct wsd_watch *w;
+
+	if (fn == NULL || fd < 0 || (events & ~WATCH_EVENTS) != 0 ||
+	    gs->base == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	/* Made unarmed, then armed: one path for add and set. */
+	if ((w->ev = event_new(gs->base, fd, EV_PERSIST, watch_cb, w)) ==
+	    NULL) {
+		free(w);
+		return NULL;
+	}
+	w->route = r;
+	w->fd = fd;
+	w->fn = fn;
+	w->arg = arg;
+	LIST_INSERT_HEAD(&r->watches, w, link);
+	if (watch_arm(w, events) == -1) {
+		watch_free(w);
+		return NULL;
+	}
+	return w;
 }
 
 int
 generation_watch_set(struct wsd_watch *w, int events)
 {
-	(void)w;
-	(void)events;
-	return -1;
+	if (w == NULL || w->cancelled || (events & ~WATCH_EVENTS) != 0)
+		return -1;
+	if (events == w->events)
+		return 0;
+	return watch_arm(w, events);
 }
 
 void
 generation_watch_cancel(struct wsd_watch *w)
 {
-	(void)w;
+	if (w == NULL || w->cancelled)
+		return;
+	if (w->running) {
+		/* Freed when its callback returns; it never fires again. */
+		event_del(w->ev);
+		w->events = 0;
+		w->cancelled = true;
+	} else {
+		watch_free(w);
+	}
+}
+
+/*
+ * After fini: the watches the plugin left.  One whose callback is on the
+ * stack (fini reached from inside it) is freed when that returns.
+ */
+static size_t
+route_watches_free(struct route *r)
+{
+	struct wsd_watch *w;
+	size_t left = 0;
+
+	while ((w = LIST_FIRST(&r->watches)) != NULL) {
+		left++;
+		if (w->running) {
+			LIST_REMOVE(w, link);
+			w->detached = true;
+			generation_watch_cancel(w);
+		} else {
+			watch_free(w);
+		}
+	}
+	return left;
 }

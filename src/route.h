@@ -41,6 +41,12 @@ struct wsd_timer {
 };
 TAILQ_HEAD(timer_list, wsd_timer);
 
+/*
+ * A route's descriptor watches (struct wsd_watch is generation.c's).  A
+ * LIST, so that the zeroed head route_table_init() leaves is empty.
+ */
+LIST_HEAD(watch_list, wsd_watch);
+
 struct route {
 	const char		*path;		/* config's string */
 	size_t			 path_len;
@@ -55,6 +61,7 @@ struct route {
 	struct conn_list	 conns;		/* open WebSocket clients */
 	size_t			 nconns;
 	struct timer_list	 timers;
+	struct watch_list	 watches;
 
 	/* Arrays handed out by route_setting_strings(), freed with us. */
 	void			**allocs;

@@ -1028,10 +1028,20 @@ wsd_handshake_resume(struct wsd_conn *c, int status)
  * another service) on the route's loop: fn(r, fd, events, arg) runs
  * when it is readable (WSD_WATCH_READ) or writable (WSD_WATCH_WRITE),
  * as events asks, until wsd_watch_set() changes that (0: pause) or
- * wsd_watch_cancel() ends it.  The descriptor stays the plugin's to
- * close, after cancelling.  Watches belong to the route: those left are
- * cancelled after fini.  Returns NULL on failure.  Cancelling from
- * inside the callback is fine.
+ * wsd_watch_cancel() ends it.  The watch is level-triggered: fn runs
+ * again on the next loop pass for as long as the descriptor stays
+ * readable (or writable), so a plugin may read a bounded amount each
+ * time.  fn's events says which of the asked-for conditions hold
+ * (end of file and errors count as readable).  events may be 0 at
+ * first (created paused).
+ *
+ * Make the descriptor non-blocking (O_NONBLOCK) and close-on-exec.  It
+ * stays the plugin's to close, after cancelling: never close it while
+ * its watch is alive.  Watches belong to the route: those left are
+ * cancelled and freed after fini.  Under `wsd -t` watches are created
+ * but never run.  Returns NULL on failure (fd < 0, unknown bits in
+ * events, no memory).  From any callback on the loop thread, init
+ * included.
  */
 WSD_WARN_UNUSED static inline struct wsd_watch *
 wsd_watch_add(struct wsd_route *r, int fd, int events, wsd_watch_fn fn,
@@ -1040,12 +1050,23 @@ wsd_watch_add(struct wsd_route *r, int fd, int events, wsd_watch_fn fn,
 	return wsd_host_->watch_add(r, fd, events, fn, arg);
 }
 
+/*
+ * Change what w waits for: WSD_WATCH_READ, WSD_WATCH_WRITE, both, or 0
+ * to pause it (a reader whose client is over its high-water mark pauses
+ * until `drain`).  Also from inside w's own callback.  Returns 0, or -1
+ * for unknown bits or a watch already cancelled.
+ */
 static inline int
 wsd_watch_set(struct wsd_watch *w, int events)
 {
 	return wsd_host_->watch_set(w, events);
 }
 
+/*
+ * Stop and free a watch, also from inside its own callback (it is freed
+ * when the callback returns and never runs again).  NULL is ignored.
+ * The handle is invalid afterwards; the descriptor is still open.
+ */
 static inline void
 wsd_watch_cancel(struct wsd_watch *w)
 {
