@@ -59,7 +59,6 @@ struct off_line {
 
 static struct {
 	bool		 set;
-	pthread_t	 loop;
 	int		 fd;		/* eventfd: wakes the loop */
 	struct event	*ev;
 	pthread_mutex_t	 lock;
@@ -73,10 +72,16 @@ static struct {
 	uint64_t	 last_ms;	/* of the last refusal logged */
 } off = { .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static bool
+/*
+ * Set on the loop thread by host_attach(): one load of a thread-local
+ * flag per call (a fork copies it to the worker's only thread).
+ */
+static __thread bool loop_thread __attribute__((tls_model("initial-exec")));
+
+static inline bool
 on_loop(void)
 {
-	return !off.set || pthread_equal(pthread_self(), off.loop);
+	return loop_thread || !off.set;
 }
 
 static void
@@ -227,7 +232,7 @@ int
 host_attach(struct event_base *base)
 {
 	host_detach();
-	off.loop = pthread_self();
+	loop_thread = true;
 	off.tail = &off.head;
 	if ((off.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		return -1;
