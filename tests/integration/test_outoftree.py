@@ -234,6 +234,28 @@ def test_example_unit_tests_catch_a_broken_plugin():
         r.stdout
 
 
+def test_docs_testing_example_builds_and_passes():
+    # The complete example of "Testing your plugin" in docs/plugin-api.md,
+    # built as the text says, against hello.so.
+    with open(os.path.join(W.SRCDIR, "docs", "plugin-api.md")) as f:
+        doc = f.read()
+    sec = doc[doc.index("## Testing your plugin"):]
+    m = re.search(r"```c\n(.*?)```", sec, re.S)
+    assert m, "no C example in Testing your plugin"
+    work = hello_copy()
+    W.write_file(os.path.join(work, "doc_test.c"), m.group(1).encode())
+    run(["make", "-C", work, "hello.so"], env=stage()["env"])
+    env = stage()["env"]
+    cflags = shlex.split(run(["pkg-config", "--cflags", "wsd-plugin-test",
+                              "cmocka"], env=env).stdout)
+    libs = shlex.split(run(["pkg-config", "--libs", "wsd-plugin-test",
+                            "cmocka"], env=env).stdout)
+    run(["cc"] + cflags + ["-Wall", "-Wextra", "-Werror", "-o", "doc_test",
+                           "doc_test.c"] + libs, env=env, cwd=work)
+    r = run(["./doc_test"], env=env, cwd=work)
+    assert "[  PASSED  ] 1 test(s)" in r.stdout, r.stdout
+
+
 def test_wsd_t_accepts_hello():
     conf = hello_config(greeting="Hi")
     r = W.run_wsd(["-t", "-c", conf])
@@ -300,6 +322,7 @@ TESTS = [
     test_example_makefile_installs_into_plugindir,
     test_example_unit_tests_pass_with_the_installed_kit,
     test_example_unit_tests_catch_a_broken_plugin,
+    test_docs_testing_example_builds_and_passes,
     test_wsd_t_accepts_hello,
     test_wsd_t_reports_bad_greeting,
     test_hello_greets_echoes_and_logs_count,
