@@ -234,6 +234,25 @@ def test_example_unit_tests_catch_a_broken_plugin():
         r.stdout
 
 
+def test_example_unit_tests_against_the_build_tree():
+    # No install: PKG_CONFIG_PATH names the build directory, and
+    # pkg-config takes wsd-plugin-test-uninstalled.pc (and through it
+    # wsd-plugin-uninstalled.pc): the kit built here, the tree's headers.
+    env = clean_env(PKG_CONFIG_PATH=W.BUILDDIR)
+    libs = run(["pkg-config", "--libs", "wsd-plugin-test"], env=env).stdout
+    assert os.path.join(os.path.realpath(W.BUILDDIR),
+                        "libwsd-plugin-test.a") in libs or \
+        os.path.join(W.BUILDDIR, "libwsd-plugin-test.a") in libs, libs
+    work = hello_copy()
+    r = subprocess.run(["make", "-C", work, "check"], env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=W.T(120),
+                       errors="replace")
+    assert r.returncode == 0, "make check: exit %d\n%s" % (r.returncode,
+                                                           r.stdout)
+    assert re.search(r"\[  PASSED  \] 6 test\(s\)", r.stdout), r.stdout
+
+
 def test_docs_testing_example_builds_and_passes():
     # The complete example of "Testing your plugin" in docs/plugin-api.md,
     # built as the text says, against hello.so.
@@ -323,6 +342,7 @@ TESTS = [
     test_example_unit_tests_pass_with_the_installed_kit,
     test_example_unit_tests_catch_a_broken_plugin,
     test_docs_testing_example_builds_and_passes,
+    test_example_unit_tests_against_the_build_tree,
     test_wsd_t_accepts_hello,
     test_wsd_t_reports_bad_greeting,
     test_hello_greets_echoes_and_logs_count,
