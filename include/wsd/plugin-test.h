@@ -39,8 +39,9 @@
  * naming the key) and keys init never asked about are reported as
  * unknown, fired one-shot timers stay valid until cancelled (ABI 1.1 and
  * later), wsd_conn_find() returns NULL once the connection is gone.
- * What it does not simulate: threads other than wsd_post()'s own lock
- * (host calls off the loop are not refused), frames and compression,
+ * What it does not simulate: threads (wsd_post() and wsd_log() may be
+ * called from any thread, as in wsd; other host calls made off the test's
+ * thread are not refused, and race), frames and compression,
  * TLS, other workers and nodes (a publish reaches the subscribers of
  * every route of this kit, nothing else), handshake_timeout (the test
  * decides when a pending client leaves: wsdt_client_leave()).

@@ -180,6 +180,7 @@ struct wsdt {
 	struct wsdt_timer	*timers;
 	struct wsdt_watch	*watches;
 	pthread_mutex_t		 post_lock;
+	pthread_mutex_t		 log_lock;	/* wsd_log from any thread */
 	struct post		*post_head;
 	struct post		*post_tail;
 	size_t			 nposts;
@@ -644,7 +645,9 @@ h_log(struct wsd_route *wr, int level, const char *fmt, va_list ap)
 		    r != NULL ? r->path : "plugin", safe);
 	if ((text = strdup(safe)) == NULL)
 		return;
+	pthread_mutex_lock(&k->log_lock);
 	if ((n = realloc(k->logs, (k->nlogs + 1) * sizeof(*n))) == NULL) {
+		pthread_mutex_unlock(&k->log_lock);
 		free(text);
 		return;
 	}
@@ -654,6 +657,7 @@ h_log(struct wsd_route *wr, int level, const char *fmt, va_list ap)
 	k->logs[k->nlogs].route = r;
 	k->logs[k->nlogs].at_ms = k->now;
 	k->nlogs++;
+	pthread_mutex_unlock(&k->log_lock);
 }
 
 /* ---------------------------------------------------------------- host: output */
@@ -1762,6 +1766,7 @@ wsdt_new(void)
 	v = getenv("WSDT_VERBOSE");
 	k->echo = v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 	pthread_mutex_init(&k->post_lock, NULL);
+	pthread_mutex_init(&k->log_lock, NULL);
 	cur = k;
 	return k;
 }
@@ -2842,6 +2847,7 @@ wsdt_free(struct wsdt *k)
 	msgs_free(&k->publishes);
 	free_strs(k->misuses, k->nmisuses);
 	pthread_mutex_destroy(&k->post_lock);
+	pthread_mutex_destroy(&k->log_lock);
 	if (wsdt_wall_kit_ == k)
 		wsdt_wall_kit_ = NULL;
 	if (cur == k)
