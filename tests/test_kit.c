@@ -511,12 +511,16 @@ test_handshake_pending(void **state)
 	/* Refused later: no open, no close. */
 	b = wsdt_conn(r, "/probe");
 	assert_int_equal(wsdt_open(b), WSD_HANDSHAKE_PENDING);
-	assert_int_equal(wsdt_host(k)->handshake_resume(wsdt_handle(b), 200),
-	    -1);
 	assert_int_equal(wsdt_host(k)->handshake_resume(wsdt_handle(b), 401),
 	    0);
 	assert_int_equal(wsdt_state(b), WSDT_REFUSED);
 	assert_int_equal(wsdt_status(b), 401);
+	/* A status wsd would not send is a 500, as in wsd. */
+	b = wsdt_conn(r, "/probe");
+	assert_int_equal(wsdt_open(b), WSD_HANDSHAKE_PENDING);
+	assert_int_equal(wsdt_host(k)->handshake_resume(wsdt_handle(b), 200),
+	    0);
+	assert_int_equal(wsdt_status(b), 500);
 
 	/* Abandoned by its client: close with 1006, then gone. */
 	c = wsdt_conn(r, "/probe");

@@ -310,6 +310,13 @@ int		 wsdt_tls(struct wsdt_conn *c, int tls, const char *subject);
  * closed it), WSD_HANDSHAKE_PENDING (1) when the hook deferred, or the
  * HTTP status it refused with.  A hook answer wsd would not take
  * (outside 400-599) is a 500, as in wsd.  -1 when c is not new.
+ *
+ * A deferred handshake waits (state WSDT_PENDING, its request accessors
+ * still answering) until the plugin calls wsd_handshake_resume(), from a
+ * timer, a post or a watch the test fires: 0 opens it there and then
+ * (wsdt_status() 101), a status refuses it (400-599; anything else is a
+ * 500, as in wsd) and the plugin gets no close.  wsdt_client_leave()
+ * makes the client give up meanwhile (close with 1006).
  */
 int		 wsdt_open(struct wsdt_conn *c);
 

@@ -1254,8 +1254,9 @@ h_handshake_resume(struct wsd_conn *wc, int status)
 	if (conn_alive(c, "wsd_handshake_resume") == -1 ||
 	    c->state != WSDT_PENDING)
 		return -1;
+	/* As wsd: a status it would not send is a 500. */
 	if (status != 0 && (status < 400 || status > 599))
-		return -1;
+		status = 500;
 	if (status != 0) {
 		c->state = WSDT_REFUSED;
 		c->status = status;
