@@ -467,7 +467,21 @@ test_handshake_refused(void **state)
 	assert_null(wsdt_connect(r, "/probe"));
 	assert_non_null(strstr(wsdt_error(k), "refused with 500"));
 	assert_int_equal(wsdt_route_clients(r), 0);
-	/* Refused ones never get close, also not at the end. */
+	/* 1 defers only for a plugin built for 1.4; before, it is a 500. */
+	{
+		static struct wsd_plugin old;
+		struct wsdt_route *r13;
+
+		old = wsd_plugin;
+		old.abi_minor = 3;
+		r13 = wsdt_route(k, &old, "/old", NULL);
+		assert_non_null(r13);
+		P.hs_answer = WSD_HANDSHAKE_PENDING;
+		assert_int_equal(wsdt_open(wsdt_conn(r13, "/old")), 500);
+		assert_int_equal(wsdt_open(wsdt_conn(r, "/probe")),
+		    WSD_HANDSHAKE_PENDING);
+	}
+	/* Refused ones never get close. */
 	assert_int_equal(P.closes, 0);
 }
 

@@ -309,7 +309,8 @@ int		 wsdt_tls(struct wsdt_conn *c, int tls, const char *subject);
  * open.  Returns 101 when the connection is open (also when open itself
  * closed it), WSD_HANDSHAKE_PENDING (1) when the hook deferred, or the
  * HTTP status it refused with.  A hook answer wsd would not take
- * (outside 400-599) is a 500, as in wsd.  -1 when c is not new.
+ * (outside 400-599, or 1 from a plugin built for ABI 1.3 or older) is a
+ * 500, as in wsd.  -1 when c is not new.
  *
  * A deferred handshake waits (state WSDT_PENDING, its request accessors
  * still answering) until the plugin calls wsd_handshake_resume(), from a

@@ -2256,7 +2256,8 @@ wsdt_open(struct wsdt_conn *c)
 		rc = r->p->handshake(r->state, (struct wsd_conn *)c);
 		c->state = WSDT_PENDING;	/* until we know */
 		leave(k);
-		if (rc == WSD_HANDSHAKE_PENDING) {
+		/* Before 1.4, 1 was only a bad status: refused with 500. */
+		if (rc == WSD_HANDSHAKE_PENDING && r->p->abi_minor >= 4) {
 			/* Unless the hook managed to resume already. */
 			if (c->state != WSDT_PENDING)
 				return c->status == 101 ? 101 : c->status;
