@@ -282,6 +282,29 @@ test_slow_client(void **state)
 	assert_int_equal(wsdt_client_text(c, "late"), -1);
 }
 
+static void
+test_two_kits_one_so(void **state)
+{
+	struct fixture *f = *state;
+	struct wsdt *k2 = wsdt_new();
+	const struct wsd_plugin *p2;
+	struct wsdt_conn *c, *c2;
+
+	assert_non_null(k2);
+	/* The same file, loaded by a second kit: one copy in memory. */
+	assert_non_null(p2 = wsdt_load(k2, PLUGIN_BUILD_DIR "/echo-logger.so"));
+	assert_ptr_equal(p2, f->p);
+	c = wsdt_connect(route(f, NULL), "/echo");
+	c2 = wsdt_connect(wsdt_route(k2, p2, "/echo", NULL), "/echo");
+	assert_non_null(c);
+	assert_non_null(c2);
+	wsdt_free(k2);
+	/* The first kit's plugin still reaches a host. */
+	assert_int_equal(wsdt_client_text(c, "still here"), 0);
+	wsdt_expect_sent_text(c, "still here");
+	wsdt_expect_log(f->k, WSD_LOG_INFO, "\"still here\"");
+}
+
 int
 main(void)
 {
@@ -299,6 +322,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bad_settings, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_slow_client, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_two_kits_one_so, setup,
 		    teardown),
 	};
 

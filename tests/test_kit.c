@@ -865,6 +865,32 @@ test_watches(void **state)
 }
 
 static void
+test_two_kits(void **state)
+{
+	struct wsdt *k = *state, *k2 = wsdt_new();
+	struct wsdt_route *r = probe_route(k, NULL), *r2;
+	struct wsd_timer *t;
+
+	assert_non_null(k2);
+	r2 = wsdt_route(k2, &wsd_plugin, "/probe", NULL);
+	assert_non_null(r2);
+	/* A handle of the first kit, cancelled while the second is in use. */
+	t = wsdt_host(k)->timer_add(wsdt_route_handle(r), 10, 0, tick,
+	    (void *)0);
+	assert_non_null(t);
+	assert_int_equal(wsdt_timers(k2), 0);
+	wsdt_host(k2)->timer_cancel(t);
+	assert_int_equal(wsdt_timers(k), 0);
+	wsdt_expect_no_misuse(k);
+	wsdt_expect_no_misuse(k2);
+	/* The clocks are separate. */
+	wsdt_advance(k2, 500);
+	assert_int_equal(wsdt_now(k), 0);
+	wsdt_free(k2);
+	assert_int_equal(P.finis, 1);
+}
+
+static void
 test_use_after_close_is_reported(void **state)
 {
 	struct wsdt *k = *state;
@@ -923,6 +949,7 @@ main(void)
 		T(test_timers),
 		T(test_posts_from_a_thread),
 		T(test_watches),
+		T(test_two_kits),
 		T(test_use_after_close_is_reported),
 		T(test_teardown_closes_and_finis),
 	};

@@ -164,7 +164,6 @@ struct plugin_handle {
 };
 
 struct wsdt {
-	struct wsd_host		 host;
 	uint64_t		 now;
 	uint64_t		 next_id;
 	uint64_t		 timer_seq;
@@ -192,13 +191,17 @@ struct wsdt {
 	struct msgs		 publishes;
 	char			**misuses;
 	size_t			 nmisuses;
+	struct wsdt		*next_kit;
 	char			 error[512];
 };
 
-/* Host entries that take no route or connection find their kit here. */
+/*
+ * Host entries that take no route or connection find their kit here:
+ * the one the test used last.  Timer and watch handles are looked up in
+ * every live kit (kits), so two kits at once do not confuse them.
+ */
 static struct wsdt *cur;
-
-static const struct wsd_host host_table;
+static struct wsdt *kits;
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1308,16 +1311,21 @@ timer_unlink(struct wsdt *k, struct wsdt_timer *t)
 static void
 h_timer_cancel(struct wsd_timer *wt)
 {
-	struct wsdt_timer *t = (struct wsdt_timer *)wt, *x;
-	struct wsdt *k = cur;
+	struct wsdt_timer *t = (struct wsdt_timer *)wt, *x = NULL;
+	struct wsdt *k;
 
-	if (t == NULL || k == NULL)
+	if (t == NULL)
 		return;
-	for (x = k->timers; x != NULL && x != t; x = x->next)
-		;
+	for (k = kits; k != NULL; k = k->next_kit) {
+		for (x = k->timers; x != NULL && x != t; x = x->next)
+			;
+		if (x != NULL)
+			break;
+	}
 	if (x == NULL || t->cancelled) {
-		misuse(k, "wsd_timer_cancel of a timer that is no longer "
-		    "valid (cancelled already, or freed)");
+		if (cur != NULL)
+			misuse(cur, "wsd_timer_cancel of a timer that is no "
+			    "longer valid (cancelled already, or freed)");
 		return;
 	}
 	if (t->firing) {
@@ -1641,18 +1649,26 @@ h_watch_add(struct wsd_route *wr, int fd, int events, wsd_watch_fn fn,
 	return (struct wsd_watch *)w;
 }
 
-static struct wsdt_watch *
-watch_known(struct wsdt *k, struct wsdt_watch *w, const char *call)
+/* The kit that owns watch w, or NULL (a misuse is recorded). */
+static struct wsdt *
+watch_known(struct wsdt_watch *w, const char *call)
 {
-	struct wsdt_watch *x;
+	struct wsdt_watch *x = NULL;
+	struct wsdt *k;
 
-	for (x = k->watches; x != NULL && x != w; x = x->next)
-		;
+	for (k = kits; k != NULL; k = k->next_kit) {
+		for (x = k->watches; x != NULL && x != w; x = x->next)
+			;
+		if (x != NULL)
+			break;
+	}
 	if (x == NULL || w->cancelled) {
-		misuse(k, "%s of a watch that is no longer valid", call);
+		if (cur != NULL)
+			misuse(cur, "%s of a watch that is no longer valid",
+			    call);
 		return NULL;
 	}
-	return x;
+	return k;
 }
 
 static void
@@ -1673,8 +1689,7 @@ h_watch_set(struct wsd_watch *ww, int events)
 {
 	struct wsdt_watch *w = (struct wsdt_watch *)ww;
 
-	if (w == NULL || cur == NULL || watch_known(cur, w,
-	    "wsd_watch_set") == NULL ||
+	if (w == NULL || watch_known(w, "wsd_watch_set") == NULL ||
 	    (events & ~(WSD_WATCH_READ | WSD_WATCH_WRITE)) != 0)
 		return -1;
 	w->events = events;
@@ -1685,15 +1700,15 @@ static void
 h_watch_cancel(struct wsd_watch *ww)
 {
 	struct wsdt_watch *w = (struct wsdt_watch *)ww;
+	struct wsdt *k;
 
-	if (w == NULL || cur == NULL ||
-	    watch_known(cur, w, "wsd_watch_cancel") == NULL)
+	if (w == NULL || (k = watch_known(w, "wsd_watch_cancel")) == NULL)
 		return;
 	if (w->firing) {
 		w->cancelled = 1;
 		return;
 	}
-	watch_unlink(cur, w);
+	watch_unlink(k, w);
 }
 
 static const struct wsd_host host_table = {
@@ -1762,12 +1777,13 @@ wsdt_new(void)
 
 	if ((k = xcalloc(1, sizeof(*k))) == NULL)
 		return NULL;
-	k->host = host_table;
 	k->max_message = DEFAULT_MAX_MESSAGE;
 	v = getenv("WSDT_VERBOSE");
 	k->echo = v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 	pthread_mutex_init(&k->post_lock, NULL);
 	pthread_mutex_init(&k->log_lock, NULL);
+	k->next_kit = kits;
+	kits = k;
 	cur = k;
 	return k;
 }
@@ -1775,7 +1791,8 @@ wsdt_new(void)
 const struct wsd_host *
 wsdt_host(struct wsdt *k)
 {
-	return &k->host;
+	(void)k;
+	return &host_table;
 }
 
 const char *
@@ -1933,12 +1950,17 @@ wsdt_route(struct wsdt *k, const struct wsd_plugin *p, const char *path,
 	}
 	r->next = k->routes;
 	k->routes = r;
+	/*
+	 * Every kit hands out the same table, which lives as long as the
+	 * program: a plugin shared by two kits (the same .so loaded twice is
+	 * loaded once) keeps a valid one whichever kit is freed first.
+	 */
 	if (p->host_slot != NULL)
-		*p->host_slot = &k->host;
+		*p->host_slot = &host_table;
 	r->init_rc = 0;
 	if (HAS(p, init)) {
 		enter(k);
-		r->init_rc = p->init(&k->host, (struct wsd_route *)r,
+		r->init_rc = p->init(&host_table, (struct wsd_route *)r,
 		    &r->state) == 0 ? 0 : -1;
 		leave(k);
 	}
@@ -2768,6 +2790,7 @@ wsdt_free(struct wsdt *k)
 {
 	struct wsdt_conn *c;
 	struct wsdt_route *r, **order;
+	struct wsdt **pk;
 	struct wsdt_timer *t;
 	struct wsdt_watch *w;
 	size_t i, n = 0;
@@ -2835,13 +2858,8 @@ wsdt_free(struct wsdt *k)
 		k->routes = r->next;
 		route_free(r);
 	}
-	for (i = 0; i < k->nplugins; i++) {
-		/* The next route of this plugin gets its kit's table. */
-		if (k->plugins[i].p->host_slot != NULL &&
-		    *k->plugins[i].p->host_slot == &k->host)
-			*k->plugins[i].p->host_slot = NULL;
+	for (i = 0; i < k->nplugins; i++)
 		dlclose(k->plugins[i].dl);
-	}
 	free(k->plugins);
 	for (i = 0; i < k->nlogs; i++)
 		free((void *)(uintptr_t)k->logs[i].text);
@@ -2854,5 +2872,10 @@ wsdt_free(struct wsdt *k)
 		wsdt_wall_kit_ = NULL;
 	if (cur == k)
 		cur = NULL;
+	for (pk = &kits; *pk != NULL; pk = &(*pk)->next_kit)
+		if (*pk == k) {
+			*pk = k->next_kit;
+			break;
+		}
 	free(k);
 }
