@@ -869,10 +869,11 @@ test_two_kits(void **state)
 {
 	struct wsdt *k = *state, *k2 = wsdt_new();
 	struct wsdt_route *r = probe_route(k, NULL), *r2;
+	struct wsd_route *first = P.route;
 	struct wsd_timer *t;
 
 	assert_non_null(k2);
-	r2 = wsdt_route(k2, &wsd_plugin, "/probe", NULL);
+	r2 = wsdt_route(k2, &wsd_plugin, "/probe", NULL);	/* P.route */
 	assert_non_null(r2);
 	/* A handle of the first kit, cancelled while the second is in use. */
 	t = wsdt_host(k)->timer_add(wsdt_route_handle(r), 10, 0, tick,
@@ -888,6 +889,7 @@ test_two_kits(void **state)
 	assert_int_equal(wsdt_now(k), 0);
 	wsdt_free(k2);
 	assert_int_equal(P.finis, 1);
+	P.route = first;	/* for the first kit's fini */
 }
 
 static void
