@@ -420,7 +420,7 @@ test_request_accessors(void **state)
 
 	assert_non_null(c);
 	assert_int_equal(wsdt_header(c, "Origin", "https://example.org"), 0);
-	assert_int_equal(wsdt_cookie(c, "sid", "\"a%20b\\\"c\""), 0);
+	assert_int_equal(wsdt_cookie(c, "sid", "\"a%20b\\\"c\\351%zz\""), 0);
 	assert_int_equal(wsdt_cookie(c, "theme", "dark"), 0);
 	assert_int_equal(wsdt_signed_cookie(c, "user", "ann"), 0);
 	assert_int_equal(wsdt_param(c, "room", "blue sky"), 0);
@@ -431,10 +431,12 @@ test_request_accessors(void **state)
 	assert_int_equal(wsdt_status(c), 101);
 	assert_saw("path=/probe/x query=a=1&b=2&a=two+words%21&a");
 	assert_saw("a0=1 a1=two words! a2=");
-	assert_saw("cookie=\"a%20b\\\"c\" value=a b\"c signed=ann");
+	/* \351 is U+00E9 in UTF-8; a stray '%' stays. */
+	assert_saw("cookie=\"a%20b\\\"c\\351%zz\" value=a b\"c\xc3\xa9%zz "
+	    "signed=ann");
 	assert_saw("param=blue sky origin=https://example.org");
 	assert_saw("h0 Origin: https://example.org");
-	assert_saw("h1 Cookie: sid=\"a%20b\\\"c\"; theme=dark");
+	assert_saw("h1 Cookie: sid=\"a%20b\\\"c\\351%zz\"; theme=dark");
 	assert_saw("h2 Sec-WebSocket-Protocol: chat.v1, chat.v2");
 	assert_saw("offered=2");
 	assert_saw("open path=/probe/x remote=192.0.2.1:5555 "

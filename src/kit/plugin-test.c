@@ -1012,7 +1012,7 @@ h_cookie_value(struct wsd_conn *wc, const char *name)
 	if (!in_request(c, "wsd_cookie_value") ||
 	    (v = cookie_raw(c, name, &vl)) == NULL)
 		return NULL;
-	if ((un = malloc(vl + 1)) == NULL)
+	if ((un = malloc(2 * vl + 1)) == NULL)
 		return NULL;
 	if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
 		size_t last = vl - 2;	/* the last byte inside the quotes */
@@ -1022,8 +1022,16 @@ h_cookie_value(struct wsd_conn *wc, const char *name)
 			    v[i + 1] >= '0' && v[i + 1] <= '3' &&
 			    v[i + 2] >= '0' && v[i + 2] <= '7' &&
 			    v[i + 3] >= '0' && v[i + 3] <= '7') {
-				un[o++] = (char)((v[i + 1] - '0') << 6 |
+				unsigned ch = (unsigned)((v[i + 1] - '0') << 6 |
 				    (v[i + 2] - '0') << 3 | (v[i + 3] - '0'));
+
+				/* U+0000..U+00FF, written in UTF-8. */
+				if (ch < 0x80)
+					un[o++] = (char)ch;
+				else {
+					un[o++] = (char)(0xc0 | ch >> 6);
+					un[o++] = (char)(0x80 | (ch & 0x3f));
+				}
 				i += 3;
 			} else if (v[i] == '\\' && i + 1 <= last) {
 				un[o++] = v[++i];
@@ -1034,12 +1042,28 @@ h_cookie_value(struct wsd_conn *wc, const char *name)
 		memcpy(un, v, vl);
 		o = vl;
 	}
-	if (memchr(un, '\0', o) != NULL) {
+	/* %XX decoded; a '%' without two hex digits stays, '+' stays. */
+	if ((d = malloc(o + 1)) == NULL) {
 		free(un);
 		return NULL;
 	}
-	d = pct_decode(un, o, 0);
+	for (i = 0, vl = 0; i < o; i++) {
+		int hi, lo;
+
+		if (un[i] == '%' && i + 2 < o &&
+		    (hi = hexval((unsigned char)un[i + 1])) >= 0 &&
+		    (lo = hexval((unsigned char)un[i + 2])) >= 0) {
+			d[vl++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			d[vl++] = un[i];
+	}
 	free(un);
+	if (memchr(d, '\0', vl) != NULL) {
+		free(d);
+		return NULL;
+	}
+	d[vl] = '\0';
 	return keep(c, d);
 }
 
@@ -1072,7 +1096,7 @@ h_offered_subprotocol(struct wsd_conn *wc, size_t i)
 	struct wsdt_conn *c = C(wc);
 
 	if (conn_alive(c, "wsd_offered_subprotocol") == -1 ||
-	    !c->in_handshake || i >= c->noffered)
+	    !c->in_request || i >= c->noffered)
 		return NULL;
 	return c->offered[i];
 }
@@ -1662,7 +1686,7 @@ watch_known(struct wsdt_watch *w, const char *call)
 		if (x != NULL)
 			break;
 	}
-	if (x == NULL || w->cancelled) {
+	if (x == NULL) {
 		if (cur != NULL)
 			misuse(cur, "%s of a watch that is no longer valid",
 			    call);
@@ -1690,6 +1714,7 @@ h_watch_set(struct wsd_watch *ww, int events)
 	struct wsdt_watch *w = (struct wsdt_watch *)ww;
 
 	if (w == NULL || watch_known(w, "wsd_watch_set") == NULL ||
+	    w->cancelled ||
 	    (events & ~(WSD_WATCH_READ | WSD_WATCH_WRITE)) != 0)
 		return -1;
 	w->events = events;
@@ -1702,7 +1727,9 @@ h_watch_cancel(struct wsd_watch *ww)
 	struct wsdt_watch *w = (struct wsdt_watch *)ww;
 	struct wsdt *k;
 
-	if (w == NULL || (k = watch_known(w, "wsd_watch_cancel")) == NULL)
+	/* Again from its own callback: harmless, as in wsd. */
+	if (w == NULL || (k = watch_known(w, "wsd_watch_cancel")) == NULL ||
+	    w->cancelled)
 		return;
 	if (w->firing) {
 		w->cancelled = 1;
