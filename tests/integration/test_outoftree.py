@@ -6,7 +6,9 @@ installed wsd-plugin.pc:
 
     cc $(pkg-config --cflags wsd-plugin) -shared -fPIC -o hello.so hello.c
 
-and the built wsd runs it.  Nothing here reads headers from the source
+and the built wsd runs it.  Its unit tests (examples/hello/test_hello.c,
+`make check`) build against the installed plugin test kit
+(wsd-plugin-test.pc) and pass, and fail for a broken hello.c.  Nothing here reads headers from the source
 tree or writes outside temporary directories, so this works in a VPATH
 build and under `make distcheck` (where the prefix is itself a temporary
 directory: DESTDIR puts the staged copy below ours).
@@ -182,6 +184,97 @@ def test_example_makefile_installs_into_plugindir():
     assert not mode & 0o022, "hello.so is group/other writable: %o" % mode
 
 
+def hello_copy(mutate=None):
+    """A copy of examples/hello (the source tree is read-only under make
+    distcheck); mutate(text) may change hello.c on the way."""
+    work = W.tmpdir()
+    for name in ("hello.c", "test_hello.c", "Makefile"):
+        with open(os.path.join(HELLO_DIR, name), "rb") as f:
+            data = f.read()
+        if name == "hello.c" and mutate is not None:
+            data = mutate(data)
+        W.write_file(os.path.join(work, name), data)
+    return work
+
+
+def make_check(work):
+    """`make check` in work against the staged install; CompletedProcess."""
+    return subprocess.run(["make", "-C", work, "check"], env=stage()["env"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=W.T(120),
+                          errors="replace")
+
+
+def test_example_unit_tests_pass_with_the_installed_kit():
+    # The plugin test kit as a plugin author gets it: the staged
+    # wsd-plugin-test.pc, header and static library, and cmocka.
+    kit = run(["pkg-config", "--libs", "wsd-plugin-test"],
+              env=stage()["env"]).stdout
+    assert "-lwsd-plugin-test" in kit, kit
+    libs = glob.glob(os.path.join(stage()["destdir"], "**",
+                                  "libwsd-plugin-test.a"), recursive=True)
+    assert len(libs) == 1, libs
+    r = make_check(hello_copy())
+    assert r.returncode == 0, "make check: exit %d\n%s" % (r.returncode,
+                                                           r.stdout)
+    assert re.search(r"\[  PASSED  \] 6 test\(s\)", r.stdout), r.stdout
+    assert "FAILED" not in r.stdout, r.stdout
+
+
+def test_example_unit_tests_catch_a_broken_plugin():
+    # The same tests against a hello.c that greets wrongly must fail: the
+    # kit really runs the plugin.
+    def break_it(data):
+        assert b'"%s, %.64s!"' in data
+        return data.replace(b'"%s, %.64s!"', b'"%s %.64s!"')
+    r = make_check(hello_copy(break_it))
+    assert r.returncode != 0, r.stdout
+    assert "[  FAILED  ] test_greets_by_name" in r.stdout, r.stdout
+    assert "[       OK ] test_upper_cases_text_echoes_binary" in r.stdout, \
+        r.stdout
+
+
+def test_example_unit_tests_against_the_build_tree():
+    # No install: PKG_CONFIG_PATH names the build directory, and
+    # pkg-config takes wsd-plugin-test-uninstalled.pc (and through it
+    # wsd-plugin-uninstalled.pc): the kit built here, the tree's headers.
+    env = clean_env(PKG_CONFIG_PATH=W.BUILDDIR)
+    libs = run(["pkg-config", "--libs", "wsd-plugin-test"], env=env).stdout
+    assert os.path.join(os.path.realpath(W.BUILDDIR),
+                        "libwsd-plugin-test.a") in libs or \
+        os.path.join(W.BUILDDIR, "libwsd-plugin-test.a") in libs, libs
+    work = hello_copy()
+    r = subprocess.run(["make", "-C", work, "check"], env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=W.T(120),
+                       errors="replace")
+    assert r.returncode == 0, "make check: exit %d\n%s" % (r.returncode,
+                                                           r.stdout)
+    assert re.search(r"\[  PASSED  \] 6 test\(s\)", r.stdout), r.stdout
+
+
+def test_docs_testing_example_builds_and_passes():
+    # The complete example of "Testing your plugin" in docs/plugin-api.md,
+    # built as the text says, against hello.so.
+    with open(os.path.join(W.SRCDIR, "docs", "plugin-api.md")) as f:
+        doc = f.read()
+    sec = doc[doc.index("## Testing your plugin"):]
+    m = re.search(r"```c\n(.*?)```", sec, re.S)
+    assert m, "no C example in Testing your plugin"
+    work = hello_copy()
+    W.write_file(os.path.join(work, "doc_test.c"), m.group(1).encode())
+    run(["make", "-C", work, "hello.so"], env=stage()["env"])
+    env = stage()["env"]
+    cflags = shlex.split(run(["pkg-config", "--cflags", "wsd-plugin-test",
+                              "cmocka"], env=env).stdout)
+    libs = shlex.split(run(["pkg-config", "--libs", "wsd-plugin-test",
+                            "cmocka"], env=env).stdout)
+    run(["cc"] + cflags + ["-Wall", "-Wextra", "-Werror", "-o", "doc_test",
+                           "doc_test.c"] + libs, env=env, cwd=work)
+    r = run(["./doc_test"], env=env, cwd=work)
+    assert "[  PASSED  ] 1 test(s)" in r.stdout, r.stdout
+
+
 def test_wsd_t_accepts_hello():
     conf = hello_config(greeting="Hi")
     r = W.run_wsd(["-t", "-c", conf])
@@ -246,6 +339,10 @@ TESTS = [
     test_hello_builds_with_pkg_config_only,
     test_hello_builds_warning_free,
     test_example_makefile_installs_into_plugindir,
+    test_example_unit_tests_pass_with_the_installed_kit,
+    test_example_unit_tests_catch_a_broken_plugin,
+    test_docs_testing_example_builds_and_passes,
+    test_example_unit_tests_against_the_build_tree,
     test_wsd_t_accepts_hello,
     test_wsd_t_reports_bad_greeting,
     test_hello_greets_echoes_and_logs_count,
