@@ -16,24 +16,13 @@
 #include <openssl/hmac.h>
 
 #include "cookie.h"
+#include "http.h"
 
 /* SHA-256 written in hex. */
 #define SIG_HEX_LEN	64
 
 /* Decimal digits of a number field we accept: 10^18 fits an int64_t. */
 #define NUM_DIGITS_MAX	18
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool
 is_octal(unsigned char c)
@@ -109,8 +98,8 @@ cookie_decode(const char *src, size_t len, char *dst)
 	/* In place: the output never gets ahead of the input. */
 	for (i = 0; i < (size_t)n; i++) {
 		if (dst[i] == '%' && (size_t)n - i > 2 &&
-		    (hi = hex_value((unsigned char)dst[i + 1])) >= 0 &&
-		    (lo = hex_value((unsigned char)dst[i + 2])) >= 0) {
+		    (hi = http_hex_value((unsigned char)dst[i + 1])) >= 0 &&
+		    (lo = http_hex_value((unsigned char)dst[i + 2])) >= 0) {
 			if (hi == 0 && lo == 0)
 				return -1;
 			dst[o++] = (char)(hi << 4 | lo);

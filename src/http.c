@@ -424,8 +424,8 @@ http_reason(int status)
 	}
 }
 
-static int
-hex_value(unsigned char c)
+int
+http_hex_value(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -454,8 +454,8 @@ http_percent_decode(const char *src, size_t len, char *dst,
 		if (s[i] == '%') {
 			if (len - i < 3)
 				return -1;
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
+			hi = http_hex_value(s[i + 1]);
+			lo = http_hex_value(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			dst[o++] = (char)(hi << 4 | lo);

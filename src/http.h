@@ -171,4 +171,7 @@ bool http_query_find_nth(const char *query, size_t len, const char *name,
 bool http_cookie_find(const char *value, size_t len, const char *name,
     const char **val, size_t *val_len);
 
+/* The value of one hex digit (either case), or -1. */
+int	http_hex_value(unsigned char c);
+
 #endif /* WSD_HTTP_H */

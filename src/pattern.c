@@ -244,18 +244,6 @@ pattern_same(const struct pattern *a, const struct pattern *b)
 	return true;
 }
 
-static int
-hex(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Whether raw s[0..len) decodes to a value we hand on: well-formed
  * escapes, no control byte, at most max bytes, no '/' unless rest, and
@@ -273,8 +261,8 @@ value_ok(const char *s, size_t len, bool rest, size_t max)
 	for (i = 0; i < len; i++) {
 		c = u[i];
 		if (c == '%') {
-			if (len - i < 3 || (hi = hex(u[i + 1])) < 0 ||
-			    (lo = hex(u[i + 2])) < 0)
+			if (len - i < 3 || (hi = http_hex_value(u[i + 1])) < 0 ||
+			    (lo = http_hex_value(u[i + 2])) < 0)
 				return false;
 			c = (unsigned)(hi << 4 | lo);
 			i += 2;
