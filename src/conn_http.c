@@ -397,22 +397,7 @@ keep_string(struct conn *c, char *s)
 const char *
 conn_arg(struct conn *c, const char *name)
 {
-	const char *v;
-	size_t vl;
-	char *d;
-
-	if (c->rq == NULL || c->rq->head == NULL || c->rq->req.query == NULL ||
-	    name == NULL)
-		return NULL;
-	if (!http_query_find(c->rq->req.query, c->rq->req.query_len, name, &v, &vl))
-		return NULL;
-	if ((d = malloc(vl + 1)) == NULL)
-		return NULL;
-	if (http_percent_decode(v, vl, d, true) < 0) {
-		free(d);
-		return NULL;
-	}
-	return keep_string(c, d);
+	return conn_arg_at(c, name, 0);
 }
 
 const char *
@@ -427,23 +412,34 @@ conn_header(struct conn *c, const char *name)
 	return keep_string(c, dup_counted(h->value, h->value_len));
 }
 
-const char *
-conn_cookie(struct conn *c, const char *name)
+/* The raw value of cookie `name` (the first one sent), not copied. */
+static bool
+find_cookie(struct conn *c, const char *name, const char **v, size_t *vl)
 {
-	const char *v;
-	size_t i, vl;
+	size_t i;
 
 	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
-		return NULL;
+		return false;
 	/* Browsers send one Cookie header; HTTP/2 proxies may split it. */
 	for (i = 0; i < c->rq->req.nheaders; i++) {
 		const struct http_header *h = &c->rq->req.headers[i];
 
 		if (http_token_eq(h->name, h->name_len, "Cookie") &&
-		    http_cookie_find(h->value, h->value_len, name, &v, &vl))
-			return keep_string(c, dup_counted(v, vl));
+		    http_cookie_find(h->value, h->value_len, name, v, vl))
+			return true;
 	}
-	return NULL;
+	return false;
+}
+
+const char *
+conn_cookie(struct conn *c, const char *name)
+{
+	const char *v;
+	size_t vl;
+
+	if (!find_cookie(c, name, &v, &vl))
+		return NULL;
+	return keep_string(c, dup_counted(v, vl));
 }
 
 int
@@ -566,24 +562,6 @@ conn_arg_at(struct conn *c, const char *name, size_t i)
 		return NULL;
 	}
 	return keep_string(c, d);
-}
-
-/* The raw value of cookie `name` (the first one sent), not copied. */
-static bool
-find_cookie(struct conn *c, const char *name, const char **v, size_t *vl)
-{
-	size_t i;
-
-	if (c->rq == NULL || c->rq->head == NULL || name == NULL)
-		return false;
-	for (i = 0; i < c->rq->req.nheaders; i++) {
-		const struct http_header *h = &c->rq->req.headers[i];
-
-		if (http_token_eq(h->name, h->name_len, "Cookie") &&
-		    http_cookie_find(h->value, h->value_len, name, v, vl))
-			return true;
-	}
-	return false;
 }
 
 const char *
