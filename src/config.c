@@ -225,7 +225,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
-	"routes", "cluster", "compression", NULL
+	"routes", "cluster", "compression", "access_log", NULL
 };
 static const char *const listen_keys[] = {
 	"address", "port", "tls", NULL
@@ -827,6 +827,61 @@ parse_document_root(struct loader *ld, const config_setting_t *root)
 		free(p);
 	} else
 		c->document_root = p;
+}
+
+/*
+ * access_log = { format = "text" | "json"; file = "PATH"; }: the file is
+ * resolved against the configuration's directory; its directory must
+ * exist (wsd does not make directories), the file is made if missing.
+ */
+static void
+parse_access_log(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "format", "file", NULL };
+	struct wsd_config *c = ld->c;
+	const config_setting_t *g, *s;
+	struct stat st;
+	const char *v;
+	char *p, *slash;
+
+	if ((g = get_group(ld, root, "access_log")) == NULL)
+		return;
+	check_keys(ld, g, keys);
+	if (get_string(ld, g, "format", &v, &s) == GOT_OK) {
+		if (strcmp(v, "json") == 0)
+			c->access_json = true;
+		else if (strcmp(v, "text") != 0)
+			problem(ld, s, "'format' must be \"text\" or \"json\"");
+	}
+	if (get_string(ld, g, "file", &v, &s) != GOT_OK)
+		return;
+	if (v[0] == '\0') {
+		problem(ld, s, "'file' must not be empty");
+		return;
+	}
+	p = path_join(c->dir, v);
+	if ((slash = strrchr(p, '/')) != NULL && slash != p) {
+		*slash = '\0';
+		if (stat(p, &st) == -1) {
+			problem(ld, s, "access_log file: directory %s: %s", p,
+			    strerror(errno));
+			free(p);
+			return;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			problem(ld, s, "access_log file: %s is not a "
+			    "directory", p);
+			free(p);
+			return;
+		}
+		*slash = '/';
+	}
+	if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+		problem(ld, s, "access_log file %s: a directory", p);
+		free(p);
+		return;
+	}
+	c->access_file = p;
 }
 
 /* Whether two textual addresses name the same address. */
@@ -1608,6 +1663,7 @@ load(const char *file, const char *plugin_dir_default,
 	if ((s = get_group(&ld, root, "compression")) != NULL)
 		parse_compression(&ld, s, &c->compression);
 	parse_log_level(&ld, root);
+	parse_access_log(&ld, root);
 	c->strict_permissions = true;
 	if ((s = config_setting_get_member(root, "strict_permissions")) != NULL) {
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
@@ -1672,6 +1728,7 @@ config_free(struct wsd_config *c)
 	cluster_free(&c->cluster);
 	free(c->plugin_dir);
 	free(c->document_root);
+	free(c->access_file);
 	free(c->file);
 	free(c->dir);
 	config_destroy(&c->cf);

@@ -136,6 +136,8 @@ struct wsd_config {
 	char			*plugin_dir;	/* absolute or relative to dir */
 	char			*document_root;	/* NULL: no static files */
 	int			 log_level;	/* LOG_ERR .. LOG_DEBUG */
+	bool			 access_json;	/* access_log format "json" */
+	char			*access_file;	/* NULL: stderr */
 	bool			 strict_permissions; /* plugin file checks */
 	struct wsd_limits	 limits;
 	struct pmd_conf		 compression;	/* routes start from it */

@@ -29,6 +29,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "accesslog.h"
 #include "addrcount.h"
 #include "conn_priv.h"
 #include "topic.h"
@@ -37,6 +38,7 @@
 #include "route.h"
 #include "server.h"
 #include "tls.h"
+#include "workers.h"
 
 /* Unfragmented frames up to this size are gathered whole before use. */
 #define WAIT_MAX	WS_RX_WAIT_MAX
@@ -999,16 +1001,60 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+access_log_json(struct conn *c, uint64_t ms)
+{
+	struct access_rec r;
+	struct timespec ts;
+	struct route *rt = c->route;
+	char *line;
+	size_t len;
+
+	if (rt == NULL && c->rq != NULL)
+		rt = c->rq->route;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(&r, 0, sizeof(r));
+	r.time_ms = (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000;
+	r.id = c->id;
+	r.remote = c->remote;
+	r.request = c->req_line;
+	r.status = c->status;
+	r.route = rt != NULL ? rt->path : NULL;
+	r.subprotocol = c->subprotocol;
+	r.worker = worker_self.slot != NULL ? worker_self.number : -1;
+	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) : NULL;
+	r.duration_ms = ms;
+	r.msgs_in = c->msgs_in;
+	r.bytes_in = c->bytes_in;
+	r.msgs_out = c->msgs_out;
+	r.bytes_out = c->bytes_out;
+	r.close_code = c->close_code;
+	r.close_reason = c->close_reason;
+	if ((line = access_json(&r, &len)) == NULL) {
+		log_warn("out of memory writing an access line");
+		return;
+	}
+	log_access(line, len);
+	free(line);
+}
+
+static void
 access_log(struct conn *c)
 {
 	uint64_t ms = conn_now_ms(c->srv) - c->start_ms;
+	char line[512];
+	int n;
 
 	if (c->status == 0)
 		return;		/* dropped before a request: nothing to say */
+	if (log_access_json()) {
+		access_log_json(c, ms);
+		return;
+	}
 	if (c->status == 101)
-		log_info("access %s \"%s\" 101 %llu.%03llus in=%llu/%lluB "
-		    "out=%llu/%lluB close=%d", c->remote,
-		    c->req_line ? c->req_line : "-",
+		n = snprintf(line, sizeof(line), "access %s \"%s\" 101 "
+		    "%llu.%03llus in=%llu/%lluB out=%llu/%lluB close=%d",
+		    c->remote, c->req_line ? c->req_line : "-",
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)c->msgs_in,
@@ -1016,10 +1062,15 @@ access_log(struct conn *c)
 		    (unsigned long long)c->msgs_out,
 		    (unsigned long long)c->bytes_out, c->close_code);
 	else
-		log_info("access %s \"%s\" %d %llu.%03llus", c->remote,
+		n = snprintf(line, sizeof(line), "access %s \"%s\" %d "
+		    "%llu.%03llus", c->remote,
 		    c->req_line ? c->req_line : "-", c->status,
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000));
+	if (n < 0)
+		return;
+	log_access(line, (size_t)n < sizeof(line) ? (size_t)n :
+	    sizeof(line) - 1);
 }
 
 static void

@@ -36,6 +36,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "logrl.h"
 
 /* Queued output at most; beyond it lines are dropped and counted. */
 #define LOG_BUF_MAX	(1024 * 1024)
@@ -54,6 +55,14 @@ static int		 log_fd_own;	/* log_fd is our reopened copy */
 static int		 log_is_sock;
 static unsigned long	 log_dropped;
 static int		 log_gone;	/* log_detach gave up on the reader */
+
+/* Repeated warnings (logrl.h). */
+static struct logrl	 log_rl;
+
+/* Access lines: their format, and their file if not stderr. */
+static int		 acc_json;
+static char		*acc_path;
+static int		 acc_fd = -1;
 
 static const char *const level_names[] = {
 	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
@@ -92,16 +101,33 @@ log_get_level(void)
 	return log_level;
 }
 
+static size_t	format_line_how(char *buf, size_t bufsz, int level,
+		    const char *msg, int journal);
+
 /* One whole line, prefix and newline included, into buf; its length. */
 static size_t
 format_line(char *buf, size_t bufsz, int level, const char *msg)
+{
+	return format_line_how(buf, bufsz, level, msg, log_journal);
+}
+
+/* The same with a time stamp, wherever stderr goes (for a file). */
+static size_t
+format_line_plain(char *buf, size_t bufsz, int level, const char *msg)
+{
+	return format_line_how(buf, bufsz, level, msg, 0);
+}
+
+static size_t
+format_line_how(char *buf, size_t bufsz, int level, const char *msg,
+    int journal)
 {
 	char stamp[40];
 	struct timeval tv;
 	struct tm tm;
 	int n;
 
-	if (log_journal) {
+	if (journal) {
 		n = snprintf(buf, bufsz, "<%d>%s%s\n", level, log_prefix,
 		    msg);
 	} else {
@@ -233,10 +259,38 @@ out_line(const char *line, size_t n)
 	event_add(log_ev, NULL);
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+say_suppressed(void *arg, int level, uint64_t count, const char *text)
+{
+	char msg[LOGRL_TEXT + 96], line[sizeof(msg) + 64];
+
+	(void)arg;
+	snprintf(msg, sizeof(msg), "repeated %llu more time%s (a message is "
+	    "logged at most once a second): %s", (unsigned long long)count,
+	    count == 1 ? "" : "s", text);
+	out_line(line, format_line(line, sizeof(line), level, msg));
+}
+
+void
+log_tick(void)
+{
+	logrl_due(&log_rl, mono_ms(), false, say_suppressed, NULL);
+}
+
 void
 log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char msg[2048], line[2048 + 64];
+	uint64_t now;
 	int n;
 
 	if (level > log_level)
@@ -251,6 +305,12 @@ log_vmsg(int level, const char *fmt, va_list ap)
 		return;
 	if ((size_t)n >= sizeof(msg))
 		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	if (level <= LOG_WARNING) {
+		now = mono_ms();
+		logrl_due(&log_rl, now, false, say_suppressed, NULL);
+		if (!logrl_admit(&log_rl, level, msg, now))
+			return;
+	}
 	out_line(line, format_line(line, sizeof(line), level, msg));
 }
 
@@ -304,6 +364,8 @@ log_detach(void)
 	struct pollfd pfd;
 	int waited = 0;
 
+	/* The counts of repeats not said yet, before the last lines go. */
+	logrl_due(&log_rl, mono_ms(), true, say_suppressed, NULL);
 	if (log_ev == NULL)
 		return;
 	event_free(log_ev);
@@ -349,6 +411,122 @@ log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
+}
+
+/* ------------------------------------------------------------ access */
+
+static int
+access_open(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOCTTY, 0640);
+}
+
+int
+log_access_set(int json, const char *path)
+{
+	char *p = NULL;
+	int fd = -1;
+
+	if (path != NULL && acc_path != NULL && strcmp(path, acc_path) == 0) {
+		acc_json = json;
+		return 0;	/* same file: keep it open */
+	}
+	if (path != NULL) {
+		if ((p = strdup(path)) == NULL)
+			return -1;
+		if ((fd = access_open(path)) == -1) {
+			int e = errno;
+
+			free(p);
+			errno = e;
+			return -1;
+		}
+	}
+	if (acc_fd != -1)
+		close(acc_fd);
+	free(acc_path);
+	acc_fd = fd;
+	acc_path = p;
+	acc_json = json;
+	return 0;
+}
+
+int
+log_access_json(void)
+{
+	return acc_json;
+}
+
+void
+log_access_reopen(void)
+{
+	int fd;
+
+	if (acc_path == NULL)
+		return;
+	if ((fd = access_open(acc_path)) == -1) {
+		log_err("cannot reopen the access log %s: %s; it stays open "
+		    "as it was", acc_path, strerror(errno));
+		return;
+	}
+	close(acc_fd);
+	acc_fd = fd;
+}
+
+void
+log_access_close(void)
+{
+	if (acc_fd != -1)
+		close(acc_fd);
+	acc_fd = -1;
+	free(acc_path);
+	acc_path = NULL;
+	acc_json = 0;
+}
+
+void
+log_access(const char *text, size_t len)
+{
+	char line[4096];
+	size_t n;
+	ssize_t w;
+
+	if (acc_fd != -1) {
+		/*
+		 * A file is written whatever log_level says, one write a
+		 * line (O_APPEND: the workers' lines never cut into one
+		 * another).  Text lines get the time stamp stderr's have.
+		 */
+		if (!acc_json) {
+			n = format_line_plain(line, sizeof(line), LOG_INFO,
+			    text);
+			text = line;
+			len = n;
+		}
+		do
+			w = write(acc_fd, text, len);
+		while (w == -1 && errno == EINTR);
+		return;
+	}
+	if (LOG_INFO > log_level)
+		return;
+	if (!acc_json) {
+		log_info("%.*s", (int)(len > 0 && text[len - 1] == '\n' ?
+		    len - 1 : len), text);
+		return;
+	}
+	/* JSON on stderr: the object alone (it has its time), so that the
+	   line parses; the journal gets its priority prefix. */
+	if (log_journal) {
+		n = (size_t)snprintf(line, sizeof(line), "<%d>", LOG_INFO);
+		if (n + len > sizeof(line))
+			return;
+		memcpy(line + n, text, len);
+		out_line(line, n + len);
+		return;
+	}
+	out_line(text, len);
 }
 
 size_t

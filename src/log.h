@@ -32,6 +32,13 @@ int	log_get_level(void);
 int	log_attach(struct event_base *base);
 void	log_detach(void);
 
+/*
+ * Warnings and errors are rate-limited: the same message (numbers aside)
+ * at most once a second, the repeats counted (logrl.h).  log_tick(),
+ * called a few times a second, writes the counts that are due.
+ */
+void	log_tick(void);
+
 void	log_msg(int level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	log_vmsg(int level, const char *fmt, va_list ap)
@@ -42,6 +49,21 @@ void	log_vmsg(int level, const char *fmt, va_list ap)
 #define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Access lines (access_log in wsd.conf).  log_access_set() chooses the
+ * format (json: 1, text: 0) and the file (NULL: stderr, with the
+ * daemon's own lines); it returns -1 with errno set and changes nothing
+ * when the file cannot be opened.  log_access() writes one line (text
+ * without its newline, or a JSON object with it): to the file always,
+ * to stderr at log_level info.  log_access_reopen() (SIGUSR1) opens the
+ * file again after a rotation.
+ */
+int	log_access_set(int json, const char *path);
+int	log_access_json(void);
+void	log_access(const char *text, size_t len);
+void	log_access_reopen(void);
+void	log_access_close(void);
 
 /*
  * Copy src[0..len) into dst (size dstsz, NUL terminated) so that it is

@@ -787,6 +787,7 @@ tick(struct master *m)
 	bool fresh = true;
 	int i, running = 0;
 
+	log_tick();
 	for (i = 0; i < WORKERS_MAX; i++) {
 		struct mworker *w = &m->w[i];
 		const struct worker_slot *sl = &m->shm->slot[i];
@@ -934,6 +935,8 @@ worker_main(struct master *m, int i)
 	    &errs)) != NULL) {
 		log_set_level(cfg->log_level);
 		srv.gen = generation_new(&srv.gens, cfg, &errs);
+		if (srv.gen != NULL)
+			server_access_log(srv.gen->cfg, false);
 	}
 	if (srv.gen == NULL) {
 		for (k = 0; k < errs.n; k++)
@@ -956,6 +959,7 @@ worker_main(struct master *m, int i)
 	log_detach();
 out:
 	server_free(&srv);
+	log_access_close();
 	for (k = 0; k < nls; k++)
 		free(addrs[k]);
 	free(addrs);
@@ -1073,6 +1077,7 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 			break;
 		tick(m);
 	}
+	log_detach();	/* counts of repeated warnings */
 	log_notice("stopped");
 out:
 	m_status = m->exit_status;

@@ -411,6 +411,18 @@ reload_done(uint32_t seq, bool ok)
 	atomic_store(&worker_self.slot->reload_done, seq);
 }
 
+void
+server_access_log(const struct wsd_config *cfg, bool reload)
+{
+	if (log_access_set(cfg->access_json, cfg->access_file) == 0)
+		return;
+	log_err("cannot open the access log %s: %s; access lines go %s",
+	    cfg->access_file, strerror(errno), reload ?
+	    "where they went before the reload" : "to stderr");
+	if (!reload)
+		log_access_set(cfg->access_json, NULL);
+}
+
 static void
 server_reload(struct server *srv)
 {
@@ -440,6 +452,7 @@ server_reload(struct server *srv)
 		return;
 	}
 	log_set_level(g->cfg->log_level);
+	server_access_log(g->cfg, true);
 	set_max_connections(srv, g->cfg, false);
 	generation_unref(srv->gen);
 	srv->gen = g;
@@ -474,7 +487,9 @@ server_retire(struct server *srv)
 static void
 reopen_logs(struct server *srv)
 {
-	log_notice("SIGUSR1: plugins reopen their log files");
+	log_notice("SIGUSR1: the access log and the plugins' log files are "
+	    "opened again");
+	log_access_reopen();
 	generations_reopen(&srv->gens);
 }
 
@@ -523,6 +538,7 @@ heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	if (worker_self.slot != NULL)
 		atomic_store(&worker_self.slot->heartbeat_ms,
 		    workers_now_ms());
+	log_tick();
 }
 
 /* ---------------------------------------------------------------- start */

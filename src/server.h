@@ -86,6 +86,11 @@ int		 server_start(struct server *srv);
 int		 server_add_listener(struct server *srv, int fd,
 		    const char *bound, const char *address, int port,
 		    size_t index);
+/*
+ * Send access lines where cfg's access_log says; if its file cannot be
+ * opened, say so and keep the previous place (reload) or use stderr.
+ */
+void		 server_access_log(const struct wsd_config *cfg, bool reload);
 /* Tell systemd we are ready, with a status line. */
 void		 server_notify_ready(struct server *srv);
 /* Called by conn.c when a connection is gone. */
