@@ -507,6 +507,9 @@ log_access(const char *text, size_t len)
 		do
 			w = write(acc_fd, text, len);
 		while (w == -1 && errno == EINTR);
+		if (w != (ssize_t)len)
+			log_warn("access log %s: %s", acc_path, w == -1 ?
+			    strerror(errno) : "short write");
 		return;
 	}
 	if (LOG_INFO > log_level)
