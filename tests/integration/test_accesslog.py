@@ -206,6 +206,23 @@ def test_repeated_warnings_logged_once_a_second_with_a_count():
         d.kill()
 
 
+def test_failed_access_write_is_said():
+    """A full disk loses the line but says so, and serving goes on."""
+    d = W.start(extra={"access_log": {"format": "json",
+                                      "file": "/dev/full"}})
+    try:
+        for _ in range(3):
+            with W.raw_ws(d.port) as c:
+                c.send_text(b"x")
+                assert c.read_frame().payload == b"x"
+                c.send_close(1000)
+                assert c.read_frame().code == 1000
+        d.wait_log(r"warning: .*access log /dev/full: No space left on "
+                   r"device")
+    finally:
+        d.kill()
+
+
 if __name__ == "__main__":
     W.run([
         test_json_lines_for_every_close_path,
@@ -213,4 +230,5 @@ if __name__ == "__main__":
         test_text_access_file_reopened_on_sigusr1,
         test_bad_access_log_settings_named_with_their_line,
         test_repeated_warnings_logged_once_a_second_with_a_count,
+        test_failed_access_write_is_said,
     ])
