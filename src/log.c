@@ -37,6 +37,7 @@
 
 #include "log.h"
 #include "logrl.h"
+#include "workers.h"
 
 /* Queued output at most; beyond it lines are dropped and counted. */
 #define LOG_BUF_MAX	(1024 * 1024)
@@ -259,15 +260,6 @@ out_line(const char *line, size_t n)
 	event_add(log_ev, NULL);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 say_suppressed(void *arg, int level, uint64_t count, const char *text)
 {
@@ -283,7 +275,7 @@ say_suppressed(void *arg, int level, uint64_t count, const char *text)
 void
 log_tick(void)
 {
-	logrl_due(&log_rl, mono_ms(), false, say_suppressed, NULL);
+	logrl_due(&log_rl, workers_now_ms(), false, say_suppressed, NULL);
 }
 
 void
@@ -306,7 +298,7 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	if ((size_t)n >= sizeof(msg))
 		memcpy(msg + sizeof(msg) - 4, "...", 4);
 	if (level <= LOG_WARNING) {
-		now = mono_ms();
+		now = workers_now_ms();
 		logrl_due(&log_rl, now, false, say_suppressed, NULL);
 		if (!logrl_admit(&log_rl, level, msg, now))
 			return;
@@ -365,7 +357,7 @@ log_detach(void)
 	int waited = 0;
 
 	/* The counts of repeats not said yet, before the last lines go. */
-	logrl_due(&log_rl, mono_ms(), true, say_suppressed, NULL);
+	logrl_due(&log_rl, workers_now_ms(), true, say_suppressed, NULL);
 	if (log_ev == NULL)
 		return;
 	event_free(log_ev);
