@@ -487,8 +487,8 @@ server_retire(struct server *srv)
 static void
 reopen_logs(struct server *srv)
 {
-	log_notice("SIGUSR1: the access log and the plugins' log files are "
-	    "opened again");
+	log_notice("SIGUSR1: reopening the access log and the plugins' log "
+	    "files");
 	log_access_reopen();
 	generations_reopen(&srv->gens);
 }

@@ -140,7 +140,7 @@ def test_text_access_file_reopened_on_sigusr1():
         wait_lines(log, 1)
         os.rename(log, log + ".1")
         d.send_signal(signal.SIGUSR1)
-        d.wait_log(r"access log and the plugins' log files are opened")
+        d.wait_log(r"SIGUSR1: reopening the access log")
         with W.raw_ws(d.port) as c:
             c.send_close(1000)
             c.read_frame()
