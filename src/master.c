@@ -111,7 +111,7 @@ static int	 worker_main(struct master *m, int slot);
 /* ---------------------------------------------------------------- listeners */
 
 static void
-describe(struct mlistener *l)
+describe(struct mlistener *l, const char *what)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -134,11 +134,12 @@ describe(struct mlistener *l)
 	} else {
 		snprintf(l->bound, sizeof(l->bound), "fd %d", l->fd);
 	}
-	log_notice("listening on %s", l->bound);
+	log_notice("%s %s", what, l->bound);
 }
 
 static int
-listen_open(struct mlistener *l, const char *address, int port)
+listen_open(struct mlistener *l, const char *address, int port,
+    const char *what)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -181,7 +182,7 @@ listen_open(struct mlistener *l, const char *address, int port)
 		log_err("out of memory");
 		return -1;
 	}
-	describe(l);
+	describe(l, what);
 	return 0;
 fail:
 	log_err("cannot listen on %s%s%s:%d: %s",
@@ -254,7 +255,7 @@ listeners_for(struct master *m, const struct wsd_config *cfg,
 			continue;
 		}
 		*changed = true;
-		if (listen_open(&ls[i], lc->address, port) == -1)
+		if (listen_open(&ls[i], lc->address, port, "listening on") == -1)
 			goto undo;
 	}
 	/* Borrowed descriptors become ours now that nothing can fail. */
@@ -318,11 +319,11 @@ metrics_listener_for(struct master *m, const struct wsd_config *cfg,
 		*out = m->mls;
 		return 0;
 	}
-	if (listen_open(out, mc->address, mc->port) == -1) {
+	if (listen_open(out, mc->address, mc->port,
+	    "metrics: GET /metrics on") == -1) {
 		log_err("cannot open the metrics listener");
 		return -1;
 	}
-	log_notice("metrics: GET /metrics on %s", out->bound);
 	*changed = true;
 	return 0;
 }
@@ -1121,7 +1122,7 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 		for (n = 0; n < nfds; n++) {
 			m->ls[n].fd = 3 + n;
 			m->ls[n].port = -1;
-			describe(&m->ls[n]);
+			describe(&m->ls[n], "listening on");
 		}
 		m->nls = (size_t)nfds;
 	} else if (listeners_for(m, cfg, &ls, &nls, &changed) == -1) {
