@@ -817,13 +817,23 @@ rehash(struct metrics_merge *mm)
 	return 0;
 }
 
-/* The name part of a sample key: up to '{' or its end. */
+/*
+ * The length of the metric name at the start of s[0..n): [a-zA-Z_:]
+ * then [a-zA-Z0-9_:]; 0 if there is none.
+ */
 static size_t
-key_name_len(const char *k, size_t n)
+name_len(const char *s, size_t n)
 {
-	const char *b = memchr(k, '{', n);
+	size_t i;
 
-	return b != NULL ? (size_t)(b - k) : n;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9')))
+			break;
+	}
+	return i;
 }
 
 static bool
@@ -832,6 +842,24 @@ has_prefix(const char *s, size_t n, const char *p)
 	size_t k = strlen(p);
 
 	return n >= k && memcmp(s, p, k) == 0;
+}
+
+/* Whether name[0..n) is family f's name plus a sample suffix. */
+static bool
+suffixed(const char *name, size_t n, const char *f)
+{
+	static const char *const sfx[] = {
+		"_bucket", "_sum", "_count", "_total", "_created", NULL
+	};
+	size_t k = strlen(f), i;
+
+	if (n <= k || memcmp(name, f, k) != 0)
+		return false;
+	for (i = 0; sfx[i] != NULL; i++)
+		if (n - k == strlen(sfx[i]) &&
+		    memcmp(name + k, sfx[i], n - k) == 0)
+			return true;
+	return false;
 }
 
 static int
@@ -849,18 +877,24 @@ add_sample(struct metrics_merge *mm, const char *key, size_t klen, double v)
 		s = &mm->samples[mm->hash[j] - 1];
 		if (strlen(s->key) == klen && memcmp(s->key, key, klen) == 0) {
 			s->v += v;
+			mm->cur = (int)s->fam;
 			return 0;
 		}
 		j = (j + 1) & mm->hmask;
 	}
-	/* Its family: its own name, else the one being described. */
-	nlen = key_name_len(key, klen);
+	/*
+	 * Its family: its own name; else the family just described, if
+	 * the name is that one's and a suffix (a histogram's _bucket);
+	 * else a new one.
+	 */
+	nlen = name_len(key, klen);
 	fi = fam_find(mm, key, nlen, false);
-	if (fi < 0 && mm->cur >= 0 && has_prefix(key, nlen,
+	if (fi < 0 && mm->cur >= 0 && suffixed(key, nlen,
 	    mm->fams[mm->cur].name))
 		fi = mm->cur;
 	if (fi < 0 && (fi = fam_find(mm, key, nlen, true)) < 0)
 		return -1;
+	mm->cur = fi;	/* a family's lines are together */
 	if (mm->nsamples == mm->capsamples) {
 		size_t cap = mm->capsamples > 0 ? mm->capsamples * 2 : 256;
 
@@ -897,8 +931,9 @@ add_meta(struct metrics_merge *mm, const char *p, size_t n)
 		return 0;	/* another comment */
 	n -= 7;
 	sp = memchr(name, ' ', n);
-	if (sp == NULL)
-		return 0;
+	if (sp == NULL || sp == name ||
+	    name_len(name, (size_t)(sp - name)) != (size_t)(sp - name))
+		return 0;	/* not a metric name: ignored */
 	if ((fi = fam_find(mm, name, (size_t)(sp - name), true)) < 0)
 		return -1;
 	mm->cur = fi;
@@ -937,6 +972,15 @@ metrics_merge_add(struct metrics_merge *mm, const char *text, size_t len)
 			;
 		if (sp == p || sp - 1 == p)
 			continue;	/* not a sample */
+		/* A name, then nothing or labels in braces. */
+		{
+			size_t klen = (size_t)(sp - 1 - p);
+			size_t nml = name_len(p, klen);
+
+			if (nml == 0 || (nml < klen && (p[nml] != '{' ||
+			    p[klen - 1] != '}')))
+				continue;
+		}
 		vlen = (size_t)(nl - sp);
 		if (vlen == 0 || vlen >= sizeof(num))
 			continue;
