@@ -703,13 +703,17 @@ scrape_accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
+/*
+ * Every worker answers the others, with or without a metrics listener
+ * of its own: a reload that adds the listener starts new workers, and
+ * the old ones, which serve their last clients without it, are still
+ * summed instead of reported missing.
+ */
 int
 metrics_srv_start(struct server *srv, int lfd)
 {
 	struct msrv *ms;
 
-	if (lfd < 0)
-		return 0;
 	if ((ms = calloc(1, sizeof(*ms))) == NULL) {
 		log_err("out of memory");
 		return -1;
@@ -718,6 +722,10 @@ metrics_srv_start(struct server *srv, int lfd)
 	ms->lfd = lfd;
 	ms->pfd = -1;
 	srv->msrv = ms;
+	if (worker_self.shm != NULL && peer_listen(ms) == -1)
+		return -1;
+	if (lfd < 0)
+		return 0;
 	metrics.enabled = true;
 	evutil_make_socket_nonblocking(lfd);
 	ms->lev = event_new(srv->base, lfd, EV_READ | EV_PERSIST,
@@ -726,8 +734,6 @@ metrics_srv_start(struct server *srv, int lfd)
 		log_err("metrics: cannot watch the listener");
 		return -1;
 	}
-	if (worker_self.shm != NULL && peer_listen(ms) == -1)
-		return -1;
 	return 0;
 }
 
@@ -738,7 +744,8 @@ metrics_srv_stop_accepting(struct server *srv)
 
 	if (ms == NULL || ms->lfd == -1)
 		return;
-	event_free(ms->lev);
+	if (ms->lev != NULL)
+		event_free(ms->lev);
 	ms->lev = NULL;
 	close(ms->lfd);
 	ms->lfd = -1;

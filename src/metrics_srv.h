@@ -8,8 +8,9 @@
 struct server;
 
 /*
- * Serve scrapes on lfd, the listener the master opened (-1: metrics are
- * off, nothing is done), and answer the other workers.  Returns 0 or -1.
+ * Serve scrapes on lfd, the listener the master opened (-1: none), and,
+ * in a worker, answer the other workers' scrapes (also without lfd).
+ * Returns 0 or -1.
  */
 int	metrics_srv_start(struct server *srv, int lfd);
 /* Accept no more scrapes (retiring); still answer the other workers. */

@@ -392,6 +392,32 @@ def test_reload_moves_and_removes_the_listener():
         d.stop()
 
 
+def test_reload_adds_the_listener_and_old_workers_still_count():
+    """Metrics turned on by a reload: new workers serve the listener, and
+    the retiring ones, which hold the clients of before, are summed (not
+    reported missing) until their last client leaves."""
+    directory = W.tmpdir()
+    conf = config(metrics=False, directory=directory)
+    d = W.start_daemon(conf)
+    try:
+        old = hold(d.port, "/echo", 3)
+        config(metrics={"port": 0}, directory=directory)
+        mark = d.mark()
+        d.send_signal(signal.SIGHUP)
+        port = metrics_port(d, start=mark)
+        d.wait_log(r"reloaded: ", start=mark)
+        new = W.raw_ws(d.port)
+        s = wait_value(port, "wsd_connections", 4, route="/echo")
+        assert val(s, "wsd_scrape_workers_missing") == 0, s
+        assert val(s, "wsd_workers") == 2, s
+        for c in old:
+            c.close()
+        wait_value(port, "wsd_connections", 1, route="/echo")
+        new.close()
+    finally:
+        d.stop()
+
+
 def test_a_stuck_worker_is_reported_missing():
     d = W.start_daemon(config(extra={"worker_timeout": 60}))
     try:
@@ -568,6 +594,7 @@ TESTS = [
     test_counters_move,
     test_reload_ok_and_failed_and_series_continue,
     test_reload_moves_and_removes_the_listener,
+    test_reload_adds_the_listener_and_old_workers_still_count,
     test_a_stuck_worker_is_reported_missing,
     test_promtool_and_a_real_prometheus,
 ]
