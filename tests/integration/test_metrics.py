@@ -555,6 +555,10 @@ def test_promtool_and_a_real_prometheus():
         s = wait_value(port, "wsd_connections", n, route="/echo")
         assert val(s, "wsd_plugin_chat_lines_total", route="/chat") == 1, s
         assert val(s, "wsd_plugin_chat_members", route="/chat") == 1, s
+        # The join and the line, published and delivered where they were.
+        assert val(s, "wsd_topic_publishes_total") == 2, s
+        assert val(s, "wsd_topic_deliveries_total", source="local") == 2, s
+        assert val(s, "wsd_topic_recipients_total") == 2, s
         assert val(s, "wsd_tls_handshakes_total", result="ok",
                    version="TLSv1.3") >= 1, s
         assert val(s, "wsd_workers") == 2, s
