@@ -20,6 +20,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsdtest as W  # noqa: E402
 import tlstest  # noqa: E402
+import test_backplane as B  # noqa: E402
 
 METRICS_RE = r"metrics: GET /metrics on 127\.0\.0\.1:(\d+)"
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -445,6 +446,42 @@ def test_a_stuck_worker_is_reported_missing():
         d.stop()
 
 
+def test_backplane_up_reconnects_not_relayed():
+    """The Redis backplane, per worker: up while connected, 0 while Redis
+    is gone, publishes then not relayed, one reconnect per worker once
+    Redis is back."""
+    try:
+        r = B.redis()
+        conf = config(routes=[W.route("/chat", plugin="chat")],
+                      extra={"cluster": {"redis": "127.0.0.1:%d" % r.port}})
+        d = W.start_daemon(conf)
+        port = metrics_port(d)
+        for w in ("0", "1"):
+            wait_value(port, "wsd_backplane_up", 1, worker=w)
+        c = W.RawClient(d.port, tls=False)
+        c.handshake("/chat?nick=ann")
+        c.read_message()        # the join
+        s = wait_value(port, "wsd_backplane_published_total", 1)
+        assert val(s, "wsd_backplane_reconnects_total") == 0, s
+        assert val(s, "wsd_backplane_not_relayed_total") == 0, s
+        r.stop(signal.SIGKILL)
+        for w in ("0", "1"):
+            wait_value(port, "wsd_backplane_up", 0, worker=w, timeout=15)
+        c.send_text("while Redis is away")
+        c.read_message()        # local delivery goes on
+        wait_value(port, "wsd_backplane_not_relayed_total", 1)
+        r.start()
+        for w in ("0", "1"):
+            wait_value(port, "wsd_backplane_up", 1, worker=w, timeout=30)
+        s = wait_value(port, "wsd_backplane_reconnects_total", 2)
+        text, _ = scrape(port)
+        promtool_check(text)
+        c.close()
+        d.stop()
+    finally:
+        B.cleanup()
+
+
 # ------------------------------------------------------------ Prometheus
 
 class Prometheus:
@@ -600,6 +637,7 @@ TESTS = [
     test_reload_moves_and_removes_the_listener,
     test_reload_adds_the_listener_and_old_workers_still_count,
     test_a_stuck_worker_is_reported_missing,
+    test_backplane_up_reconnects_not_relayed,
     test_promtool_and_a_real_prometheus,
 ]
 
