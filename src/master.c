@@ -255,7 +255,8 @@ listeners_for(struct master *m, const struct wsd_config *cfg,
 			continue;
 		}
 		*changed = true;
-		if (listen_open(&ls[i], lc->address, port, "listening on") == -1)
+		if (listen_open(&ls[i], lc->address, port,
+		    "listening on") == -1)
 			goto undo;
 	}
 	/* Borrowed descriptors become ours now that nothing can fail. */

@@ -66,9 +66,9 @@ struct route_metrics {
 	uint64_t		 opened;
 	uint64_t		 closed[METRICS_CLOSE_CLASSES];
 	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
-	uint64_t		 dropped;	/* sends that returned DROPPED */
-	uint64_t		 backpressure;	/* closed: send buffer, budget */
-	uint64_t		*refused;	/* [METRICS_NSTATUS], on demand */
+	uint64_t		 dropped;	/* sends not queued */
+	uint64_t		 backpressure;	/* closed: output limits */
+	uint64_t		*refused;	/* [METRICS_NSTATUS], lazily */
 	uint64_t		 cb_calls[MCB_MAX];
 	uint64_t		 cb_ns[MCB_MAX];
 	struct wsd_metric	*plugin;	/* the plugin's, in order */
@@ -103,7 +103,7 @@ struct metrics_sys {
 	bool		 backplane;	/* configured */
 	bool		 bp_up;
 	uint64_t	 bp_reconnects, bp_published, bp_received;
-	uint64_t	 bp_not_relayed;	/* dropped on the way out or in */
+	uint64_t	 bp_not_relayed;	/* dropped, out or in */
 };
 
 /* Figures of the whole daemon, rendered once per scrape (not summed). */

@@ -685,7 +685,7 @@ scrape_accept_cb(evutil_socket_t lfd, short what, void *arg)
 				s->timer = evtimer_new(ms->srv->base,
 				    scrape_cb, s);
 			if (s->ev == NULL || s->timer == NULL) {
-				/* Cannot even free it tidily: leak-free exit. */
+				/* Nothing to free it with: undo by hand. */
 				ms->scrapes = s->next;
 				ms->nscrapes--;
 				if (s->ev != NULL)
