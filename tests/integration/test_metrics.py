@@ -201,6 +201,12 @@ def test_http_rules():
             c.send(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000)
             r = c.read_response()
             assert r.status == 431, r
+        # A scraper that never finishes its request is closed (after 5 s).
+        with W.RawClient(port) as c:
+            c.send(b"GET /metrics HTTP/1.1\r\n")
+            t0 = time.monotonic()
+            c.read_until_eof(timeout=20)
+            assert time.monotonic() - t0 >= 4, "closed before its time"
         # Scrapes do not count against max_connections: one client fills
         # the daemon, a second is refused, scrapes still answer.
         with W.raw_ws(d.port):
@@ -589,6 +595,12 @@ def test_promtool_and_a_real_prometheus():
         chat.send_text("hello")
         chat.read_message()     # the join
         chat.read_message()     # the line
+        # A plain HTTP request on the TLS port: a failed handshake.
+        with W.RawClient(secure, tls=False) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            c.read_until_eof()
+        wait_value(port, "wsd_tls_handshakes_total", 1, result="failed",
+                   version="none")
         s = wait_value(port, "wsd_connections", n, route="/echo")
         assert val(s, "wsd_plugin_chat_lines_total", route="/chat") == 1, s
         assert val(s, "wsd_plugin_chat_members", route="/chat") == 1, s
