@@ -43,6 +43,7 @@
 #include "config.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "topic.h"
 #include "workers.h"
@@ -355,6 +356,8 @@ link_ready(struct link *l)
 	if (l == &bp->sub)
 		sub_resubscribe(l);
 	if (links_ready(bp)) {
+		if (!bp->st.connected && bp->ever_up)
+			bp->st.reconnects++;
 		bp->st.connected = true;
 		if (bp->outage || !bp->ever_up)
 			log_notice("Redis at %s: connected", bp->redis);
@@ -470,6 +473,7 @@ sub_message(struct backplane *bp, const redisReply *ch,
 	    max, &m)) {
 	case BPWIRE_DELIVER:
 		bp->st.delivered++;
+		metrics.deliveries[MSRC_REDIS]++;
 		topic_deliver(srv, topic, tlen, m.opcode, m.data, m.len);
 		return;
 	case BPWIRE_OWN:

@@ -49,6 +49,7 @@ struct backplane_stats {
 	uint64_t	dropped_bad_utf8;  /* from Redis, text not UTF-8 */
 	uint64_t	dropped_bad_envelope; /* from Redis, 0xFF but no envelope */
 	uint64_t	pending;	/* bytes published, not yet answered */
+	uint64_t	reconnects;	/* ready again after losing Redis */
 	bool		connected;	/* both connections ready */
 };
 

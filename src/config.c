@@ -225,7 +225,7 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
-	"routes", "cluster", "compression", "access_log", NULL
+	"routes", "cluster", "compression", "access_log", "metrics", NULL
 };
 static const char *const listen_keys[] = {
 	"address", "port", "tls", NULL
@@ -1558,6 +1558,54 @@ cluster_free(struct wsd_cluster_conf *cc)
 	memset(cc, 0, sizeof(*cc));
 }
 
+/* ------------------------------------------------------------ metrics */
+
+static const char *const metrics_keys[] = { "address", "port", NULL };
+
+/*
+ * metrics = { address = "127.0.0.1"; port = 9108; }: the Prometheus
+ * listener.  Off without the group; the address defaults to loopback,
+ * never to a wildcard.
+ */
+static void
+parse_metrics(struct loader *ld, const config_setting_t *root)
+{
+	struct wsd_config *c = ld->c;
+	struct wsd_metrics_conf *mc = &c->metrics;
+	const config_setting_t *g, *s;
+	const char *addr = WSD_METRICS_ADDRESS_DEFAULT;
+	long long port = WSD_METRICS_PORT_DEFAULT;
+	size_t i;
+
+	if ((g = get_group(ld, root, "metrics")) == NULL)
+		return;
+	mc->line = (int)config_setting_source_line(g);
+	check_keys(ld, g, metrics_keys);
+	if (get_string(ld, g, "address", &addr, &s) == GOT_OK &&
+	    !address_valid(addr)) {
+		if (has_ctl(addr))
+			problem(ld, s, "'address' is not a valid IPv4 or IPv6 "
+			    "address");
+		else
+			problem(ld, s, "'address' is not a valid IPv4 or IPv6 "
+			    "address: '%s'", addr);
+		return;
+	}
+	if (get_int(ld, g, "port", 0, 65535, &port) == GOT_BAD)
+		return;
+	for (i = 0; i < c->nlisten; i++)
+		if (port != 0 && c->listen[i].port == port &&
+		    same_address(c->listen[i].address, addr)) {
+			problem(ld, g, "metrics listener %s port %lld is also "
+			    "a 'listen' entry (line %d)", addr, port,
+			    c->listen[i].line);
+			return;
+		}
+	mc->enabled = true;
+	mc->address = xstrdup(addr);
+	mc->port = (int)port;
+}
+
 /* ------------------------------------------------------------ load */
 
 /*
@@ -1678,6 +1726,7 @@ load(const char *file, const char *plugin_dir_default,
 	parse_listen(&ld, root);
 	parse_routes(&ld, root);
 	parse_cluster(&ld, root);
+	parse_metrics(&ld, root);
 
 	/* For a check, missing plugins do not hide the others' errors. */
 	if (problems_flush(&ld, errs) > ld.nmissing || (ld.nmissing > 0 &&
@@ -1726,6 +1775,7 @@ config_free(struct wsd_config *c)
 	}
 	free(c->routes);
 	cluster_free(&c->cluster);
+	free(c->metrics.address);
 	free(c->plugin_dir);
 	free(c->document_root);
 	free(c->access_file);

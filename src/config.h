@@ -127,6 +127,16 @@ struct wsd_cluster_conf {
 	int		 line;
 };
 
+/* `metrics`: the Prometheus listener.  enabled false: none. */
+#define WSD_METRICS_ADDRESS_DEFAULT	"127.0.0.1"
+#define WSD_METRICS_PORT_DEFAULT	9108
+struct wsd_metrics_conf {
+	bool		 enabled;
+	char		*address;	/* default 127.0.0.1 */
+	int		 port;		/* default 9108 */
+	int		 line;
+};
+
 struct wsd_config {
 	config_t		 cf;		/* keeps settings alive */
 	char			*file;		/* as given */
@@ -147,6 +157,7 @@ struct wsd_config {
 	uint32_t		 worker_timeout_ms; /* stuck worker; 0: never */
 	bool			 worker_header;	/* X-Wsd-Worker on the 101 */
 	struct wsd_cluster_conf	 cluster;
+	struct wsd_metrics_conf	 metrics;
 };
 
 /* A list of "FILE:LINE: message" strings. */

@@ -254,10 +254,12 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	switch (addrcount_take(cs->pending, sa,
 	    srv->gen->cfg->limits.max_pending_per_address, &pe)) {
 	case 1:
+		metrics.refused[MREF_PER_ADDRESS]++;
 		pending_refused(cs, sa);
 		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	case -1:
+		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
 		evutil_closesocket(fd);
 		return NULL;
@@ -265,6 +267,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
 	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL ||
 	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
+		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
 		free(c);
 		addrcount_put(cs->pending, pe);
@@ -478,14 +481,19 @@ static void
 deliver(struct conn *c, uint8_t op, uint8_t *data, size_t len)
 {
 	struct route *r = c->route;
+	uint64_t t0;
 
 	c->msgs_in++;
 	c->bytes_in += len;
+	r->metrics->msgs_in++;
+	r->metrics->bytes_in += len;
 	if (c->state != CONN_OPEN || r->plugin->ops.message == NULL)
 		return;
 	c->in_cb++;
+	t0 = metrics_cb_start();
 	r->plugin->ops.message(r->state, (struct wsd_conn *)c, op,
 	    len > 0 ? data : (const uint8_t *)"", len);
+	metrics_cb_end(r->metrics, MCB_MESSAGE, t0);
 	c->in_cb--;
 }
 
@@ -540,6 +548,7 @@ static void
 handle_pong(struct conn *c, const uint8_t *p, size_t len)
 {
 	int64_t rtt = -1;
+	uint64_t t0;
 
 	if (c->uping != NULL && c->uping->outstanding &&
 	    c->uping->len == len && (len == 0 ||
@@ -553,8 +562,10 @@ handle_pong(struct conn *c, const uint8_t *p, size_t len)
 	if (c->state != CONN_OPEN || c->route->plugin->ops.pong == NULL)
 		return;
 	c->in_cb++;
+	t0 = metrics_cb_start();
 	c->route->plugin->ops.pong(c->route->state, (struct wsd_conn *)c,
 	    len > 0 ? p : (const uint8_t *)"", len, rtt);
+	metrics_cb_end(c->route->metrics, MCB_PONG, t0);
 	c->in_cb--;
 }
 
@@ -562,6 +573,7 @@ static void
 handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 {
 	size_t queued;
+	uint64_t t0;
 
 	switch (op) {
 	case WS_OP_PING:
@@ -571,15 +583,18 @@ handle_control(struct conn *c, uint8_t op, const uint8_t *p, size_t len)
 		queued = conn_out_len(c);
 		if (queued > 0 && queued + len + 2 >
 		    conn_limits(c)->max_send_buffer) {
+			c->route->metrics->backpressure++;
 			conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 			break;
 		}
 		conn_send_frame(c, WS_OP_PONG, p, len);
 		if (c->state == CONN_OPEN && c->route->plugin->ops.ping != NULL) {
 			c->in_cb++;
+			t0 = metrics_cb_start();
 			c->route->plugin->ops.ping(c->route->state,
 			    (struct wsd_conn *)c, len > 0 ? p : (const uint8_t *)"",
 			    len);
+			metrics_cb_end(c->route->metrics, MCB_PING, t0);
 			c->in_cb--;
 		}
 		break;
@@ -988,6 +1003,7 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 		}
 		log_debug("conn %llu %s: no request head within the handshake "
 		    "timeout", (unsigned long long)c->id, c->remote);
+		metrics.refused[MREF_TIMEOUT]++;
 		c->status = 408;
 		conn_free(c);
 		break;
@@ -1078,6 +1094,7 @@ conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
 	struct route *r = c->route;
+	uint64_t t0;
 
 	if (c->in_cb > 0) {
 		c->free_pending = true;
@@ -1093,16 +1110,24 @@ conn_free(struct conn *c)
 		if (c->close_code == 0)
 			conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
 		c->in_cb++;
+		t0 = metrics_cb_start();
 		r->plugin->ops.close(r->state, (struct wsd_conn *)c,
 		    c->close_code,
 		    c->close_reason != NULL ? c->close_reason : "");
+		metrics_cb_end(r->metrics, MCB_CLOSE, t0);
 		c->in_cb--;
 	}
 	topic_conn_closed(c);
 	access_log(c);
+	if (c->status != 0 && c->status != 101)
+		metrics_http(c->rq != NULL && c->rq->route != NULL ?
+		    c->rq->route->metrics : NULL, c->status);
 	if (c->open_called) {
 		TAILQ_REMOVE(&r->conns, c, route_link);
 		r->nconns--;
+		r->metrics->open--;
+		metrics_closed(r->metrics, c->close_code != 0 ? c->close_code :
+		    WS_CLOSE_ABNORMAL);
 	}
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
@@ -1202,9 +1227,15 @@ conn_opened(struct conn *c, struct route *r)
 	arm_keepalive(c);
 
 	c->open_called = true;
+	r->metrics->opened++;
+	r->metrics->open++;
 	if (r->plugin->ops.open != NULL) {
+		uint64_t t0;
+
 		c->in_cb++;
+		t0 = metrics_cb_start();
 		r->plugin->ops.open(r->state, (struct wsd_conn *)c);
+		metrics_cb_end(r->metrics, MCB_OPEN, t0);
 		c->in_cb--;
 	}
 }
@@ -1217,11 +1248,14 @@ void
 conn_call_drain(struct conn *c)
 {
 	struct route *r = c->route;
+	uint64_t t0;
 
 	if (c->state != CONN_OPEN || r->plugin->ops.drain == NULL)
 		return;
 	c->in_cb++;
+	t0 = metrics_cb_start();
 	r->plugin->ops.drain(r->state, (struct wsd_conn *)c);
+	metrics_cb_end(r->metrics, MCB_DRAIN, t0);
 	c->in_cb--;
 	if (c->free_pending)
 		conn_free(c);

@@ -159,9 +159,13 @@ upgrade(struct conn *c, struct route *r)
 	if (r->plugin->ops.handshake != NULL) {
 		c->route = r;
 		c->in_handshake = true;
+		uint64_t t0;
+
 		c->in_cb++;
+		t0 = metrics_cb_start();
 		status = r->plugin->ops.handshake(r->state,
 		    (struct wsd_conn *)c);
+		metrics_cb_end(r->metrics, MCB_HANDSHAKE, t0);
 		c->in_cb--;
 		c->in_handshake = false;
 		/* Before 1.4, 1 was only a bad status: refused with 500. */

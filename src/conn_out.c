@@ -427,6 +427,8 @@ conn_budgetcb(evutil_socket_t fd, short what, void *arg)
 		 * part of, so no Close can follow: the connection is dropped
 		 * (the plugin hears 1008) and its memory is freed now.
 		 */
+		if (c->route != NULL && !c->broken)
+			c->route->metrics->backpressure++;
 		conn_drop(c, WS_CLOSE_POLICY, "output budget");
 		conn_out_account(c);
 	}
@@ -454,8 +456,8 @@ conn_flushcb(evutil_socket_t fd, short what, void *arg)
 	event_base_update_cache_time(cs->base);
 }
 
-int
-conn_send(struct conn *c, int opcode, const void *data, size_t len)
+static int
+send_one(struct conn *c, int opcode, const void *data, size_t len)
 {
 	const struct wsd_limits *lim;
 	size_t queued;
@@ -476,14 +478,24 @@ conn_send(struct conn *c, int opcode, const void *data, size_t len)
 		log_notice("conn %llu %s: send buffer limit (%llu bytes) "
 		    "passed, closing", (unsigned long long)c->id, c->remote,
 		    (unsigned long long)lim->max_send_buffer);
+		c->route->metrics->backpressure++;
 		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 		return WSD_SEND_DROPPED;
 	}
 	if (send_message(c, (uint8_t)opcode, data, len) == -1)
 		return WSD_SEND_DROPPED;
-	c->msgs_out++;
-	c->bytes_out += len;
+	conn_count_out(c, len);
 	return check_hwm(c, queued + len);
+}
+
+int
+conn_send(struct conn *c, int opcode, const void *data, size_t len)
+{
+	int r = send_one(c, opcode, data, len);
+
+	if (r == WSD_SEND_DROPPED && c->route != NULL)
+		c->route->metrics->dropped++;
+	return r;
 }
 
 /*
@@ -662,8 +674,7 @@ conn_send_shared(struct conn *c, struct shared_frame *f)
 		f->flush_cs = cs;
 		w = send(c->fd, f->data, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w == (ssize_t)f->len) {
-			c->msgs_out++;
-			c->bytes_out += f->plen;
+			conn_count_out(c, f->plen);
 			return true;
 		}
 		/* The rest is queued; an error shows in conn_flush. */
@@ -673,6 +684,8 @@ conn_send_shared(struct conn *c, struct shared_frame *f)
 	if (queued > 0 && queued + f->len > conn_limits(c)->max_send_buffer) {
 		log_notice("conn %llu %s: send buffer limit passed, closing",
 		    (unsigned long long)c->id, c->remote);
+		c->route->metrics->backpressure++;
+		c->route->metrics->dropped++;
 		conn_fail(c, WS_CLOSE_POLICY, "send buffer full");
 		return false;
 	}
@@ -695,8 +708,7 @@ conn_send_shared(struct conn *c, struct shared_frame *f)
 		}
 		c->shared_q += f->len - off;
 	}
-	c->msgs_out++;
-	c->bytes_out += f->plen;
+	conn_count_out(c, f->plen);
 	check_hwm(c, queued + f->len - off);
 	broadcast_added(c);
 	return true;

@@ -31,6 +31,7 @@
 #include "generation.h"
 #include "handshake.h"
 #include "http.h"
+#include "metrics.h"
 #include "pmd.h"
 #include "route.h"
 #include "server.h"
@@ -268,6 +269,16 @@ size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
 		    size_t len);
 void		 conn_hs_finish(struct conn *c, int status, bool timed_out);
 void		 conn_free_request(struct conn *c);
+
+/* A message queued or sent to c (which has a route). */
+static inline void
+conn_count_out(struct conn *c, size_t len)
+{
+	c->msgs_out++;
+	c->bytes_out += len;
+	c->route->metrics->msgs_out++;
+	c->route->metrics->bytes_out += len;
+}
 
 /* Bytes queued and not yet taken by the kernel. */
 static inline size_t

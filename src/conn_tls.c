@@ -17,6 +17,7 @@
 
 #include "conn_priv.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 
 /* Queued bytes gathered into one record when they lie in small pieces. */
@@ -36,6 +37,17 @@ static void
 handshake_done(struct conn *c)
 {
 	c->tls_ready = true;
+	switch (SSL_version(c->ssl)) {
+	case TLS1_2_VERSION:
+		metrics.tls_ok[MTLS_12]++;
+		break;
+	case TLS1_3_VERSION:
+		metrics.tls_ok[MTLS_13]++;
+		break;
+	default:
+		metrics.tls_ok[MTLS_OTHER]++;
+		break;
+	}
 	if (SSL_get0_peer_certificate(c->ssl) != NULL)
 		c->peer_subject = tls_peer_subject(c->ssl);
 	log_debug("conn %llu %s: %s %s%s%s%s",
@@ -86,10 +98,12 @@ handshake_failed(struct conn *c, int r)
 			log_debug("conn %llu %s: TLS handshake: %s",
 			    (unsigned long long)c->id, c->remote,
 			    strerror(errno));
+			metrics.tls_failed++;
 			return -1;
 		}
 		break;
 	}
+	metrics.tls_failed++;
 	reason = ERR_GET_REASON(ERR_peek_last_error());
 	if (reason == SSL_R_HTTP_REQUEST ||
 	    reason == SSL_R_HTTPS_PROXY_REQUEST) {

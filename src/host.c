@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin.h"
 #include "route.h"
 #include "server.h"
@@ -671,6 +672,55 @@ h_watch_cancel(struct wsd_watch *w)
 	generation_watch_cancel(w);
 }
 
+/* 1.5: metrics.  Made on the loop; add and set from any thread. */
+static struct wsd_metric *
+metric_new(struct wsd_route *wr, enum metric_type type, const char *name,
+    const char *help, const char *call)
+{
+	struct route *r = R(wr);
+	struct wsd_metric *m;
+	const char *why = "no route";
+
+	if (r == NULL || name == NULL) {
+		log_warn("%s: no route or no name", call);
+		return NULL;
+	}
+	if ((m = metrics_plugin(r->metrics, type, name, help, &why)) == NULL) {
+		char n[128];
+
+		log_escape(n, sizeof(n), name, strlen(name));
+		log_warn("route %s: %s(\"%s\") refused: %s", r->path, call, n,
+		    why);
+	}
+	return m;
+}
+
+static struct wsd_metric *
+h_metric_counter(struct wsd_route *r, const char *name, const char *help)
+{
+	LOOP_ONLY("wsd_metric_counter", NULL);
+	return metric_new(r, MT_COUNTER, name, help, "wsd_metric_counter");
+}
+
+static struct wsd_metric *
+h_metric_gauge(struct wsd_route *r, const char *name, const char *help)
+{
+	LOOP_ONLY("wsd_metric_gauge", NULL);
+	return metric_new(r, MT_GAUGE, name, help, "wsd_metric_gauge");
+}
+
+static void
+h_metric_add(struct wsd_metric *m, double v)
+{
+	metrics_plugin_add(m, v);
+}
+
+static void
+h_metric_set(struct wsd_metric *m, double v)
+{
+	metrics_plugin_set(m, v);
+}
+
 static const struct wsd_host host = {
 	.abi_major = WSD_ABI_MAJOR,
 	.abi_minor = WSD_ABI_MINOR,
@@ -725,6 +775,10 @@ static const struct wsd_host host = {
 	.watch_add = h_watch_add,
 	.watch_set = h_watch_set,
 	.watch_cancel = h_watch_cancel,
+	.metric_counter = h_metric_counter,
+	.metric_gauge = h_metric_gauge,
+	.metric_add = h_metric_add,
+	.metric_set = h_metric_set,
 };
 
 const struct wsd_host *

@@ -27,6 +27,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wsd-build.h"
@@ -35,6 +36,7 @@
 #include "generation.h"
 #include "log.h"
 #include "master.h"
+#include "metrics_srv.h"
 #include "notify.h"
 #include "server.h"
 #include "workers.h"
@@ -81,6 +83,7 @@ struct master {
 	struct worker_shm	*shm;
 	struct mlistener	*ls;
 	size_t			 nls;
+	struct mlistener	 mls;		/* metrics; fd -1: none */
 	bool			 activated;
 	int			 want;
 	struct mworker		 w[WORKERS_MAX];
@@ -108,7 +111,7 @@ static int	 worker_main(struct master *m, int slot);
 /* ---------------------------------------------------------------- listeners */
 
 static void
-describe(struct mlistener *l)
+describe(struct mlistener *l, const char *what)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -131,11 +134,12 @@ describe(struct mlistener *l)
 	} else {
 		snprintf(l->bound, sizeof(l->bound), "fd %d", l->fd);
 	}
-	log_notice("listening on %s", l->bound);
+	log_notice("%s %s", what, l->bound);
 }
 
 static int
-listen_open(struct mlistener *l, const char *address, int port)
+listen_open(struct mlistener *l, const char *address, int port,
+    const char *what)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -178,7 +182,7 @@ listen_open(struct mlistener *l, const char *address, int port)
 		log_err("out of memory");
 		return -1;
 	}
-	describe(l);
+	describe(l, what);
 	return 0;
 fail:
 	log_err("cannot listen on %s%s%s:%d: %s",
@@ -251,7 +255,8 @@ listeners_for(struct master *m, const struct wsd_config *cfg,
 			continue;
 		}
 		*changed = true;
-		if (listen_open(&ls[i], lc->address, port) == -1)
+		if (listen_open(&ls[i], lc->address, port,
+		    "listening on") == -1)
 			goto undo;
 	}
 	/* Borrowed descriptors become ours now that nothing can fail. */
@@ -289,6 +294,67 @@ listeners_install(struct master *m, struct mlistener *ls, size_t n)
 	listeners_free(m->ls, m->nls, false);
 	m->ls = ls;
 	m->nls = n;
+}
+
+/*
+ * The metrics listener cfg asks for: the open one if its address and
+ * port are the same, a new one, or none (fd -1).  *changed says whether
+ * it differs from the current one.  Returns 0, or -1 (nothing changed)
+ * when a new one cannot be opened.
+ */
+static int
+metrics_listener_for(struct master *m, const struct wsd_config *cfg,
+    struct mlistener *out, bool *changed)
+{
+	const struct wsd_metrics_conf *mc = &cfg->metrics;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	*changed = false;
+	if (!mc->enabled) {
+		*changed = m->mls.fd != -1;
+		return 0;
+	}
+	if (m->mls.fd != -1 && strcmp(m->mls.address, mc->address) == 0 &&
+	    m->mls.port == mc->port) {
+		*out = m->mls;
+		return 0;
+	}
+	if (listen_open(out, mc->address, mc->port,
+	    "metrics: GET /metrics on") == -1) {
+		log_err("cannot open the metrics listener");
+		return -1;
+	}
+	*changed = true;
+	return 0;
+}
+
+/* Take the metrics listener ml (from metrics_listener_for). */
+static void
+metrics_listener_install(struct master *m, struct mlistener *ml)
+{
+	if (m->mls.fd == ml->fd)
+		return;
+	if (m->mls.fd != -1) {
+		log_notice("metrics: no longer listening on %s", m->mls.bound);
+		close(m->mls.fd);
+		free(m->mls.address);
+	}
+	m->mls = *ml;
+}
+
+/* Reloads for wsd_config_reloads_total and the last reload's time. */
+static void
+reload_counted(struct master *m, bool ok)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	atomic_fetch_add(ok ? &m->shm->reloads_ok : &m->shm->reloads_failed,
+	    1);
+	atomic_store(&m->shm->last_reload_ms, (uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000);
+	atomic_store(&m->shm->last_reload_ok, ok ? 1 : 0);
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -458,6 +524,7 @@ check_done(struct master *m, int status)
 		    "configuration");
 		notify_send("READY=1\nSTATUS=reload failed; running the "
 		    "previous configuration");
+		reload_counted(m, false);
 	}
 	if (m->recheck) {
 		m->recheck = false;
@@ -573,6 +640,7 @@ check_start(struct master *m)
 	log_set_prefix("check: ");
 	unsetenv("NOTIFY_SOCKET");
 	listeners_free(m->ls, m->nls, false);
+	free(m->mls.address);
 	config_free(m->cfg);
 	m->ls = NULL;
 	m->cfg = NULL;
@@ -653,9 +721,9 @@ reload_apply(struct master *m)
 {
 	struct wsd_errors errs = { NULL, 0 };
 	struct wsd_config *cfg;
-	struct mlistener *ls;
+	struct mlistener *ls, ml;
 	size_t nls, i;
-	bool changed;
+	bool changed, mchanged;
 	int want, old, n;
 
 	if ((cfg = config_load(m->o->config_file, m->o->plugin_dir_default,
@@ -666,8 +734,16 @@ reload_apply(struct master *m)
 		errors_clear(&errs);
 		goto failed;
 	}
+	if (metrics_listener_for(m, cfg, &ml, &mchanged) == -1) {
+		config_free(cfg);
+		goto failed;
+	}
 	if (listeners_for(m, cfg, &ls, &nls, &changed) == -1) {
 		config_free(cfg);
+		if (ml.fd != -1 && ml.fd != m->mls.fd) {
+			close(ml.fd);
+			free(ml.address);
+		}
 		log_err("cannot open the new listeners");
 		goto failed;
 	}
@@ -682,15 +758,20 @@ reload_apply(struct master *m)
 	m->reload_started_ms = workers_now_ms();
 	m->reload_pending = true;
 
-	if (changed) {
+	if (changed || mchanged) {
 		/*
 		 * Workers cannot take up new sockets: a fresh set of workers
 		 * serves the new listeners while the old ones finish with
-		 * the connections they hold.
+		 * the connections they hold.  The metrics listener is one
+		 * of them.
 		 */
 		for (i = 0; i < WORKERS_MAX; i++)
 			retire(m, (int)i, "the listeners changed");
-		listeners_install(m, ls, nls);
+		if (changed)
+			listeners_install(m, ls, nls);
+		else
+			listeners_free(ls, nls, false);
+		metrics_listener_install(m, &ml);
 		for (n = 0; n < want; n++)
 			start_worker(m, n);
 		m->want = want;
@@ -712,6 +793,7 @@ failed:
 	log_err("reload failed: still running the previous configuration");
 	notify_send("READY=1\nSTATUS=reload failed; running the previous "
 	    "configuration");
+	reload_counted(m, false);
 }
 
 /* Have the workers applied the reload?  Say so once they all have. */
@@ -742,6 +824,7 @@ reload_check(struct master *m, uint64_t now)
 	if (failed > 0)
 		log_err("reload failed in %d worker(s); they run the previous "
 		    "configuration", failed);
+	reload_counted(m, failed == 0);
 	log_notice("reloaded: %zu route(s), %d worker(s)", m->cfg->nroutes,
 	    m->want);
 	m->next_status_ms = 0;
@@ -864,7 +947,7 @@ worker_main(struct master *m, int i)
 	sigset_t none;
 	char prefix[32];
 	size_t k, nls = m->nls;
-	int status, *fds, *ports;
+	int status, *fds, *ports, mfd = m->mls.fd;
 	char **addrs;
 	char (*bound)[64];
 
@@ -924,6 +1007,7 @@ worker_main(struct master *m, int i)
 	/* Connection ids stay unique across the daemon. */
 	srv.next_id = (uint64_t)worker_self.number << 40;
 	listeners_free(m->ls, m->nls, false);
+	free(m->mls.address);
 	config_free(m->cfg);
 	m->ls = NULL;
 	m->cfg = NULL;
@@ -951,6 +1035,8 @@ worker_main(struct master *m, int i)
 		if (server_add_listener(&srv, fds[k], bound[k], addrs[k],
 		    ports[k], k) == -1)
 			goto out;
+	if (metrics_srv_start(&srv, mfd) == -1)
+		goto out;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	atomic_store(&worker_self.slot->state, SLOT_READY);
@@ -1001,6 +1087,15 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 	}
 	memset(m->shm, 0, sizeof(*m->shm));
 	m->shm->master_pid = (int)getpid();
+	m->mls.fd = -1;
+	atomic_store(&m->shm->last_reload_ok, 1);
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		m->shm->start_ms = (uint64_t)now.tv_sec * 1000 +
+		    (uint64_t)now.tv_nsec / 1000000;
+	}
 	new_ticket_key(m);
 	if (getrandom(&m->shm->node_id, sizeof(m->shm->node_id), 0) !=
 	    sizeof(m->shm->node_id))
@@ -1028,7 +1123,7 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 		for (n = 0; n < nfds; n++) {
 			m->ls[n].fd = 3 + n;
 			m->ls[n].port = -1;
-			describe(&m->ls[n]);
+			describe(&m->ls[n], "listening on");
 		}
 		m->nls = (size_t)nfds;
 	} else if (listeners_for(m, cfg, &ls, &nls, &changed) == -1) {
@@ -1039,6 +1134,15 @@ master_run(const struct master_opts *o, struct wsd_config *cfg)
 		m->nls = nls;
 	}
 
+	{
+		struct mlistener ml;
+
+		if (metrics_listener_for(m, cfg, &ml, &changed) == -1) {
+			status = EXIT_START;
+			goto out;
+		}
+		m->mls = ml;
+	}
 	m->wd_ms = notify_watchdog_usec() / 1000;
 	m->want = workers_wanted(cfg);
 	log_notice("wsd %s started: %zu route(s), %d worker(s)",
@@ -1085,6 +1189,9 @@ out:
 		if (m->ls[i].fd >= 0)
 			close(m->ls[i].fd);
 	listeners_free(m->ls, m->nls, false);
+	if (m->mls.fd != -1)
+		close(m->mls.fd);
+	free(m->mls.address);
 	config_free(m->cfg);
 	munmap(m->shm, sizeof(*m->shm));
 	free(m);

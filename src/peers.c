@@ -53,6 +53,7 @@
 #include "config.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 #include "route.h"
 #include "server.h"
@@ -236,6 +237,7 @@ peer_in_readcb(struct bufferevent *bev, void *arg)
 			peer_in_free(pi);
 			return;
 		}
+		metrics.deliveries[MSRC_WORKER]++;
 		topic_deliver(srv, rec.name, rec.nlen, rec.opcode, rec.data,
 		    rec.len);
 		evbuffer_drain(in, need);

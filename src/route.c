@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "route.h"
 
 int
@@ -28,6 +29,7 @@ route_table_init(struct route_table *t, const struct wsd_config *cfg,
 		r->conf = &cfg->routes[i];
 		r->path = r->conf->path;
 		r->path_len = strlen(r->path);
+		r->metrics = metrics_route(r->path);
 		r->gen = gen;
 		r->file = cfg->file;
 		TAILQ_INIT(&r->conns);

@@ -19,6 +19,7 @@
 
 struct plugin;
 struct conn;
+struct route_metrics;
 struct generation;
 
 TAILQ_HEAD(conn_list, conn);
@@ -62,6 +63,8 @@ struct route {
 	size_t			 nconns;
 	struct timer_list	 timers;
 	struct watch_list	 watches;
+	/* Its figures, kept by path for the process (metrics.h); never NULL. */
+	struct route_metrics	*metrics;
 
 	/* Arrays handed out by route_setting_strings(), freed with us. */
 	void			**allocs;

@@ -22,6 +22,8 @@
 #include "conn.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_srv.h"
 #include "notify.h"
 #include "plugin.h"
 #include "server.h"
@@ -149,12 +151,15 @@ accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	}
 	if (srv->nconns >= srv->max_connections ||
 	    (srv->max_total > 0 && total_conns(srv) >= srv->max_total)) {
+		metrics.refused[MREF_LIMIT]++;
 		conn_refuse(srv, fd, ts != NULL);
 		return;
 	}
 	/* NULL: refused or out of memory, and said so. */
-	if (conn_new(srv, fd, sa, (int)sl, ts) != NULL)
+	if (conn_new(srv, fd, sa, (int)sl, ts) != NULL) {
+		metrics.accepted++;
 		count_conns(srv);
+	}
 }
 
 static void
@@ -184,6 +189,9 @@ accept_cb(evutil_socket_t fd, short what, void *arg)
 				continue;
 			if (err == EMFILE || err == ENFILE ||
 			    err == ENOBUFS || err == ENOMEM) {
+				metrics.refused[err == EMFILE ||
+				    err == ENFILE ? MREF_DESCRIPTORS :
+				    MREF_MEMORY]++;
 				log_warn("accept on %s: %s; pausing accept for "
 				    "a second", l->bound, strerror(err));
 				pause_accept(srv, 1000);
@@ -387,6 +395,7 @@ server_stop(struct server *srv, const char *why)
 	log_notice("%s: stopping, closing %zu connection(s)", why,
 	    srv->nconns);
 	listeners_close(srv);
+	metrics_srv_stop_accepting(srv);
 	conn_shutdown_all(srv);
 	if (srv->nconns == 0) {
 		finish_stop(srv);
@@ -478,6 +487,7 @@ server_retire(struct server *srv)
 	if (worker_self.slot != NULL)
 		atomic_store(&worker_self.slot->state, SLOT_RETIRING);
 	listeners_close(srv);
+	metrics_srv_stop_accepting(srv);
 	log_notice("retired: serving %zu connection(s) until they close",
 	    srv->nconns);
 	if (srv->nconns == 0)
@@ -631,6 +641,7 @@ server_free(struct server *srv)
 	conn_abort_all(srv);
 	backplane_stop(srv);
 	listeners_close(srv);
+	metrics_srv_free(srv);
 	if (srv->ev_term != NULL)
 		event_free(srv->ev_term);
 	if (srv->ev_int != NULL)
@@ -657,4 +668,6 @@ server_free(struct server *srv)
 	if (srv->base != NULL)
 		event_base_free(srv->base);
 	srv->base = NULL;
+	/* After every route that pointed into it is gone. */
+	metrics_free();
 }

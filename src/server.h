@@ -24,6 +24,7 @@ struct conn_shared;
 struct topics;
 struct peers;
 struct backplane;
+struct msrv;
 
 /* A listening socket the master opened; every worker watches it. */
 struct listener {
@@ -68,6 +69,9 @@ struct server {
 	struct topics		*topics;
 	struct peers		*peers;
 	struct backplane	*backplane;
+
+	/* The metrics listener and peer socket (metrics_srv.c); or NULL. */
+	struct msrv		*msrv;
 };
 
 /*

@@ -28,6 +28,7 @@
 
 #include "conn_priv.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 #include "route.h"
 #include "server.h"
@@ -349,6 +350,7 @@ topic_deliver(struct server *srv, const char *name, size_t nlen, int opcode,
 		if (!s->dead && conn_send_shared(s->conn, f))
 			n++;
 	t->busy--;
+	metrics.recipients += n;
 	if (t->busy == 0 && t->ndead > 0) {
 		for (s = TAILQ_FIRST(&t->subs); s != NULL; s = next) {
 			next = TAILQ_NEXT(s, tlink);
@@ -380,6 +382,8 @@ topic_publish(struct route *r, const char *name, int opcode,
 		return -1;
 	if (opcode == WSD_TEXT && !utf8_valid(data, len))
 		return -1;
+	metrics.publishes++;
+	metrics.deliveries[MSRC_LOCAL]++;
 	/* The others first: they deliver while this worker does. */
 	peers_publish(srv->peers, name, nlen, opcode, data, len);
 	if (srv->backplane != NULL)

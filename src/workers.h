@@ -58,6 +58,11 @@ struct worker_shm {
 	int			 master_pid;
 	_Atomic uint32_t	 nslots;	/* slots ever used: scan below */
 	_Atomic uint32_t	 reload_seq;	/* SIGHUPs the master sent */
+	/* For metrics: the master's reloads and start (Unix ms). */
+	_Atomic uint64_t	 reloads_ok, reloads_failed;
+	_Atomic uint64_t	 last_reload_ms;
+	_Atomic int		 last_reload_ok;
+	uint64_t		 start_ms;
 	struct worker_slot	 slot[WORKERS_MAX];
 };
 

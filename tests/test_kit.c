@@ -934,6 +934,74 @@ test_teardown_closes_and_finis(void **state)
 	assert_int_equal(P.finis, 1);
 }
 
+/*
+ * ABI 1.5 metrics, through a bundled plugin that makes some (chat): the
+ * kit records them by name, add and set work, and the rules wsd enforces
+ * on names are misuses here too.
+ */
+static void
+test_metrics(void **state)
+{
+	struct wsdt *k = *state;
+	const struct wsd_plugin *p;
+	struct wsdt_route *r;
+	struct wsdt_conn *a, *b;
+	double v = -1;
+
+	assert_non_null(p = wsdt_load(k, PLUGIN_BUILD_DIR "/chat.so"));
+	assert_non_null(r = wsdt_route(k, p, "/chat", NULL));
+	assert_true(wsdt_route_ok(r));
+	assert_int_equal(wsdt_metric(r, "chat_lines_total", &v), WSDT_COUNTER);
+	assert_true(v == 0);
+	assert_int_equal(wsdt_metric(r, "chat_members", &v), WSDT_GAUGE);
+	assert_true(v == 0);
+	assert_int_equal(wsdt_metric(r, "nonesuch", &v), 0);
+
+	assert_non_null(a = wsdt_connect(r, "/chat?nick=ann"));
+	assert_non_null(b = wsdt_connect(r, "/chat?nick=bob"));
+	assert_int_equal(wsdt_metric(r, "chat_members", &v), WSDT_GAUGE);
+	assert_true(v == 2);
+	assert_int_equal(wsdt_client_text(a, "hi"), 0);
+	assert_int_equal(wsdt_client_text(b, "ho"), 0);
+	assert_int_equal(wsdt_client_text(a, "hum"), 0);
+	assert_int_equal(wsdt_metric(r, "chat_lines_total", &v), WSDT_COUNTER);
+	assert_true(v == 3);
+	assert_int_equal(wsdt_client_close(b, 1000, ""), 0);
+	assert_int_equal(wsdt_metric(r, "chat_members", &v), WSDT_GAUGE);
+	assert_true(v == 1);
+	wsdt_expect_no_misuse(k);
+
+	/* The host calls themselves: the rules, the same metric again. */
+	{
+		const struct wsd_host *h = wsdt_host(k);
+		struct wsd_route *wr = wsdt_route_handle(r);
+		struct wsd_metric *m, *m2;
+
+		assert_null(h->metric_counter(wr, "no_suffix", "x"));
+		assert_null(h->metric_gauge(wr, "bad_total", "x"));
+		assert_null(h->metric_counter(wr, "9starts_with_digit_total",
+		    "x"));
+		assert_null(h->metric_gauge(wr, "", "x"));
+		/* The other type under a name in use: refused. */
+		assert_null(h->metric_counter(wr, "chat_members", "x"));
+		assert_true(wsdt_misuses(k) >= 4);
+		assert_non_null(m = h->metric_gauge(wr, "g", "a gauge"));
+		assert_non_null(m2 = h->metric_gauge(wr, "g", "again"));
+		assert_ptr_equal(m, m2);
+		h->metric_set(m, 2.5);
+		h->metric_add(m, -1);
+		assert_int_equal(wsdt_metric(r, "g", &v), WSDT_GAUGE);
+		assert_true(v == 1.5);
+		assert_non_null(m = h->metric_counter(wr, "c_total", NULL));
+		h->metric_add(m, 2);
+		h->metric_add(m, -5);	/* a counter never goes down */
+		h->metric_set(m, 100);	/* nor is it set */
+		assert_int_equal(wsdt_metric(r, "c_total", &v), WSDT_COUNTER);
+		assert_true(v == 2);
+		h->metric_add(NULL, 1);	/* NULL is harmless */
+	}
+}
+
 int
 main(void)
 {
@@ -956,6 +1024,7 @@ main(void)
 		T(test_two_kits),
 		T(test_use_after_close_is_reported),
 		T(test_teardown_closes_and_finis),
+		T(test_metrics),
 	};
 #undef T
 

@@ -480,6 +480,19 @@ int		 wsdt_fire_watch(struct wsdt *k, int fd, int events);
  * connection after its close returned, wsd_set_data() on a connection
  * that is gone, a timer cancelled twice...  Each as a sentence.
  */
+/*
+ * Plugin metrics (ABI 1.5): the value of the metric the plugin made on
+ * route r with wsd_metric_counter() or wsd_metric_gauge(), by the name
+ * it gave (without wsd's "wsd_plugin_" prefix).  Stores it in *value
+ * (value may be NULL) and returns WSDT_COUNTER or WSDT_GAUGE; 0 when
+ * the plugin made no metric of that name on r.  A name wsd would refuse
+ * is a misuse (wsdt_misuses()), and the plugin gets NULL, as in wsd.
+ */
+#define WSDT_COUNTER	1
+#define WSDT_GAUGE	2
+int		 wsdt_metric(struct wsdt_route *r, const char *name,
+		    double *value);
+
 size_t		 wsdt_misuses(struct wsdt *k);
 const char	*wsdt_misuse_at(struct wsdt *k, size_t i);
 

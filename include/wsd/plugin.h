@@ -75,7 +75,8 @@
  * (wsd_log, wsd_route_path, wsd_clients, wsd_foreach, wsd_broadcast,
  * wsd_broadcast_except, wsd_conn_find, wsd_timer_cancel, the watch
  * calls) are allowed in every callback; the settings calls belong to
- * init.  Only wsd_post and wsd_log may be called off the loop thread.
+ * init.  Only wsd_post, wsd_log and (1.5) wsd_metric_add and
+ * wsd_metric_set may be called off the loop thread.
  *
  *                   init fini hshk open mesg clos drai reop timer post
  *   wsd_send          .    .    -    x    x    -    x    .    c    c
@@ -159,6 +160,9 @@
  *        watches (wsd_watch_add()).  Host calls made off the loop thread
  *        are refused and logged.  wsd_send_text() is a wrapper only.
  *        Appended to struct wsd_host and struct wsd_plugin.
+ *   1.5  Prometheus metrics of the plugin's own: wsd_metric_counter(),
+ *        wsd_metric_gauge(), wsd_metric_add(), wsd_metric_set() (and
+ *        the wrapper wsd_metric_inc()).  Appended to struct wsd_host.
  */
 #ifndef WSD_PLUGIN_H
 #define WSD_PLUGIN_H
@@ -173,7 +177,7 @@ extern "C" {
 #endif
 
 #define WSD_ABI_MAJOR	1
-#define WSD_ABI_MINOR	4
+#define WSD_ABI_MINOR	5
 
 #define WSD_PLUGIN_SYMBOL	"wsd_plugin"
 
@@ -205,6 +209,7 @@ struct wsd_conn;	/* one client connection; opaque */
 struct wsd_route;	/* one route, one plugin instance; opaque */
 struct wsd_timer;	/* a timer of a route; opaque */
 struct wsd_watch;	/* a descriptor watch of a route; opaque (1.4) */
+struct wsd_metric;	/* a counter or gauge of a route; opaque (1.5) */
 
 /*
  * The handshake hook's answer that defers the decision (1.4).  From a
@@ -324,6 +329,14 @@ struct wsd_host {
 			    int events, wsd_watch_fn fn, void *arg);
 	int		 (*watch_set)(struct wsd_watch *w, int events);
 	void		 (*watch_cancel)(struct wsd_watch *w);
+
+	/* 1.5 */
+	struct wsd_metric *(*metric_counter)(struct wsd_route *r,
+			    const char *name, const char *help);
+	struct wsd_metric *(*metric_gauge)(struct wsd_route *r,
+			    const char *name, const char *help);
+	void		 (*metric_add)(struct wsd_metric *m, double v);
+	void		 (*metric_set)(struct wsd_metric *m, double v);
 };
 
 /*
@@ -1071,6 +1084,88 @@ static inline void
 wsd_watch_cancel(struct wsd_watch *w)
 {
 	wsd_host_->watch_cancel(w);
+}
+
+/* ---------------------------------------------------------------- ABI 1.5 */
+
+/*
+ * METRICS.  A plugin may show its own counters and gauges on wsd's
+ * Prometheus listener (`metrics` in wsd.conf), next to wsd's figures for
+ * its route:
+ *
+ *	static struct wsd_metric *joins;
+ *	... in init:
+ *	joins = wsd_metric_counter(r, "chat_joins_total",
+ *	    "Clients that joined a room.");
+ *	... in open:
+ *	wsd_metric_inc(joins);
+ *
+ * shows as
+ *
+ *	wsd_plugin_chat_joins_total{route="/chat"} 1
+ *
+ * Names: [a-zA-Z_][a-zA-Z0-9_]*, at most 100 bytes, shown with the prefix
+ * "wsd_plugin_" (so a plugin's names never clash with wsd's) and the
+ * route's label, route="<the configured path>".  Prometheus's
+ * conventions apply and are enforced: a counter's name ends in "_total";
+ * a gauge's does not end in _total, _count, _sum or _bucket; use base
+ * units (seconds, bytes) and say so in the name.  Add no labels of your
+ * own: one series per route keeps what a client sends out of the names.
+ *
+ * Each worker process keeps its own values; a scrape shows the sum over
+ * the workers (a gauge too: set it to what this worker holds).
+ *
+ * Lifetime: a metric belongs to the route's path and the name, not to
+ * the route instance: the same path and name after a reload, or from a
+ * new plugin instance, return the same metric and its value goes on (a
+ * counter does not start again at 0).  The handle stays valid for as
+ * long as the process runs, also after fini; values of a route that a
+ * reload removed stay as they were.  Returns NULL (and wsd logs why)
+ * for a bad name, a name already used with the other type by any
+ * plugin, more than 256 names in the process, or no memory.  NULL is
+ * accepted (ignored) by wsd_metric_add() and wsd_metric_set(), so a
+ * plugin may go on without checking.
+ *
+ * Create metrics on the loop thread (init is the usual place; any
+ * callback will do).  Under wsd -t they are created and never shown.
+ */
+static inline struct wsd_metric *
+wsd_metric_counter(struct wsd_route *r, const char *name, const char *help)
+{
+	return wsd_host_->metric_counter(r, name, help);
+}
+
+static inline struct wsd_metric *
+wsd_metric_gauge(struct wsd_route *r, const char *name, const char *help)
+{
+	return wsd_host_->metric_gauge(r, name, help);
+}
+
+/*
+ * Add v to a counter (v < 0 and NaN are ignored) or to a gauge (any
+ * sign).  wsd_metric_add() and wsd_metric_set() may be called from ANY
+ * thread, without wsd_post(): the value is a relaxed atomic, so a
+ * plugin's worker threads count directly (about the cost of an atomic
+ * add; a counter increment is never lost).
+ */
+static inline void
+wsd_metric_add(struct wsd_metric *m, double v)
+{
+	wsd_host_->metric_add(m, v);
+}
+
+/* Add 1. */
+static inline void
+wsd_metric_inc(struct wsd_metric *m)
+{
+	wsd_host_->metric_add(m, 1.0);
+}
+
+/* Set a gauge to v (a counter is left alone).  From any thread. */
+static inline void
+wsd_metric_set(struct wsd_metric *m, double v)
+{
+	wsd_host_->metric_set(m, v);
 }
 
 #ifdef __cplusplus

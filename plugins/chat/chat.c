@@ -25,6 +25,10 @@
  * A binary message closes the connection with 1003, a line longer than
  * max_line bytes with 1009.
  *
+ * Metrics (with a `metrics` listener in wsd.conf, summed over workers):
+ *   wsd_plugin_chat_lines_total{route}   lines published
+ *   wsd_plugin_chat_members{route}       clients in a room
+ *
  * Settings (all optional):
  *   max_line = 4096;           bytes in one line, 1 .. 1048576
  *   topic_prefix = "chat.";    the room's topic is prefix + room; 0 to
@@ -47,6 +51,8 @@ struct chat {
 	size_t			 max_line;
 	const char		*prefix;
 	unsigned long long	 lines;		/* published by this worker */
+	struct wsd_metric	*m_lines;	/* the same, for Prometheus */
+	struct wsd_metric	*m_members;	/* joined, in this worker */
 };
 
 /* Per connection, from the handshake until close. */
@@ -102,6 +108,11 @@ chat_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 	ch->route = r;
 	ch->max_line = (size_t)max_line;
 	ch->prefix = prefix;
+	/* NULL (wsd logged why) is harmless: add and set ignore it. */
+	ch->m_lines = wsd_metric_counter(r, "chat_lines_total",
+	    "Chat lines published.");
+	ch->m_members = wsd_metric_gauge(r, "chat_members",
+	    "Clients in a chat room.");
 	*state = ch;
 	return 0;
 }
@@ -185,6 +196,7 @@ chat_open(void *state, struct wsd_conn *c)
 		return;
 	}
 	m->joined = 1;
+	wsd_metric_add(ch->m_members, 1);
 	wsd_log(ch->route, WSD_LOG_DEBUG, "chat: conn %llu: %s joined %s",
 	    (unsigned long long)wsd_conn_id(c), m->nick, m->room);
 }
@@ -221,6 +233,7 @@ chat_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 		return;
 	}
 	ch->lines++;
+	wsd_metric_inc(ch->m_lines);
 }
 
 static void
@@ -234,6 +247,8 @@ chat_close(void *state, struct wsd_conn *c, int code, const char *reason)
 	if (m == NULL)
 		return;
 	/* The connection's subscription ends with it; the others hear. */
+	if (m->joined)
+		wsd_metric_add(ch->m_members, -1);
 	if (m->joined && publish(ch, m, "leave", NULL, 0) == -1)
 		wsd_log(ch->route, WSD_LOG_WARNING, "chat: leave of %s from %s "
 		    "not published", m->nick, m->room);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,15 @@ struct wsdt_route {
 	size_t			 hwm;
 	size_t			 max_send;
 	struct msgs		 broadcasts;
+	struct wsd_metric	*metrics;	/* 1.5, in order */
+};
+
+/* A plugin metric (1.5): a double kept as its bits, for any thread. */
+struct wsd_metric {
+	struct wsd_metric	*next;
+	char			*name;		/* as the plugin gave it */
+	int			 type;		/* WSDT_COUNTER, WSDT_GAUGE */
+	_Atomic uint64_t	 bits;
 };
 
 struct wsdt_timer {
@@ -1738,6 +1748,155 @@ h_watch_cancel(struct wsd_watch *ww)
 	watch_unlink(k, w);
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The rules wsd applies (plugin.h, METRICS), as misuses. */
+static const char *
+metric_name_problem(const char *name, int type)
+{
+	size_t i;
+
+	if (name == NULL || name[0] == '\0' || strlen(name) > 100)
+		return "the name must be 1 to 100 bytes";
+	for (i = 0; name[i] != '\0'; i++) {
+		char ch = name[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    ch == '_' || (i > 0 && ch >= '0' && ch <= '9')))
+			return "the name must match [a-zA-Z_][a-zA-Z0-9_]*";
+	}
+	if (type == WSDT_COUNTER && !ends_with(name, "_total"))
+		return "a counter's name must end in _total";
+	if (type == WSDT_GAUGE && (ends_with(name, "_total") ||
+	    ends_with(name, "_count") || ends_with(name, "_sum") ||
+	    ends_with(name, "_bucket")))
+		return "a gauge's name must not end in _total, _count, _sum or "
+		    "_bucket";
+	return NULL;
+}
+
+static struct wsd_metric *
+metric_find(struct wsdt_route *r, const char *name)
+{
+	struct wsd_metric *m;
+
+	for (m = r->metrics; m != NULL; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+static struct wsd_metric *
+metric_new(struct wsd_route *wr, int type, const char *name,
+    const char *help, const char *call)
+{
+	struct wsdt_route *r = R(wr), *o;
+	struct wsd_metric *m, **tail;
+	const char *why;
+
+	if (r == NULL)
+		return NULL;
+	if ((why = metric_name_problem(name, type)) != NULL) {
+		misuse(r->k, "%s(\"%s\"): %s", call, name != NULL ? name : "",
+		    why);
+		return NULL;
+	}
+	if (help != NULL && strlen(help) > 1024) {
+		misuse(r->k, "%s(\"%s\"): help longer than 1024 bytes", call,
+		    name);
+		return NULL;
+	}
+	for (o = r->k->routes; o != NULL; o = o->next)
+		if ((m = metric_find(o, name)) != NULL && m->type != type) {
+			misuse(r->k, "%s(\"%s\"): already a metric of the "
+			    "other type", call, name);
+			return NULL;
+		}
+	if ((m = metric_find(r, name)) != NULL)
+		return m;
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->name = strdup(name)) == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->type = type;
+	atomic_init(&m->bits, 0);
+	for (tail = &r->metrics; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = m;
+	return m;
+}
+
+static struct wsd_metric *
+h_metric_counter(struct wsd_route *r, const char *name, const char *help)
+{
+	return metric_new(r, WSDT_COUNTER, name, help, "wsd_metric_counter");
+}
+
+static struct wsd_metric *
+h_metric_gauge(struct wsd_route *r, const char *name, const char *help)
+{
+	return metric_new(r, WSDT_GAUGE, name, help, "wsd_metric_gauge");
+}
+
+static double
+metric_get(struct wsd_metric *m)
+{
+	uint64_t u = atomic_load_explicit(&m->bits, memory_order_relaxed);
+	double d;
+
+	memcpy(&d, &u, sizeof(d));
+	return d;
+}
+
+static void
+h_metric_add(struct wsd_metric *m, double v)
+{
+	uint64_t old, new;
+	double d;
+
+	if (m == NULL || v != v || (m->type == WSDT_COUNTER && v < 0))
+		return;
+	old = atomic_load_explicit(&m->bits, memory_order_relaxed);
+	do {
+		memcpy(&d, &old, sizeof(d));
+		d += v;
+		memcpy(&new, &d, sizeof(new));
+	} while (!atomic_compare_exchange_weak_explicit(&m->bits, &old, new,
+	    memory_order_relaxed, memory_order_relaxed));
+}
+
+static void
+h_metric_set(struct wsd_metric *m, double v)
+{
+	uint64_t u;
+
+	if (m == NULL || m->type != WSDT_GAUGE)
+		return;
+	memcpy(&u, &v, sizeof(u));
+	atomic_store_explicit(&m->bits, u, memory_order_relaxed);
+}
+
+int
+wsdt_metric(struct wsdt_route *r, const char *name, double *value)
+{
+	struct wsd_metric *m;
+
+	if (r == NULL || name == NULL || (m = metric_find(r, name)) == NULL)
+		return 0;
+	if (value != NULL)
+		*value = metric_get(m);
+	return m->type;
+}
+
 static const struct wsd_host host_table = {
 	.abi_major = WSD_ABI_MAJOR,
 	.abi_minor = WSD_ABI_MINOR,
@@ -1792,6 +1951,10 @@ static const struct wsd_host host_table = {
 	.watch_add = h_watch_add,
 	.watch_set = h_watch_set,
 	.watch_cancel = h_watch_cancel,
+	.metric_counter = h_metric_counter,
+	.metric_gauge = h_metric_gauge,
+	.metric_add = h_metric_add,
+	.metric_set = h_metric_set,
 };
 
 /* ---------------------------------------------------------------- the kit */
@@ -1946,6 +2109,13 @@ route_free(struct wsdt_route *r)
 		free(r->allocs[i]);
 	free(r->allocs);
 	msgs_free(&r->broadcasts);
+	while (r->metrics != NULL) {
+		struct wsd_metric *m = r->metrics;
+
+		r->metrics = m->next;
+		free(m->name);
+		free(m);
+	}
 	free(r);
 }
 

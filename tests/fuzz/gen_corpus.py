@@ -805,6 +805,19 @@ def corpus_route():
     return out
 
 
+def corpus_metrics():
+    """Workers' exposition texts: two texts split at a NUL byte."""
+    return {
+        "two-workers": b'# HELP x_total X.\n# TYPE x_total counter\n'
+                       b'x_total{route="/a"} 1\nx_total{route="/b c"} 2\n'
+                       b'# TYPE g gauge\ng 0.25\n\0'
+                       b'# TYPE x_total counter\nx_total{route="/a"} 10\n'
+                       b'g 1e300\ng{x="y"} +Inf\n# comment\nbad\n',
+        "families": b'a 1\nb{le="0.5"} NaN\n# TYPE h histogram\n'
+                    b'h_bucket{le="+Inf"} 3\nh_sum 1.5\nh_count 3\n',
+    }
+
+
 TARGETS = {
     "http": corpus_http,
     "frame": corpus_frame,
@@ -818,6 +831,7 @@ TARGETS = {
     "conn_tls": corpus_conn_tls,
     "cookie": corpus_cookie,
     "route": corpus_route,
+    "metrics": corpus_metrics,
 }
 
 

@@ -8,7 +8,7 @@
 #                                  regress/TARGET-* file once, no fuzzing
 #
 # TARGET is http, frame, utf8, config, conn, ws_rx, peers, bpwire, cookie,
-# conn_tls or route.  The source tree is only read: corpora are copied to a
+# conn_tls, route or metrics.  The source tree is only read: corpora are copied to a
 # mktemp -d directory that is removed
 # afterwards (FUZZ_KEEP=1 keeps it and says where).  Exit status: 0 if
 # every target passed, 1 if any crashed, leaked, timed out or ran out
