@@ -225,10 +225,11 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 static const char *const top_keys[] = {
 	"listen", "plugin_dir", "document_root", "log_level", "limits",
 	"strict_permissions", "workers", "worker_timeout", "worker_header",
-	"routes", "cluster", "compression", "access_log", "metrics", NULL
+	"routes", "cluster", "compression", "access_log", "metrics",
+	"trusted_proxies", NULL
 };
 static const char *const listen_keys[] = {
-	"address", "port", "tls", NULL
+	"address", "port", "tls", "proxy_protocol", "trusted_proxies", NULL
 };
 static const char *const tls_keys[] = {
 	"certificate", "key", "ciphers", "ciphersuites", "min_protocol",
@@ -1116,6 +1117,71 @@ parse_tls(struct loader *ld, const config_setting_t *e)
 	return t;
 }
 
+/* ------------------------------------------------------------ proxies */
+
+/*
+ * trusted_proxies = [ "127.0.0.1", "10.0.0.0/8", "::1" ] in group g, if
+ * there: false when absent, else true with the list in *out (NULL and 0
+ * for an empty one: trust nobody).
+ */
+static bool
+parse_trusted(struct loader *ld, const config_setting_t *g, struct cidr **out,
+    size_t *nout)
+{
+	const config_setting_t *s, *e;
+	char err[160];
+	int i, n;
+
+	*out = NULL;
+	*nout = 0;
+	if ((s = config_setting_get_member(g, "trusted_proxies")) == NULL)
+		return false;
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		problem(ld, s, "'trusted_proxies' must be a list of addresses "
+		    "or CIDRs, e.g. [ \"127.0.0.1\", \"10.0.0.0/8\" ]");
+		return true;
+	}
+	n = config_setting_length(s);
+	if (n > 0)
+		*out = xcalloc((size_t)n, sizeof(**out));
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned int)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			problem(ld, e, "'trusted_proxies' entries must be "
+			    "strings");
+			continue;
+		}
+		if (has_ctl(config_setting_get_string(e))) {
+			problem(ld, e, "'trusted_proxies' entry is not an "
+			    "address");
+			continue;
+		}
+		if (cidr_parse(config_setting_get_string(e), &(*out)[*nout],
+		    err, sizeof(err)) == -1) {
+			problem(ld, e, "trusted_proxies: %s", err);
+			continue;
+		}
+		(*nout)++;
+	}
+	return true;
+}
+
+/* The listener's trusted proxies: its own list, else the top-level one. */
+static void
+listen_trusted(struct loader *ld, const config_setting_t *e,
+    struct wsd_listen_conf *l)
+{
+	const struct wsd_config *c = ld->c;
+
+	if (e != NULL && parse_trusted(ld, e, &l->trusted, &l->ntrusted))
+		return;
+	if (c->ntrusted == 0)
+		return;
+	l->trusted = xcalloc(c->ntrusted, sizeof(*l->trusted));
+	memcpy(l->trusted, c->trusted, c->ntrusted * sizeof(*l->trusted));
+	l->ntrusted = c->ntrusted;
+}
+
 static void
 parse_listen_entry(struct loader *ld, const config_setting_t *e)
 {
@@ -1169,10 +1235,18 @@ parse_listen_entry(struct loader *ld, const config_setting_t *e)
 	c->listen = xreallocarray(c->listen, c->nlisten + 1,
 	    sizeof(*c->listen));
 	l = &c->listen[c->nlisten++];
+	memset(l, 0, sizeof(*l));
 	l->address = xstrdup(addr);
 	l->port = (int)port;
 	l->line = (int)config_setting_source_line(e);
 	l->tls = parse_tls(ld, e);
+	if ((s = config_setting_get_member(e, "proxy_protocol")) != NULL) {
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			problem(ld, s, "'proxy_protocol' must be true or false");
+		else
+			l->proxy_protocol = config_setting_get_bool(s);
+	}
+	listen_trusted(ld, e, l);
 }
 
 static void
@@ -1188,6 +1262,7 @@ parse_listen(struct loader *ld, const config_setting_t *root)
 		c->listen[0].port = WSD_DEFAULT_PORT;
 		c->listen[0].line = 0;
 		c->nlisten = 1;
+		listen_trusted(ld, NULL, &c->listen[0]);
 		return;
 	}
 	if (!config_setting_is_list(s)) {
@@ -1723,6 +1798,8 @@ load(const char *file, const char *plugin_dir_default,
 	parse_workers(&ld, root);
 	parse_plugin_dir(&ld, root, plugin_dir_default);
 	parse_document_root(&ld, root);
+	/* Before the listeners: it is their default. */
+	parse_trusted(&ld, root, &c->trusted, &c->ntrusted);
 	parse_listen(&ld, root);
 	parse_routes(&ld, root);
 	parse_cluster(&ld, root);
@@ -1762,8 +1839,10 @@ config_free(struct wsd_config *c)
 	for (i = 0; i < c->nlisten; i++) {
 		free(c->listen[i].address);
 		tls_conf_free(c->listen[i].tls);
+		free(c->listen[i].trusted);
 	}
 	free(c->listen);
+	free(c->trusted);
 	for (i = 0; i < c->nroutes; i++) {
 		r = &c->routes[i];
 		free(r->path);

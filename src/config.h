@@ -13,6 +13,7 @@
 
 #include <libconfig.h>
 
+#include "forwarded.h"
 #include "pmd.h"
 
 /* Defaults, documented in wsd.conf(5). */
@@ -96,6 +97,16 @@ struct wsd_listen_conf {
 	int		 port;
 	int		 line;
 	struct wsd_tls_conf *tls;	/* NULL: plain */
+	/*
+	 * Behind a proxy.  proxy_protocol: every connection starts with a
+	 * PROXY protocol header (v1 or v2) naming the client.  trusted:
+	 * the peers (after the PROXY header) whose X-Forwarded-For, -Proto
+	 * and -Host are believed; the listener's own trusted_proxies, else
+	 * the top-level one (a copy either way), NULL when none.
+	 */
+	bool		 proxy_protocol;
+	struct cidr	*trusted;
+	size_t		 ntrusted;
 };
 
 struct wsd_route_conf {
@@ -158,6 +169,9 @@ struct wsd_config {
 	bool			 worker_header;	/* X-Wsd-Worker on the 101 */
 	struct wsd_cluster_conf	 cluster;
 	struct wsd_metrics_conf	 metrics;
+	/* The top-level trusted_proxies: the listeners' default. */
+	struct cidr		*trusted;
+	size_t			 ntrusted;
 };
 
 /* A list of "FILE:LINE: message" strings. */

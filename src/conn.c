@@ -236,7 +236,7 @@ conn_not_pending(struct conn *c)
 
 struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
-    int socklen, struct tls_server *ts)
+    int socklen, struct tls_server *ts, const struct wsd_listen_conf *lc)
 {
 	/*
 	 * The timer and the read event live in the same allocation, after
@@ -251,7 +251,9 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	int one = 1;
 
 	(void)socklen;
-	switch (addrcount_take(cs->pending, sa,
+	/* A trusted proxy's connections count against their clients. */
+	switch (conn_proxy_uncounted(lc, sa) ? (pe = NULL, 0) :
+	    addrcount_take(cs->pending, sa,
 	    srv->gen->cfg->limits.max_pending_per_address, &pe)) {
 	case 1:
 		metrics.refused[MREF_PER_ADDRESS]++;
@@ -304,6 +306,12 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
+	c->lc = lc;
+	if (conn_proxy_start(c) == -1) {
+		log_warn("out of memory accepting a connection");
+		conn_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -859,6 +867,9 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		pending_readable(c);
 		return;
 	}
+	/* A PROXY protocol header comes first, before TLS and HTTP. */
+	if (c->pp != NULL && conn_proxy_read(c) <= 0)
+		return;
 	c->in_read = true;
 	for (round = 0; round < READ_ROUNDS; round++) {
 		uint8_t *dst;
@@ -994,6 +1005,11 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	switch (c->state) {
 	case CONN_HTTP:
+		if (c->pp != NULL) {
+			conn_proxy_timeout(c);
+			conn_free(c);
+			break;
+		}
 		if (c->hs_pending) {
 			log_info("conn %llu %s: the plugin did not decide on the "
 			    "handshake within the handshake timeout",
@@ -1033,6 +1049,7 @@ access_log_json(struct conn *c, uint64_t ms)
 	    (uint64_t)ts.tv_nsec / 1000000;
 	r.id = c->id;
 	r.remote = c->remote;
+	r.peer = c->peer;	/* NULL unless behind a proxy */
 	r.request = c->req_line;
 	r.status = c->status;
 	r.route = rt != NULL ? rt->path : NULL;
@@ -1058,6 +1075,7 @@ static void
 access_log(struct conn *c)
 {
 	uint64_t ms = conn_now_ms(c->srv) - c->start_ms;
+	char who[2 * sizeof(c->remote) + 8];
 	char line[512];
 	int n;
 
@@ -1067,10 +1085,15 @@ access_log(struct conn *c)
 		access_log_json(c, ms);
 		return;
 	}
+	/* Behind a proxy: "access CLIENT via PEER ..."; else as before. */
+	if (c->peer != NULL)
+		snprintf(who, sizeof(who), "%s via %s", c->remote, c->peer);
+	else
+		snprintf(who, sizeof(who), "%s", c->remote);
 	if (c->status == 101)
 		n = snprintf(line, sizeof(line), "access %s \"%s\" 101 "
 		    "%llu.%03llus in=%llu/%lluB out=%llu/%lluB close=%d",
-		    c->remote, c->req_line ? c->req_line : "-",
+		    who, c->req_line ? c->req_line : "-",
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)c->msgs_in,
@@ -1079,7 +1102,7 @@ access_log(struct conn *c)
 		    (unsigned long long)c->bytes_out, c->close_code);
 	else
 		n = snprintf(line, sizeof(line), "access %s \"%s\" %d "
-		    "%llu.%03llus", c->remote,
+		    "%llu.%03llus", who,
 		    c->req_line ? c->req_line : "-", c->status,
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000));
@@ -1144,6 +1167,7 @@ conn_free(struct conn *c)
 	SSL_free(c->ssl);
 	free(c->peer_subject);
 	free(c->local);
+	conn_proxy_free(c);
 	free(c->uping);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
@@ -1267,10 +1291,11 @@ conn_remote(struct conn *c)
 	return c->remote;
 }
 
+/* Over TLS to us, or to a proxy that says so (conn_proxy.c). */
 bool
 conn_tls(struct conn *c)
 {
-	return c->ssl != NULL;
+	return c->ssl != NULL || c->fwd_tls;
 }
 
 const char *
@@ -1407,4 +1432,17 @@ conn_handshake_resume(struct conn *c, int status)
 	if (c->free_pending && c->in_cb == 0)
 		conn_free(c);
 	return 0;
+}
+
+/* For conn_proxy.c. */
+void
+conn_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	format_addr(sa, buf, len);
+}
+
+void
+conn_pending_refused(struct conn_shared *cs, const struct sockaddr *sa)
+{
+	pending_refused(cs, sa);
 }

@@ -46,12 +46,15 @@ struct tls_server;
 
 /*
  * Take over a connected stream socket (TCP, or a socketpair end in the
- * fuzzer); ts: the listener's TLS contexts, NULL for plain.  Returns
+ * fuzzer); ts: the listener's TLS contexts, NULL for plain; lc: its
+ * `listen` entry in srv->gen's configuration (proxy_protocol,
+ * trusted_proxies), NULL for none.  Returns
  * NULL (and closes fd) on ENOMEM.
  */
+struct wsd_listen_conf;
 struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
 		    const struct sockaddr *sa, int socklen,
-		    struct tls_server *ts);
+		    struct tls_server *ts, const struct wsd_listen_conf *lc);
 
 /*
  * Refuse an accepted socket (max_connections reached): with 503, or

@@ -132,6 +132,11 @@ upgrade(struct conn *c, struct route *r)
 		    "Sec-WebSocket-Version: 13\r\n" : NULL);
 		return;
 	}
+	/* The Host a trusted proxy was asked for (conn_proxy.c). */
+	if (c->rq->fwd_host != NULL) {
+		up.host = c->rq->fwd_host;
+		up.host_len = c->rq->fwd_host_len;
+	}
 	if (rc->origins != NULL || up.origin != NULL) {
 		if (!ws_origin_allowed(&up, (const char *const *)rc->origins,
 		    rc->norigins)) {
@@ -271,6 +276,12 @@ handle_request(struct conn *c)
 	struct route *r;
 	int head_only;
 
+	/* Before the move below: the listener's settings are c->gen's. */
+	if (conn_forwarded(c) == -1) {
+		note_request_line(c);
+		respond_error(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
 	/* A reload since accept: the request gets the new routes. */
 	if (c->gen != g) {
 		generation_ref(g);

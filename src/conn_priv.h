@@ -8,6 +8,8 @@
  *	conn_out.c	output: the per-connection queue, writes,
  *			back-pressure and broadcast fan-out
  *	conn_tls.c	TLS records on the same read and write paths
+ *	conn_proxy.c	behind a proxy: the PROXY protocol header before
+ *			anything else, X-Forwarded-* at the request head
  *	topic.c		topic fan-out: it keeps a connection's
  *			subscriptions in c->subs and hands shared frames
  *			to conn_send_shared(); it frees no connection
@@ -40,6 +42,7 @@
 struct evbuffer;
 struct addrcount;
 struct addrcount_entry;
+struct conn_pp;
 
 /* The shared read buffer: the most one recv() takes. */
 #define RBUF_SIZE	(256 * 1024)
@@ -79,6 +82,11 @@ struct conn_shared {
 	uint64_t		 pending_refused;	/* since the last log */
 	uint64_t		 pending_log_ms;
 
+	/* PROXY protocol: connections refused, all and not yet logged. */
+	uint64_t		 proxy_refused_total;
+	uint64_t		 proxy_refused;
+	uint64_t		 proxy_log_ms;
+
 	/* permessage-deflate: streams and scratch shared by every conn. */
 	struct pmd_worker	 pmd;
 
@@ -113,6 +121,9 @@ struct conn_request {
 	char			*extra_headers;	/* "Name: value\r\n"... */
 	char			 accept[WS_ACCEPT_LEN + 1];	/* for the 101 */
 	struct route		*route;		/* matched: wsd_param()'s pattern */
+	/* X-Forwarded-Host from a trusted proxy, into head; or NULL. */
+	const char		*fwd_host;
+	size_t			 fwd_host_len;
 };
 
 struct conn {
@@ -131,6 +142,20 @@ struct conn {
 	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
 	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
 	char			 remote[64];
+
+	/*
+	 * Behind a proxy (conn_proxy.c).  remote is the client, as the
+	 * PROXY header or a trusted X-Forwarded-For says; peer is then the
+	 * TCP peer (NULL: remote is the TCP peer).  lc: the listener's
+	 * entry in the configuration accepted under (c->gen until the head
+	 * moves c to a newer one; NULL after, and in the fuzzers).  pp: the
+	 * PROXY header still being read.  fwd_tls: the client reached the
+	 * proxy over TLS (a PROXY v2 SSL TLV, X-Forwarded-Proto https).
+	 */
+	char			*peer;
+	const struct wsd_listen_conf *lc;
+	struct conn_pp		*pp;
+	bool			 fwd_tls;
 
 	/* Counted in cs->pending while in CONN_HTTP. */
 	struct addrcount_entry	*pending;
@@ -230,6 +255,10 @@ void		 conn_set_close(struct conn *c, int code, const char *reason,
 		    size_t rlen);
 void		 conn_answer_plain(evutil_socket_t fd, const char *resp,
 		    size_t len);
+void		 conn_format_addr(const struct sockaddr *sa, char *buf,
+		    size_t len);
+void		 conn_pending_refused(struct conn_shared *cs,
+		    const struct sockaddr *sa);
 
 /* conn_out.c */
 int		 conn_write_out(struct conn *c);
@@ -263,6 +292,15 @@ ssize_t		 conn_tls_recv(struct conn *c, uint8_t *dst, size_t room);
 void		 conn_tls_read_more(struct conn *c);
 int		 conn_tls_write(struct conn *c);
 int		 conn_tls_shutdown(struct conn *c);
+
+/* conn_proxy.c */
+bool		 conn_proxy_uncounted(const struct wsd_listen_conf *lc,
+		    const struct sockaddr *sa);
+int		 conn_proxy_start(struct conn *c);
+int		 conn_proxy_read(struct conn *c);
+void		 conn_proxy_timeout(struct conn *c);
+int		 conn_forwarded(struct conn *c);
+void		 conn_proxy_free(struct conn *c);
 
 /* conn_http.c */
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,

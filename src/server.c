@@ -97,14 +97,15 @@ count_conns(struct server *srv)
 }
 
 /*
- * The TLS contexts the current generation has for listener l, or NULL
- * when its `listen` entry is plain.  The entry it was opened for, if the
- * file still has it there; else the one with its address and port (a
- * reload may reorder entries).  Ephemeral ports (port 0, or -p 0) only
- * match by position: every such entry has the same port.
+ * The `listen` entry of the current generation that listener l serves,
+ * or -1: the entry it was opened for, if the file still has it there;
+ * else the one with its address and port (a reload may reorder
+ * entries).  Ephemeral ports (port 0, or -p 0) only match by position:
+ * every such entry has the same port.  Its TLS contexts are
+ * gen->tls[i] (NULL: plain), its proxy settings cfg->listen[i].
  */
-static struct tls_server *
-listener_tls(const struct listener *l)
+static long
+listener_entry(const struct listener *l)
 {
 	const struct generation *g = l->srv->gen;
 	const struct wsd_config *cfg = g->cfg;
@@ -119,7 +120,7 @@ listener_tls(const struct listener *l)
 		port = l->srv->port_override >= 0 ?
 		    l->srv->port_override : lc->port;
 		if (port == l->port)
-			return g->tls[l->index];
+			return (long)l->index;
 	}
 	for (i = 0; i < cfg->nlisten; i++) {
 		lc = &cfg->listen[i];
@@ -128,22 +129,25 @@ listener_tls(const struct listener *l)
 		if (l->address != NULL) {
 			if (port != 0 && port == l->port &&
 			    strcmp(l->address, lc->address) == 0)
-				return g->tls[i];
+				return (long)i;
 			continue;
 		}
 		snprintf(name, sizeof(name), strchr(lc->address, ':') != NULL ?
 		    "[%s]:%d" : "%s:%d", lc->address, port);
 		if (strcmp(name, l->bound) == 0)
-			return g->tls[i];
+			return (long)i;
 	}
-	return NULL;
+	return -1;
 }
 
 static void
 accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 {
 	struct server *srv = l->srv;
-	struct tls_server *ts = listener_tls(l);
+	long i = listener_entry(l);
+	struct tls_server *ts = i >= 0 ? srv->gen->tls[i] : NULL;
+	const struct wsd_listen_conf *lc = i >= 0 ?
+	    &srv->gen->cfg->listen[i] : NULL;
 
 	if (srv->stopping || srv->retiring) {
 		evutil_closesocket(fd);
@@ -156,7 +160,7 @@ accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		return;
 	}
 	/* NULL: refused or out of memory, and said so. */
-	if (conn_new(srv, fd, sa, (int)sl, ts) != NULL) {
+	if (conn_new(srv, fd, sa, (int)sl, ts, lc) != NULL) {
 		metrics.accepted++;
 		count_conns(srv);
 	}

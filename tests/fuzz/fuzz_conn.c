@@ -177,7 +177,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	c = conn_new(&fc_srv, sv[0], (struct sockaddr *)&sun, sizeof(sun),
-	    NULL);
+	    NULL, NULL);
 	FUZZ_CHECK(c != NULL);
 	FUZZ_CHECK(fc_srv.nconns == 1);
 	cbev = bufferevent_socket_new(fc_srv.base, sv[1],

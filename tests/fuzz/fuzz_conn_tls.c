@@ -477,7 +477,7 @@ tclient_open(struct tclient *t, uint8_t mode, SSL_SESSION *sess,
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	FUZZ_CHECK(conn_new(&fc_srv, sv[0], (struct sockaddr *)&sun,
-	    sizeof(sun), ts) != NULL);
+	    sizeof(sun), ts, NULL) != NULL);
 	FUZZ_CHECK(fc_srv.nconns == 1);
 	if (kind == RAW)
 		return;
