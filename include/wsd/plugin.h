@@ -534,7 +534,12 @@ wsd_cookie(struct wsd_conn *c, const char *name)
 	return wsd_host_->cookie(c, name);
 }
 
-/* "192.0.2.1:5555" or "[2001:db8::1]:5555"; valid until close returns. */
+/*
+ * "192.0.2.1:5555" or "[2001:db8::1]:5555"; valid until close returns.
+ * Behind a proxy the client's, when the listener believes the proxy
+ * (proxy_protocol, trusted_proxies: wsd.conf(5)); from X-Forwarded-For
+ * the port is unknown and 0.
+ */
 static inline const char *
 wsd_remote_addr(struct wsd_conn *c)
 {
@@ -849,7 +854,8 @@ wsd_worker(void)
 
 /*
  * TLS (ABI 1.3).  wsd_conn_tls() is 1 when the client reached us over
- * TLS (wss://), 0 when not.  wsd_conn_peer_subject() is the subject of
+ * TLS (wss://), or reached a trusted proxy over TLS as it says
+ * (X-Forwarded-Proto, a PROXY v2 SSL TLV), 0 when not.  wsd_conn_peer_subject() is the subject of
  * the certificate the client presented and wsd verified against the
  * listener's client_ca, in RFC 2253 form ("CN=alice,O=Example"), or
  * NULL when it sent none (or the listener asks for none).  The string
