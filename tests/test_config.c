@@ -517,6 +517,60 @@ test_origins(void **state)
 	assert_error(f, 8, "'origins' must be a list of strings");
 }
 
+/* proxy_protocol and trusted_proxies: per listener, with a default. */
+static void
+test_proxies(void **state)
+{
+	struct fx *f = *state;
+	struct wsd_config *c;
+	uint8_t k[16];
+
+	/* No listen list: the default listener takes the top-level list. */
+	c = assert_loads(f, "trusted_proxies = [ \"10.0.0.0/8\", \"::1\" ];\n");
+	assert_int_equal(c->nlisten, 1);
+	assert_false(c->listen[0].proxy_protocol);
+	assert_int_equal(c->listen[0].ntrusted, 2);
+	assert_true(fwd_parse_addr("10.2.3.4", 8, k, NULL));
+	assert_true(cidr_match(c->listen[0].trusted, 2, k));
+
+	c = assert_loads(f,
+	    "trusted_proxies = ( \"127.0.0.1\" );\n"
+	    "listen = ( { address = \"127.0.0.1\"; port = 1; },\n"
+	    "  { address = \"127.0.0.1\"; port = 2; proxy_protocol = true;\n"
+	    "    trusted_proxies = [ \"192.168.0.0/16\", \"fd00::/8\",\n"
+	    "      \"192.0.2.1\" ]; },\n"
+	    "  { address = \"127.0.0.1\"; port = 3; trusted_proxies = []; } );\n");
+	assert_int_equal(c->nlisten, 3);
+	assert_false(c->listen[0].proxy_protocol);
+	assert_int_equal(c->listen[0].ntrusted, 1);
+	/* A copy: each listener owns its list. */
+	assert_ptr_not_equal(c->listen[0].trusted, c->trusted);
+	assert_true(c->listen[1].proxy_protocol);
+	assert_int_equal(c->listen[1].ntrusted, 3);
+	assert_true(fwd_parse_addr("127.0.0.1", 9, k, NULL));
+	assert_true(cidr_match(c->listen[0].trusted, 1, k));
+	assert_false(cidr_match(c->listen[1].trusted, 3, k));
+	/* An empty list of its own trusts nobody. */
+	assert_int_equal(c->listen[2].ntrusted, 0);
+	assert_null(c->listen[2].trusted);
+
+	assert_fails(f,
+	    "trusted_proxies = \"127.0.0.1\";\n"			/* 1 */
+	    "listen = ( { address = \"127.0.0.1\";\n"		/* 2 */
+	    "  proxy_protocol = 1;\n"					/* 3 */
+	    "  trusted_proxies = ( \"10.0.0.1/8\",\n"			/* 4 */
+	    "    \"::/129\", \"localhost\", 7 );\n"			/* 5 */
+	    "  trusted_proxie = [ ]; } );\n", 7);			/* 6 */
+	assert_error(f, 1, "'trusted_proxies' must be a list");
+	assert_error(f, 3, "'proxy_protocol' must be true or false");
+	assert_error(f, 4, "did you mean '10.0.0.0/8'");
+	assert_error(f, 5, "the prefix length must be 0 to 128");
+	assert_error(f, 5, "'localhost' is not an IPv4 or IPv6 address");
+	assert_error(f, 5, "entries must be strings");
+	assert_error(f, 6, "unknown key 'trusted_proxie' (did you mean "
+	    "'trusted_proxies'?)");
+}
+
 static void
 test_relative_file_name(void **state)
 {
@@ -1365,6 +1419,7 @@ main(void)
 		T(test_seconds),
 		T(test_settings_belong_to_plugin),
 		T(test_origins),
+		T(test_proxies),
 		T(test_relative_file_name),
 		T(test_absolute_plugin_dir),
 		T(test_include),
