@@ -62,6 +62,12 @@ struct conn	*conn_new(struct server *srv, evutil_socket_t fd,
  */
 void		 conn_refuse(struct server *srv, evutil_socket_t fd, bool tls);
 
+/*
+ * Connections refused on proxy_protocol listeners for a missing, bad or
+ * late PROXY header since start (for metrics; conn_proxy.c).
+ */
+uint64_t	 conn_proxy_refused(struct server *srv);
+
 /* Whether c came over TLS; its verified client certificate's subject. */
 bool		 conn_tls(struct conn *c);
 const char	*conn_peer_subject(struct conn *c);

@@ -97,6 +97,12 @@ refused(struct conn *c, const char *why)
 	cs->proxy_log_ms = now;
 }
 
+uint64_t
+conn_proxy_refused(struct server *srv)
+{
+	return srv->cs != NULL ? srv->cs->proxy_refused_total : 0;
+}
+
 void
 conn_proxy_timeout(struct conn *c)
 {
