@@ -318,6 +318,33 @@ def test_header_forms():
     assert d.alive()
 
 
+def test_json_access_line():
+    """With access_log format json, the line of a proxied connection has
+    the client as "remote" and the proxy as "peer"; without a proxy
+    there is no "peer"."""
+    import json
+    d, (pp, plain) = start_wsd([
+        {"address": "127.0.0.1", "port": 0, "proxy_protocol": True},
+        {"address": "127.0.0.1", "port": 0}],
+        extra={"access_log": {"format": "json"}})
+    with W.RawClient(pp, tls=False) as c:
+        c.send(b"PROXY TCP4 203.0.113.7 127.0.0.1 4711 80\r\n")
+        c.handshake("/who")
+        c.read_frame()
+        me = c.local_port
+    m = d.wait_log(r'\{"time".*"remote":"203\.0\.113\.7:4711".*\}')
+    rec = json.loads(m.group(0))
+    assert rec["peer"] == "127.0.0.1:%d" % me, rec
+    assert rec["status"] == 101, rec
+    with W.RawClient(plain, tls=False) as c:
+        c.handshake("/who")
+        c.read_frame()
+        me = c.local_port
+    m = d.wait_log(r'\{"time".*"remote":"127\.0\.0\.1:%d".*\}' % me)
+    rec = json.loads(m.group(0))
+    assert "peer" not in rec, rec
+
+
 def test_refused_without_header():
     """On a proxy_protocol listener: a plain HTTP request, a garbage
     header, a header split across writes but never finished (the
@@ -570,6 +597,7 @@ routes = ( { path = "/who"; plugin = "whoami"; } );
 TESTS = [
     test_config_errors,
     test_header_forms,
+    test_json_access_line,
     test_refused_without_header,
     test_pending_limit_counts_the_client,
     test_trusted_proxy_is_not_limited,
