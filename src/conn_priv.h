@@ -149,13 +149,13 @@ struct conn {
 	 * TCP peer (NULL: remote is the TCP peer).  lc: the listener's
 	 * entry in the configuration accepted under (c->gen until the head
 	 * moves c to a newer one; NULL after, and in the fuzzers).  pp: the
-	 * PROXY header still being read.  fwd_tls: the client reached the
-	 * proxy over TLS (a PROXY v2 SSL TLV, X-Forwarded-Proto https).
+	 * PROXY header still being read.  fwd_tls (below, with the TLS
+	 * flags): the client reached the proxy over TLS (a PROXY v2 SSL
+	 * TLV, X-Forwarded-Proto https).
 	 */
 	char			*peer;
 	const struct wsd_listen_conf *lc;
 	struct conn_pp		*pp;
-	bool			 fwd_tls;
 
 	/* Counted in cs->pending while in CONN_HTTP. */
 	struct addrcount_entry	*pending;
@@ -216,6 +216,7 @@ struct conn {
 	bool			 tls_read_full;	/* the last read filled its room */
 	bool			 tls_shut_pending; /* close_notify waits for room */
 	int8_t			 tls_end;	/* a read's end held for the next */
+	bool			 fwd_tls;	/* see peer above */
 	char			*peer_subject;	/* verified client certificate */
 	char			*local;		/* wsd_local_addr(), once asked */
 
