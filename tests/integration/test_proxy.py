@@ -560,6 +560,63 @@ def test_forged_forwarded_for_direct():
                % me[1])
 
 
+def wait_accepted(lport, cport, timeout=10):
+    """Wait until wsd has accept()ed the connection from 127.0.0.1:cport
+    to its port lport: /proc/net/tcp shows the server side of a
+    connection still in the accept queue with inode 0."""
+    want_l = "0100007F:%04X" % lport
+    want_r = "0100007F:%04X" % cport
+    deadline = time.monotonic() + W.T(timeout)
+    while True:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                x = line.split()
+                if x[1] == want_l and x[2] == want_r and x[9] != "0":
+                    return
+        if time.monotonic() > deadline:
+            raise AssertionError("connection from port %d not accepted"
+                                 % cport)
+        time.sleep(0.01)
+
+
+def test_reload():
+    """A reload changes whom a listener trusts for new connections; a
+    connection accepted before it, whose request head comes after, is
+    judged by the configuration it was accepted under (which it keeps
+    alive until then: a sanitizer build would see it used after free
+    otherwise)."""
+    def settings(trusted):
+        return W.make_config(
+            routes=[W.route("/who", "whoami")],
+            plugin_dir=W.TEST_PLUGIN_DIR,
+            listen=[{"address": "127.0.0.1", "port": 0,
+                     "trusted_proxies": trusted}])
+    conf = W.write_config(settings(["127.0.0.1"]))
+    d = W.Daemon(conf)
+    port = d.listen_ports(1)[0]
+    d.wait_log(W.READY_RE.pattern)
+    early = W.RawClient(port, tls=False)
+    try:
+        early.send(b"GET /who HTTP/1.1\r\n")
+        wait_accepted(port, early.local_port)
+        W.write_file(conf, W.config_text(settings([])))
+        mark = d.mark()
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(r"reloaded: \d+ route", 10, mark)
+        early.key = W.new_key()
+        rest = early.upgrade_request("/who", extra=[
+            ("X-Forwarded-For", "198.51.100.1")])
+        early.send(rest.split(b"\r\n", 1)[1])
+        r = early.read_response()
+        assert r.status == 101, r
+        assert b"remote=198.51.100.1:0 " in early.read_frame().payload
+    finally:
+        early.close()
+    fields, me = W.arun(who(port, local="127.0.0.1", extra_headers=[
+        ("X-Forwarded-For", "198.51.100.2")]))
+    assert fields["remote"] == "127.0.0.1:%d" % me[1], fields
+
+
 def test_config_errors():
     """wsd -t names the file and line of a bad trusted_proxies entry or
     proxy_protocol value, with the likely meaning of a CIDR typo."""
@@ -602,6 +659,7 @@ TESTS = [
     test_pending_limit_counts_the_client,
     test_trusted_proxy_is_not_limited,
     test_forged_forwarded_for_direct,
+    test_reload,
     test_haproxy_proxy_v2,
     test_haproxy_proxy_v1,
     test_haproxy_v2_tls_passthrough,
