@@ -42,6 +42,11 @@
  * client closes (EOF); the connection must free itself; if it does not,
  * conn_abort_all() frees it, so nothing leaks from one input to the next.
  *
+ * An input that starts like a PROXY protocol header ('P' or '\r') is a
+ * connection to a proxy_protocol listener that trusts every address, so
+ * that the header's client then has its X-Forwarded-* headers believed
+ * (src/conn_proxy.c); any other input comes to a plain listener.
+ *
  * Everything the server sends is checked: a response head first; after
  * a 101 only well-formed, unmasked, unfragmented server frames, text
  * that is UTF-8 (once inflated, if compressed: RSV1 only where the
@@ -68,7 +73,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "config.h"
 #include "conn.h"
+#include "forwarded.h"
 #include "server.h"
 
 #include "fuzz_common.h"
@@ -145,6 +152,25 @@ client_send(int fd, const uint8_t *p, size_t len)
 	}
 }
 
+/* A proxy_protocol listener that trusts everyone (see above). */
+static const struct wsd_listen_conf *
+proxy_listener(void)
+{
+	static struct wsd_listen_conf lc;
+	static struct cidr all[2];
+	char err[160];
+
+	if (lc.ntrusted == 0) {
+		FUZZ_CHECK(cidr_parse("0.0.0.0/0", &all[0], err,
+		    sizeof(err)) == 0);
+		FUZZ_CHECK(cidr_parse("::/0", &all[1], err, sizeof(err)) == 0);
+		lc.proxy_protocol = true;
+		lc.trusted = all;
+		lc.ntrusted = 2;
+	}
+	return &lc;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -177,7 +203,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	c = conn_new(&fc_srv, sv[0], (struct sockaddr *)&sun, sizeof(sun),
-	    NULL, NULL);
+	    NULL, n > 0 && (data[0] == 'P' || data[0] == '\r') ?
+	    proxy_listener() : NULL);
 	FUZZ_CHECK(c != NULL);
 	FUZZ_CHECK(fc_srv.nconns == 1);
 	cbev = bufferevent_socket_new(fc_srv.base, sv[1],
