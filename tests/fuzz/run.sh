@@ -8,11 +8,11 @@
 #                                  regress/TARGET-* file once, no fuzzing
 #
 # TARGET is http, frame, utf8, config, conn, ws_rx, peers, bpwire, cookie,
-# conn_tls, route or metrics.  The source tree is only read: corpora are copied to a
-# mktemp -d directory that is removed
+# conn_tls, route, metrics, proxyproto or forwarded.  The source tree is
+# only read: corpora are copied to a mktemp -d directory that is removed
 # afterwards (FUZZ_KEEP=1 keeps it and says where).  Exit status: 0 if
-# every target passed, 1 if any crashed, leaked, timed out or ran out
-# of memory; the input that did it is saved in FUZZ_ARTIFACTS.
+# every target passed, 1 if any crashed, leaked, timed out or ran out of
+# memory; the input that did it is saved in FUZZ_ARTIFACTS.
 #
 # Environment (the Makefile sets the first two):
 #   FUZZ_BIN_DIR     where the fuzz_* binaries are     (tests/fuzz)
