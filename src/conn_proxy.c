@@ -32,6 +32,7 @@
 #include "conn_priv.h"
 #include "forwarded.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxyproto.h"
 #include "static.h"
 
@@ -86,6 +87,7 @@ refused(struct conn *c, const char *why)
 
 	cs->proxy_refused_total++;
 	cs->proxy_refused++;
+	metrics.refused[MREF_PROXY_HEADER]++;
 	log_debug("conn %llu %s: refused: %s", (unsigned long long)c->id,
 	    c->remote, why);
 	if (cs->proxy_log_ms != 0 && now - cs->proxy_log_ms < 1000)
@@ -139,6 +141,7 @@ set_client(struct conn *c, const struct wsd_listen_conf *lc,
 	c->pending = NULL;
 	if (!trusted(lc, sa) && addrcount_take(cs->pending, sa,
 	    c->gen->cfg->limits.max_pending_per_address, &pe) != 0) {
+		metrics.refused[MREF_PER_ADDRESS]++;
 		conn_pending_refused(cs, sa);
 		return -1;
 	}

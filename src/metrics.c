@@ -442,7 +442,8 @@ static const char *const cb_names[MCB_MAX] = {
 	"handshake", "open", "message", "close", "drain", "ping", "pong"
 };
 static const char *const refusal_names[MREF_MAX] = {
-	"limit", "per_address", "descriptors", "memory", "timeout"
+	"limit", "per_address", "descriptors", "memory", "timeout",
+	"proxy_header"
 };
 static const char *const tls_names[MTLS_MAX] = {
 	"TLSv1.2", "TLSv1.3", "other"

@@ -49,6 +49,7 @@ enum metrics_refusal {
 	MREF_DESCRIPTORS,	/* accept() failed: EMFILE, ENFILE */
 	MREF_MEMORY,		/* out of memory accepting it */
 	MREF_TIMEOUT,		/* no request head within handshake_timeout */
+	MREF_PROXY_HEADER,	/* proxy_protocol: no valid PROXY header */
 	MREF_MAX
 };
 

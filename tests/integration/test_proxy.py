@@ -355,7 +355,9 @@ def test_refused_without_header():
     d, (plain, pp) = start_wsd([
         {"address": "127.0.0.1", "port": 0},
         {"address": "127.0.0.1", "port": 0, "proxy_protocol": True}],
-        limits={"handshake_timeout": 1.5})
+        limits={"handshake_timeout": 1.5}, extra={"metrics": {"port": 0}})
+    mport = int(d.wait_log(r"metrics: GET /metrics on 127\.0\.0\.1:(\d+)")
+                .group(1))
     mark = d.mark()
     t0 = time.monotonic()
     # A slow header that never ends.
@@ -400,6 +402,12 @@ def test_refused_without_header():
     # Said at most once a second, never more refusals than there were.
     assert 1 <= len(notes) <= 1 + int(elapsed), (notes, elapsed)
     assert sum(notes) <= refused, (notes, refused)
+    # And counted for Prometheus.
+    r, body = W.http_request(mport, "GET", "/metrics")
+    assert r.status == 200, r
+    m = re.search(r'^wsd_connections_refused_total\{reason="proxy_header"\} '
+                  r'(\d+)$', body.decode(), re.M)
+    assert m and int(m.group(1)) == refused, (m, refused)
     # None of them got an access line: there was no HTTP.  (The valid
     # ones did, with 101.)
     assert not [l for l in d.lines[mark:] if " access " in l and
