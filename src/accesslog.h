@@ -20,7 +20,7 @@ struct access_rec {
 	const char	*route;		/* the configured path; NULL */
 	const char	*subprotocol;	/* NULL: none */
 	int		 worker;	/* -1: not a worker */
-	const char	*tls;		/* "TLSv1.3"; NULL: plain */
+	const char	*tls;		/* "TLSv1.3", "proxy"; NULL: plain */
 	uint64_t	 duration_ms;
 	uint64_t	 msgs_in, bytes_in, msgs_out, bytes_out;
 	int		 close_code;	/* status 101 only */

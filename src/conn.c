@@ -1055,7 +1055,8 @@ access_log_json(struct conn *c, uint64_t ms)
 	r.route = rt != NULL ? rt->path : NULL;
 	r.subprotocol = c->subprotocol;
 	r.worker = worker_self.slot != NULL ? worker_self.number : -1;
-	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) : NULL;
+	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) :
+	    c->fwd_tls ? "proxy" : NULL;
 	r.duration_ms = ms;
 	r.msgs_in = c->msgs_in;
 	r.bytes_in = c->bytes_in;

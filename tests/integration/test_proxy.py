@@ -320,7 +320,8 @@ def test_header_forms():
 
 def test_json_access_line():
     """With access_log format json, the line of a proxied connection has
-    the client as "remote" and the proxy as "peer"; without a proxy
+    the client as "remote" and the proxy as "peer", and "tls" is
+    "proxy" when the proxy says the client used TLS; without a proxy
     there is no "peer"."""
     import json
     d, (pp, plain) = start_wsd([
@@ -336,6 +337,16 @@ def test_json_access_line():
     rec = json.loads(m.group(0))
     assert rec["peer"] == "127.0.0.1:%d" % me, rec
     assert rec["status"] == 101, rec
+    assert rec["tls"] is None, rec
+    # The proxy says the client came over TLS (v2, an SSL TLV).
+    with W.RawClient(pp, tls=False) as c:
+        c.send(v2_header("198.51.100.3", 4713,
+                         tlvs=b"\x20\x00\x05\x01\x00\x00\x00\x00"))
+        c.handshake("/who")
+        c.read_frame()
+    m = d.wait_log(r'\{"time".*"remote":"198\.51\.100\.3:4713".*\}')
+    rec = json.loads(m.group(0))
+    assert rec["tls"] == "proxy", rec
     with W.RawClient(plain, tls=False) as c:
         c.handshake("/who")
         c.read_frame()
