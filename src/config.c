@@ -1863,3 +1863,114 @@ config_free(struct wsd_config *c)
 	config_destroy(&c->cf);
 	free(c);
 }
+
+/* ---------------------------------------------------------------- reload */
+
+/*
+ * Two settings with the same value: type, scalar value, and for groups
+ * the same members (in any order), for lists and arrays the same
+ * elements in order.  Where they sit in the file does not matter.
+ */
+static bool
+setting_same(const config_setting_t *a, const config_setting_t *b)
+{
+	int i, n;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (config_setting_type(a) != config_setting_type(b))
+		return false;
+	switch (config_setting_type(a)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return config_setting_get_int64(a) ==
+		    config_setting_get_int64(b);
+	case CONFIG_TYPE_FLOAT:
+		return config_setting_get_float(a) ==
+		    config_setting_get_float(b);
+	case CONFIG_TYPE_BOOL:
+		return config_setting_get_bool(a) == config_setting_get_bool(b);
+	case CONFIG_TYPE_STRING:
+		return strcmp(config_setting_get_string(a),
+		    config_setting_get_string(b)) == 0;
+	case CONFIG_TYPE_GROUP:
+		n = config_setting_length(a);
+		if (n != config_setting_length(b))
+			return false;
+		for (i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(a,
+			    (unsigned)i);
+			const char *name = config_setting_name(e);
+
+			if (name == NULL || !setting_same(e,
+			    config_setting_get_member(b, name)))
+				return false;
+		}
+		return true;
+	case CONFIG_TYPE_ARRAY:
+	case CONFIG_TYPE_LIST:
+		n = config_setting_length(a);
+		if (n != config_setting_length(b))
+			return false;
+		for (i = 0; i < n; i++)
+			if (!setting_same(config_setting_get_elem(a, (unsigned)i),
+			    config_setting_get_elem(b, (unsigned)i)))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
+static bool
+limits_same(const struct wsd_limits *a, const struct wsd_limits *b)
+{
+	return a->max_message_size == b->max_message_size &&
+	    a->max_fragments == b->max_fragments &&
+	    a->max_head_size == b->max_head_size &&
+	    a->max_headers == b->max_headers &&
+	    a->handshake_timeout_ms == b->handshake_timeout_ms &&
+	    a->idle_timeout_ms == b->idle_timeout_ms &&
+	    a->ping_interval_ms == b->ping_interval_ms &&
+	    a->close_timeout_ms == b->close_timeout_ms &&
+	    a->max_send_buffer == b->max_send_buffer &&
+	    a->send_high_water == b->send_high_water &&
+	    a->max_connections == b->max_connections &&
+	    a->pong_timeout_ms == b->pong_timeout_ms &&
+	    a->max_pending_per_address == b->max_pending_per_address &&
+	    a->max_output_total == b->max_output_total;
+}
+
+static bool
+pmd_same(const struct pmd_conf *a, const struct pmd_conf *b)
+{
+	return a->enabled == b->enabled &&
+	    a->server_no_context_takeover == b->server_no_context_takeover &&
+	    a->client_no_context_takeover == b->client_no_context_takeover &&
+	    a->server_max_window_bits == b->server_max_window_bits &&
+	    a->client_max_window_bits == b->client_max_window_bits &&
+	    a->level == b->level && a->mem_level == b->mem_level &&
+	    a->min_size == b->min_size;
+}
+
+bool
+config_route_same(const struct wsd_route_conf *a,
+    const struct wsd_route_conf *b)
+{
+	size_t i;
+
+	if (strcmp(a->path, b->path) != 0 ||
+	    strcmp(a->plugin, b->plugin) != 0 ||
+	    strcmp(a->plugin_path, b->plugin_path) != 0 ||
+	    a->plugin_missing || b->plugin_missing ||
+	    (a->origins == NULL) != (b->origins == NULL) ||
+	    a->norigins != b->norigins ||
+	    !limits_same(&a->limits, &b->limits) ||
+	    !pmd_same(&a->compression, &b->compression) ||
+	    !setting_same(a->settings, b->settings))
+		return false;
+	for (i = 0; i < a->norigins; i++)
+		if (strcmp(a->origins[i], b->origins[i]) != 0)
+			return false;
+	return true;
+}

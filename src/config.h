@@ -207,6 +207,16 @@ struct wsd_config *config_load_check(const char *file,
     const char *plugin_dir_default, struct wsd_errors *errs);
 
 void config_free(struct wsd_config *c);
+
+/*
+ * Whether two routes' configurations give the route the same behaviour:
+ * path, plugin and its resolved file name, settings (by value, wherever
+ * they sit in the file), origins, limits and compression.  A reload
+ * keeps a route's plugin instance when this holds and the plugin file
+ * is unchanged.
+ */
+bool config_route_same(const struct wsd_route_conf *a,
+    const struct wsd_route_conf *b);
 void tls_conf_free(struct wsd_tls_conf *t);
 
 /* Default limits (the WSD_DEFAULT_* values). */

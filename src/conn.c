@@ -1179,6 +1179,8 @@ conn_free(struct conn *c)
 	free(c->req_line);
 	free(c->subprotocol);
 	free(c->close_reason);
+	/* The last client of a route no longer current retires it here. */
+	conn_set_route(c, NULL);
 	generation_unref(c->gen);
 	free(c);
 	server_conn_gone(srv);
@@ -1240,9 +1242,22 @@ conn_close(struct conn *c, int code, const char *reason)
  * belongs to the route, and the plugin hears `open`.
  */
 void
+conn_set_route(struct conn *c, struct route *r)
+{
+	struct route *old = c->route;
+
+	if (r == old)
+		return;
+	if (r != NULL)
+		generation_route_ref(r);
+	c->route = r;
+	generation_route_unref(old);
+}
+
+void
 conn_opened(struct conn *c, struct route *r)
 {
-	c->route = r;
+	conn_set_route(c, r);
 	TAILQ_INSERT_TAIL(&r->conns, c, route_link);
 	r->nconns++;
 	conn_not_pending(c);
@@ -1405,9 +1420,9 @@ conn_find(struct route *r, uint64_t id)
 	struct conn_shared *cs;
 	struct conn *c;
 
-	if (r == NULL || r->gen == NULL || r->gen->gens == NULL)
+	if (r == NULL || r->gens == NULL)
 		return NULL;
-	cs = ((struct server *)(void *)((char *)r->gen->gens -
+	cs = ((struct server *)(void *)((char *)r->gens -
 	    offsetof(struct server, gens)))->cs;
 	for (c = cs->byid[byid_slot(cs, id)]; c != NULL; c = c->id_next) {
 		if (c->id != id)

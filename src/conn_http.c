@@ -162,7 +162,7 @@ upgrade(struct conn *c, struct route *r)
 		return;
 	}
 	if (r->plugin->ops.handshake != NULL) {
-		c->route = r;
+		conn_set_route(c, r);
 		c->in_handshake = true;
 		uint64_t t0;
 
@@ -184,11 +184,11 @@ upgrade(struct conn *c, struct route *r)
 			return;
 		}
 		if (status != 0) {
-			c->route = NULL;
 			c->user = NULL;
 			log_info("conn %llu %s: refused by %s with %d",
 			    (unsigned long long)c->id, c->remote,
 			    rc->plugin, status);
+			conn_set_route(c, NULL);
 			respond_error(c, status >= 400 && status <= 599 ?
 			    status : 500, NULL);
 			return;
@@ -259,11 +259,12 @@ conn_hs_finish(struct conn *c, int status, bool timed_out)
 	}
 	if (!timed_out) {
 		c->hs_accepted = false;
-		c->route = NULL;
 		c->user = NULL;
 		log_info("conn %llu %s: refused by %s with %d",
 		    (unsigned long long)c->id, c->remote, r->conf->plugin,
 		    status);
+		/* An old instance whose last client this was retires here. */
+		conn_set_route(c, NULL);
 	}
 	respond_error(c, status, NULL);
 	conn_want_flush(c);

@@ -138,7 +138,7 @@ struct conn {
 	struct conn		*id_next;	/* cs->byid chain */
 	enum conn_state		 state;
 	struct generation	*gen;		/* referenced */
-	struct route		*route;		/* once upgraded */
+	struct route		*route;		/* once upgraded; referenced */
 	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
 	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
 	char			 remote[64];
@@ -251,6 +251,11 @@ void		 conn_broken(struct conn *c, const char *why);
 void		 conn_drop(struct conn *c, int code, const char *why);
 void		 conn_not_pending(struct conn *c);
 void		 conn_opened(struct conn *c, struct route *r);
+/*
+ * c's route becomes r (or none), with a reference on it: dropping the
+ * last one of an instance no longer current retires it (fini).
+ */
+void		 conn_set_route(struct conn *c, struct route *r);
 void		 conn_call_drain(struct conn *c);
 void		 conn_set_close(struct conn *c, int code, const char *reason,
 		    size_t rlen);

@@ -69,13 +69,16 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wsd_timer *t = arg;
+	struct route *r = t->route;
 	struct event_base *base = event_get_base(t->ev);
 	uint64_t start = mono_ms();
 
 	(void)fd;
 	(void)what;
+	/* The route cannot retire under its own callback. */
+	generation_route_ref(r);
 	t->running = true;
-	t->fn((struct wsd_route *)t->route, t->arg);
+	t->fn((struct wsd_route *)r, t->arg);
 	t->running = false;
 	/*
 	 * libevent reckons the next wait from the time it read before this
@@ -85,16 +88,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_update_cache_time(base);
 	if (t->cancelled) {
 		timer_free(t);
-		return;
+		goto out;
 	}
 	/*
 	 * ABI 1.0 said a fired one-shot timer frees itself, and plugins
 	 * built then re-arm without cancelling: keep that for them, or
 	 * every fire would stay allocated until fini.
 	 */
-	if (t->repeat_ms == 0 && t->route->plugin->ops.abi_minor < 1) {
+	if (t->repeat_ms == 0 && r->plugin->ops.abi_minor < 1) {
 		timer_free(t);
-		return;
+		goto out;
 	}
 	if (t->repeat_ms == 0) {
 		/*
@@ -105,7 +108,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		event_free(t->ev);
 		t->ev = NULL;
 		t->fired = true;
-		return;
+		goto out;
 	}
 	/* The next run is repeat_ms after this one began: no creeping. */
 	{
@@ -114,15 +117,17 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (timer_arm(t, spent < t->repeat_ms ? t->repeat_ms - spent :
 		    0) == -1)
 			log_err("route %s: cannot re-arm a repeating timer; "
-			    "it stops", t->route->path);
+			    "it stops", r->path);
 	}
+out:
+	generation_route_unref(r);
 }
 
 struct wsd_timer *
 generation_timer_add(struct route *r, uint64_t after_ms, uint64_t repeat_ms,
     wsd_timer_fn fn, void *arg)
 {
-	struct generations *gs = r->gen->gens;
+	struct generations *gs = r->gens;
 	struct wsd_timer *t;
 
 	if (fn == NULL || gs->base == NULL ||
@@ -160,7 +165,7 @@ generation_timer_cancel(struct wsd_timer *t)
 int
 generation_post(struct route *r, wsd_post_fn fn, void *arg)
 {
-	struct generations *gs = r->gen->gens;
+	struct generations *gs = r->gens;
 	struct post *p;
 	uint64_t one = 1;
 	ssize_t n;
@@ -187,7 +192,11 @@ generation_post(struct route *r, wsd_post_fn fn, void *arg)
 	return 0;
 }
 
-/* Take the queue (all of it, or one route's part when r is not NULL). */
+/*
+ * Take the queue (all of it, or one route's part when r is not NULL).
+ * All of it: each post holds a reference on its route until it has run,
+ * so that running one cannot retire another's route under the list.
+ */
 static struct post *
 take_posts(struct generations *gs, struct route *r)
 {
@@ -206,18 +215,26 @@ take_posts(struct generations *gs, struct route *r)
 	}
 	gs->post_tail = pp;
 	pthread_mutex_unlock(&gs->post_lock);
+	if (r == NULL)
+		for (p = list; p != NULL; p = p->next)
+			generation_route_ref(p->route);
 	return list;
 }
 
+/* held: take_posts(gs, NULL)'s, each holding a reference. */
 static void
-run_posts(struct post *p)
+run_posts(struct post *p, bool held)
 {
 	struct post *next;
+	struct route *r;
 
 	for (; p != NULL; p = next) {
 		next = p->next;
-		p->fn((struct wsd_route *)p->route, p->arg);
+		r = p->route;
+		p->fn((struct wsd_route *)r, p->arg);
 		free(p);
+		if (held)
+			generation_route_unref(r);
 	}
 }
 
@@ -230,7 +247,7 @@ post_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
 		log_warn("post: read: %s", strerror(errno));
-	run_posts(take_posts(gs, NULL));
+	run_posts(take_posts(gs, NULL), true);
 	event_base_update_cache_time(gs->base);	/* see timer_cb */
 }
 
@@ -241,6 +258,7 @@ generations_init(struct generations *gs, struct event_base *base,
 	gs->base = base;
 	gs->host = host;
 	LIST_INIT(&gs->live);
+	LIST_INIT(&gs->instances);
 	gs->post_head = NULL;
 	gs->post_tail = &gs->post_head;
 	gs->post_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -278,12 +296,12 @@ generations_fini(struct generations *gs)
 
 static size_t	route_watches_free(struct route *);
 
-/* ---------------------------------------------------------------- generations */
+/* ---------------------------------------------------------------- instances */
 
 static void
 route_fini(struct route *r)
 {
-	struct generations *gs = r->gen->gens;
+	struct generations *gs = r->gens;
 	size_t left = 0;
 
 	/*
@@ -293,7 +311,7 @@ route_fini(struct route *r)
 	pthread_mutex_lock(&gs->post_lock);
 	r->retiring = true;
 	pthread_mutex_unlock(&gs->post_lock);
-	run_posts(take_posts(gs, r));
+	run_posts(take_posts(gs, r), false);
 	if (r->inited && r->plugin->ops.fini != NULL)
 		r->plugin->ops.fini(r->state);
 	r->inited = false;
@@ -309,30 +327,183 @@ route_fini(struct route *r)
 	r->plugin = NULL;
 }
 
+/* The last reference is gone: fini, and free the instance. */
+static void
+route_retire(struct route *r)
+{
+	struct generation *home = r->home;
+
+	route_fini(r);
+	LIST_REMOVE(r, inst_link);
+	route_free(r);
+	generation_unref(home);
+}
+
+void
+generation_route_ref(struct route *r)
+{
+	r->refs++;
+}
+
+void
+generation_route_unref(struct route *r)
+{
+	/* A reference taken and dropped again during fini does nothing. */
+	if (r == NULL || --r->refs > 0 || r->retiring)
+		return;
+	route_retire(r);
+}
+
+/*
+ * prev's instance that cfg's route rc can keep: same configuration (what
+ * the route's behaviour depends on), same plugin file version, alive,
+ * and not taken already by an earlier route of the new table.
+ */
+static struct route *
+carry_find(struct generation *prev, struct route *const *taken, size_t n,
+    const struct wsd_route_conf *rc, const struct plugin_id *id)
+{
+	size_t i, j;
+
+	if (prev == NULL)
+		return NULL;
+	for (i = 0; i < prev->routes.n; i++) {
+		struct route *r = prev->routes.routes[i];
+
+		if (!r->inited || r->retiring || r->plugin == NULL ||
+		    !plugin_is(r->plugin, id) || !config_route_same(r->conf, rc))
+			continue;
+		for (j = 0; j < n; j++)
+			if (taken[j] == r)
+				break;
+		if (j == n)
+			return r;
+	}
+	return NULL;
+}
+
+/* prev's instance for the same path, if its plugin file differs from id. */
+static struct route *
+replaced_copy(struct generation *prev, const struct wsd_route_conf *rc,
+    const struct plugin_id *id)
+{
+	size_t i;
+
+	if (prev == NULL)
+		return NULL;
+	for (i = 0; i < prev->routes.n; i++) {
+		struct route *r = prev->routes.routes[i];
+
+		if (strcmp(r->conf->path, rc->path) == 0 && r->plugin != NULL &&
+		    strcmp(r->conf->plugin_path, rc->plugin_path) == 0 &&
+		    !plugin_is(r->plugin, id))
+			return r;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- generations */
+
 static void
 generation_free(struct generation *g)
 {
 	size_t i;
 
-	for (i = 0; i < g->routes.n; i++)
-		if (g->routes.routes[i].plugin != NULL)
-			route_fini(&g->routes.routes[i]);
+	/* Only a generation none of whose instances calls home is freed. */
+	generation_retire(g);
 	if (g->tls != NULL)
 		for (i = 0; i < g->cfg->nlisten; i++)
 			tls_server_free(g->tls[i]);
 	free(g->tls);
 	LIST_REMOVE(g, link);
-	route_table_free(&g->routes);
 	config_free(g->cfg);
 	free(g);
+}
+
+void
+generation_retire(struct generation *g)
+{
+	struct route_table t;
+	size_t i;
+
+	if (g == NULL || g->retired)
+		return;
+	g->retired = true;
+	/* Emptied first: nothing finds a retiring route through it. */
+	t = g->routes;
+	memset(&g->routes, 0, sizeof(g->routes));
+	for (i = 0; i < t.n; i++)
+		generation_route_unref(t.routes[i]);
+	route_table_free(&t);
 }
 
 struct generation *
 generation_new(struct generations *gs, struct wsd_config *cfg,
     struct wsd_errors *errs)
 {
+	return generation_next(gs, NULL, cfg, errs);
+}
+
+/* A new instance of rc for g: plugin loaded, init run.  NULL: see errs. */
+static struct route *
+instance_new(struct generation *g, const struct wsd_route_conf *rc,
+    struct wsd_errors *errs, struct route **slot)
+{
+	struct generations *gs = g->gens;
+	struct wsd_config *cfg = g->cfg;
+	struct route *r;
+	char err[1024];
+
+	if ((r = route_new(rc, cfg->file)) == NULL) {
+		errors_add(errs, "%s:%d: route %s: out of memory", cfg->file,
+		    rc->line, rc->path);
+		return NULL;
+	}
+	r->gens = gs;
+	r->home = g;
+	generation_ref(g);
+	r->refs = 1;			/* the new table's */
+	LIST_INSERT_HEAD(&gs->instances, r, inst_link);
+	*slot = r;
+	if (plugin_wants_execstack(rc->plugin_path) == 1)
+		log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
+		    "executable stack; it cannot load where systemd's "
+		    "MemoryDenyWriteExecute= is on (rebuild it with "
+		    "-z noexecstack)", cfg->file, rc->line, rc->path,
+		    rc->plugin, rc->plugin_path);
+	r->plugin = plugin_load(rc->plugin_path, cfg->strict_permissions,
+	    gs->host, err, sizeof(err));
+	if (r->plugin == NULL) {
+		errors_add(errs, "%s:%d: route %s: plugin %s: %s", cfg->file,
+		    rc->line, rc->path, rc->plugin, err);
+		return NULL;
+	}
+	r->errs = errs;
+	if (r->plugin->ops.init != NULL &&
+	    r->plugin->ops.init(gs->host, (struct wsd_route *)r,
+	    &r->state) != 0) {
+		errors_add(errs, "%s:%d: route %s: plugin %s (%s) refused to "
+		    "start", cfg->file, rc->line, rc->path, rc->plugin,
+		    rc->plugin_path);
+		r->errs = NULL;
+		return NULL;
+	}
+	r->inited = true;
+	/* Bad or unknown settings are reported into errs. */
+	route_settings_check_unknown(r);
+	r->errs = NULL;
+	route_settings_done(r);
+	return r;
+}
+
+struct generation *
+generation_next(struct generations *gs, struct generation *prev,
+    struct wsd_config *cfg, struct wsd_errors *errs)
+{
 	struct generation *g;
-	size_t i, before = errs->n;
+	struct route **rs = NULL, *r;
+	struct plugin_id id;
+	size_t i, before = errs->n, kept = 0;
 	bool missing = false;
 	char err[1024];
 
@@ -345,11 +516,10 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 	g->gens = gs;
 	g->cfg = cfg;
 	LIST_INSERT_HEAD(&gs->live, g, link);
-	if (route_table_init(&g->routes, cfg, g) == -1 ||
+	if ((rs = calloc(cfg->nroutes + 1, sizeof(*rs))) == NULL ||
 	    (g->tls = calloc(cfg->nlisten + 1, sizeof(*g->tls))) == NULL) {
 		errors_add(errs, "out of memory");
-		generation_free(g);
-		return NULL;
+		goto fail;
 	}
 	/* Certificates first: cheap, and wsd -t reports them with the rest. */
 	for (i = 0; i < cfg->nlisten; i++)
@@ -357,48 +527,57 @@ generation_new(struct generations *gs, struct wsd_config *cfg,
 			g->tls[i] = tls_server_new(cfg, &cfg->listen[i],
 			    worker_self.shm != NULL ?
 			    worker_self.shm->ticket_key : NULL, errs);
-	for (i = 0; i < g->routes.n; i++) {
-		struct route *r = &g->routes.routes[i];
-		const struct wsd_route_conf *rc = r->conf;
+	for (i = 0; i < cfg->nroutes; i++) {
+		const struct wsd_route_conf *rc = &cfg->routes[i];
+		struct route *old;
 
 		if (rc->plugin_missing) {
 			missing = true;		/* config_load_check() said so */
 			continue;
 		}
-		if (plugin_wants_execstack(rc->plugin_path) == 1)
-			log_warn("%s:%d: route %s: plugin %s (%s) asks for an "
-			    "executable stack; it cannot load where systemd's "
-			    "MemoryDenyWriteExecute= is on (rebuild it with "
-			    "-z noexecstack)", cfg->file, rc->line, rc->path,
-			    rc->plugin, rc->plugin_path);
-		r->plugin = plugin_load(rc->plugin_path,
-		    cfg->strict_permissions, gs->host, err, sizeof(err));
-		if (r->plugin == NULL) {
+		/* Judged as a load would; which version is on disk now. */
+		if (plugin_identify(rc->plugin_path, cfg->strict_permissions,
+		    &id, err, sizeof(err)) == -1) {
 			errors_add(errs, "%s:%d: route %s: plugin %s: %s",
 			    cfg->file, rc->line, rc->path, rc->plugin, err);
 			continue;
 		}
-		r->errs = errs;
-		if (r->plugin->ops.init != NULL &&
-		    r->plugin->ops.init(gs->host, (struct wsd_route *)r,
-		    &r->state) != 0) {
-			errors_add(errs, "%s:%d: route %s: plugin %s (%s) "
-			    "refused to start", cfg->file, rc->line, rc->path,
-			    rc->plugin, rc->plugin_path);
-			r->errs = NULL;
+		if ((r = carry_find(prev, rs, i, rc, &id)) != NULL) {
+			generation_route_ref(r);
+			rs[i] = r;
+			kept++;
+			log_debug("route %s: unchanged, instance kept",
+			    rc->path);
 			continue;
 		}
-		r->inited = true;
-		/* Bad or unknown settings are reported into errs. */
-		route_settings_check_unknown(r);
-		r->errs = NULL;
-		route_settings_done(r);
+		old = replaced_copy(prev, rc, &id);
+		if (instance_new(g, rc, errs, &rs[i]) != NULL && old != NULL)
+			log_notice("route %s: plugin %s (%s) changed on disk: "
+			    "new connections get the new copy, open ones "
+			    "finish on the old", rc->path, rc->plugin,
+			    rc->plugin_path);
 	}
-	if (errs->n > before || missing) {
-		generation_free(g);
-		return NULL;
+	if (errs->n > before || missing)
+		goto fail;
+	if (route_table_init(&g->routes, rs, cfg->nroutes) == -1) {
+		errors_add(errs, "out of memory");
+		goto fail;
 	}
+	free(rs);
+	if (prev != NULL)
+		log_info("%zu of %zu route(s) kept their instance", kept,
+		    cfg->nroutes);
 	return g;
+
+fail:
+	/* The instances made here retire; carried ones stay prev's. */
+	if (rs != NULL)
+		for (i = 0; i < cfg->nroutes; i++)
+			generation_route_unref(rs[i]);
+	free(rs);
+	g->retired = true;
+	generation_unref(g);
+	return NULL;
 }
 
 void
@@ -417,21 +596,15 @@ generation_unref(struct generation *g)
 void
 generations_reopen(struct generations *gs)
 {
-	struct generation *g;
-	size_t i;
+	struct route *r;
 
 	/*
-	 * Old generations too: their plugins still log for the clients
+	 * Old instances too: their plugins still log for the clients
 	 * that stayed, and must not keep writing to the rotated file.
 	 */
-	LIST_FOREACH(g, &gs->live, link) {
-		for (i = 0; i < g->routes.n; i++) {
-			struct route *r = &g->routes.routes[i];
-
-			if (r->inited && r->plugin->ops.reopen != NULL)
-				r->plugin->ops.reopen(r->state);
-		}
-	}
+	LIST_FOREACH(r, &gs->instances, inst_link)
+		if (r->inited && r->plugin->ops.reopen != NULL)
+			r->plugin->ops.reopen(r->state);
 }
 
 /* ---------------------------------------------------------------- watches */
@@ -470,6 +643,7 @@ static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wsd_watch *w = arg;
+	struct route *r;
 	int events = 0;
 
 	(void)fd;
@@ -480,12 +654,15 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	/* Paused by an earlier callback of this loop pass: nothing to say. */
 	if ((events &= w->events) == 0)
 		return;
+	r = w->route;
+	generation_route_ref(r);	/* see timer_cb */
 	w->running = true;
-	w->fn((struct wsd_route *)w->route, w->fd, events, w->arg);
+	w->fn((struct wsd_route *)r, w->fd, events, w->arg);
 	w->running = false;
 	event_base_update_cache_time(event_get_base(w->ev)); /* see timer_cb */
 	if (w->cancelled)
 		watch_free(w);
+	generation_route_unref(r);
 }
 
 /* (Re)arm w's event for events; 0 leaves it unarmed. */
@@ -516,7 +693,7 @@ struct wsd_watch *
 generation_watch_add(struct route *r, int fd, int events, wsd_watch_fn fn,
     void *arg)
 {
-	struct generations *gs = r->gen->gens;
+	struct generations *gs = r->gens;
 	struct wsd_watch *w;
 
 	if (fn == NULL || fd < 0 || (events & ~WATCH_EVENTS) != 0 ||

@@ -32,12 +32,14 @@ struct generation {
 	unsigned		 refs;
 	struct generations	*gens;		/* owner of the list */
 	struct wsd_config	*cfg;
-	struct route_table	 routes;
+	struct route_table	 routes;	/* empty once retired */
+	bool			 retired;	/* no longer current */
 	/* Per cfg->listen entry: its TLS contexts, NULL when plain. */
 	struct tls_server	**tls;
 	LIST_ENTRY(generation)	 link;		/* gens->live */
 };
 LIST_HEAD(generation_list, generation);
+LIST_HEAD(route_list, route);
 
 /*
  * What every generation of a process shares: the loop its timers run
@@ -48,6 +50,7 @@ struct generations {
 	struct event_base	*base;
 	const struct wsd_host	*host;
 	struct generation_list	 live;
+	struct route_list	 instances;	/* every route not yet retired */
 
 	/* wsd_post(): a queue any thread may append to, and its wake-up. */
 	pthread_mutex_t		 post_lock;
@@ -70,15 +73,36 @@ void		 generations_fini(struct generations *gs);
 /*
  * Build a generation for cfg (which it takes over): load every route's
  * plugin and run its init, with the settings checks.  Returns it with
- * one reference, or NULL with the reasons in errs.
+ * one reference, or NULL with the reasons in errs (the instances it
+ * made are retired again).
  */
 struct generation *generation_new(struct generations *gs,
 		    struct wsd_config *cfg, struct wsd_errors *errs);
+/*
+ * The same, for a reload while prev is current: an instance of prev
+ * whose route configuration (config_route_same()) and plugin file
+ * (plugin_identify()) are unchanged is carried into the new table.
+ */
+struct generation *generation_next(struct generations *gs,
+		    struct generation *prev, struct wsd_config *cfg,
+		    struct wsd_errors *errs);
+/*
+ * g is no longer current: its table lets go of its instances (see the
+ * top).  The caller still holds its reference; idempotent.
+ */
+void		 generation_retire(struct generation *g);
 void		 generation_ref(struct generation *g);
-/* Drop a reference; the last one retires the routes and frees g. */
+/* Drop a reference; the last one frees g (retiring it first). */
 void		 generation_unref(struct generation *g);
 
-/* SIGUSR1: every route of every live generation reopens its logs. */
+/*
+ * A reference on a route instance (on the loop thread); the last one
+ * retires it.
+ */
+void		 generation_route_ref(struct route *r);
+void		 generation_route_unref(struct route *r);
+
+/* SIGUSR1: every live route instance reopens its logs. */
 void		 generations_reopen(struct generations *gs);
 
 /*

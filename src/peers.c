@@ -186,11 +186,10 @@ max_payload(struct server *srv)
 	LIST_FOREACH(g, &srv->gens.live, link) {
 		if (g->cfg->limits.max_message_size > m)
 			m = g->cfg->limits.max_message_size;
-		for (i = 0; i < g->routes.n; i++)
-			if (g->routes.routes[i].conf->limits.max_message_size >
-			    m)
-				m = g->routes.routes[i].conf->
-				    limits.max_message_size;
+		/* The configuration's: a retired table is empty. */
+		for (i = 0; i < g->cfg->nroutes; i++)
+			if (g->cfg->routes[i].limits.max_message_size > m)
+				m = g->cfg->routes[i].limits.max_message_size;
 	}
 	if (m > PEER_LEN_MAX)
 		m = PEER_LEN_MAX;

@@ -11,10 +11,15 @@
  * open while the object is loaded, since glibc knows objects by name and
  * a reused "/proc/self/fd/N" would otherwise hand back a stale handle.
  *
- * We keep our own list to count routes per path.  A path that is loaded
- * already is still judged again (a file that became unsafe is refused),
- * but the object in use stays: a changed file is only picked up once
- * every route using it is gone.
+ * We keep our own list of loaded copies, known by file identity (device,
+ * inode, size, mtime), to count the route instances using each.  A path
+ * is judged again at every load (a file that became unsafe is refused).
+ * glibc too knows an object by device and inode: a new version renamed
+ * over the old one (a new inode, as dpkg and install(1) do it) maps as a
+ * second copy with its own handle, the old one staying until its last
+ * instance retires.  A file rewritten in place keeps its inode, so glibc
+ * would hand back the old copy (whose pages the rewrite may already have
+ * changed under it): that is refused, naming the cure.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -26,8 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "plugin.h"
 
 static struct plugin *loaded;
@@ -216,12 +223,72 @@ opened:
 	return fd;
 }
 
+static void
+stat_id(const struct stat *st, struct plugin_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+}
+
+bool
+plugin_is(const struct plugin *p, const struct plugin_id *id)
+{
+	return p->id.dev == id->dev && p->id.ino == id->ino &&
+	    p->id.size == id->size &&
+	    p->id.mtime.tv_sec == id->mtime.tv_sec &&
+	    p->id.mtime.tv_nsec == id->mtime.tv_nsec;
+}
+
+int
+plugin_identify(const char *path, int strict, struct plugin_id *id,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open_plugin(path, strict, &st, err, errlen)) == -1)
+		return -1;
+	stat_id(&st, id);
+	close(fd);
+	return 0;
+}
+
+int
+plugin_mapped(const struct plugin_id *id)
+{
+	char line[4096];
+	unsigned long long ino;
+	unsigned maj, mnr;
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return -1;
+	/* "start-end perms offset major:minor inode path" */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &mnr,
+		    &ino) != 3)
+			continue;
+		if (ino == (unsigned long long)id->ino &&
+		    maj == major(id->dev) && mnr == minor(id->dev)) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
 struct plugin *
 plugin_load(const char *path, int strict, const struct wsd_host *host,
     char *err, size_t errlen)
 {
 	const struct wsd_plugin *d;
 	struct plugin *p;
+	struct plugin_id id;
 	struct stat st;
 	char name[64], magic[SELFMAG];
 	const char *why;
@@ -232,12 +299,22 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 
 	if ((fd = open_plugin(path, strict, &st, err, errlen)) == -1)
 		return NULL;
+	stat_id(&st, &id);
 	for (p = loaded; p != NULL; p = p->next) {
-		if (strcmp(p->path, path) == 0) {
+		if (p->id.dev != id.dev || p->id.ino != id.ino)
+			continue;
+		if (plugin_is(p, &id)) {
 			close(fd);
 			p->refs++;
 			return p;
 		}
+		snprintf(err, errlen, "%s: cannot load the new version: the "
+		    "file was rewritten in place (same inode as the copy in "
+		    "use, %s), and one file cannot be mapped twice; install "
+		    "new versions by renaming a new file over the old one, "
+		    "as dpkg and install(1) do", path, p->path);
+		close(fd);
+		return NULL;
 	}
 
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
@@ -281,6 +358,7 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 		*p->ops.host_slot = host;
 	p->dl = dl;
 	p->fd = fd;
+	p->id = id;
 	p->refs = 1;
 	if (dladdr(d, &di) != 0)
 		p->base = di.dli_fbase;
@@ -344,6 +422,7 @@ void
 plugin_unref(struct plugin *p)
 {
 	struct plugin **pp;
+	char name[128];
 
 	if (p == NULL || --p->refs > 0)
 		return;
@@ -355,9 +434,20 @@ plugin_unref(struct plugin *p)
 	}
 	/* Under valgrind, WSD_NO_DLCLOSE keeps symbols for leak reports. */
 	if (getenv("WSD_NO_DLCLOSE") == NULL) {
+		/* The descriptor's strings go with the object. */
+		snprintf(name, sizeof(name), "%s", p->ops.name != NULL ?
+		    p->ops.name : "?");
 		dlclose(p->dl);
 		/* Kept while loaded: see the top of this file. */
 		close(p->fd);
+		if (plugin_mapped(&p->id) == 1)
+			log_warn("plugin %s (%s) cannot be unloaded: it stays "
+			    "mapped after dlclose (linked -z nodelete or "
+			    "opened RTLD_NODELETE, or it left thread-local "
+			    "destructors or unique symbols behind); a hot "
+			    "deploy loads a new copy beside it, but its old "
+			    "code stays mapped until wsd restarts",
+			    name, p->path);
 	}
 	free(p->path);
 	free(p);

@@ -8,37 +8,65 @@
 #include "metrics.h"
 #include "route.h"
 
-int
-route_table_init(struct route_table *t, const struct wsd_config *cfg,
-    struct generation *gen)
+struct route *
+route_new(const struct wsd_route_conf *rc, const char *file)
 {
+	struct route *r;
 	char err[128];
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->conf = rc;
+	r->path = rc->path;
+	r->path_len = strlen(r->path);
+	/* The process's registry: shared by the instances of one path. */
+	r->metrics = metrics_route(r->path);
+	r->file = file;
+	TAILQ_INIT(&r->conns);
+	TAILQ_INIT(&r->timers);
+	LIST_INIT(&r->watches);
+	if (pattern_compile(&r->pat, r->path, err, sizeof(err)) == -1) {
+		free(r);
+		errno = EINVAL;
+		return NULL;
+	}
+	return r;
+}
+
+void
+route_free(struct route *r)
+{
+	size_t j;
+
+	if (r == NULL)
+		return;
+	route_settings_done(r);
+	for (j = 0; j < r->nallocs; j++)
+		free(r->allocs[j]);
+	free(r->allocs);
+	pattern_free(&r->pat);
+	free(r);
+}
+
+int
+route_table_init(struct route_table *t, struct route *const *routes,
+    size_t n)
+{
 	size_t i;
 	int e;
 
 	memset(t, 0, sizeof(*t));
-	if (cfg->nroutes == 0)
+	if (n == 0)
 		return 0;
-	t->routes = calloc(cfg->nroutes, sizeof(*t->routes));
-	t->pats = calloc(cfg->nroutes, sizeof(*t->pats));
+	t->routes = calloc(n, sizeof(*t->routes));
+	t->pats = calloc(n, sizeof(*t->pats));
 	if (t->routes == NULL || t->pats == NULL)
 		goto fail;
-	for (i = 0; i < cfg->nroutes; i++) {
-		struct route *r = &t->routes[i];
-
-		r->conf = &cfg->routes[i];
-		r->path = r->conf->path;
-		r->path_len = strlen(r->path);
-		r->metrics = metrics_route(r->path);
-		r->gen = gen;
-		r->file = cfg->file;
-		TAILQ_INIT(&r->conns);
-		TAILQ_INIT(&r->timers);
-		t->n = i + 1;
-		if (pattern_compile(&r->pat, r->path, err, sizeof(err)) == -1)
-			goto fail;
-		t->pats[i] = &r->pat;
+	for (i = 0; i < n; i++) {
+		t->routes[i] = routes[i];
+		t->pats[i] = &routes[i]->pat;
 	}
+	t->n = n;
 	/* The configuration's order breaks ties between patterns. */
 	if (pattern_index_build(&t->ix, t->pats, t->n) == -1)
 		goto fail;
@@ -54,18 +82,7 @@ fail:
 void
 route_table_free(struct route_table *t)
 {
-	size_t i, j;
-
 	pattern_index_free(&t->ix);
-	for (i = 0; i < t->n; i++) {
-		struct route *r = &t->routes[i];
-
-		route_settings_done(r);
-		for (j = 0; j < r->nallocs; j++)
-			free(r->allocs[j]);
-		free(r->allocs);
-		pattern_free(&r->pat);
-	}
 	free(t->routes);
 	free(t->pats);
 	memset(t, 0, sizeof(*t));
@@ -76,7 +93,7 @@ route_find(const struct route_table *t, const char *path, size_t len)
 {
 	long i = pattern_index_find(&t->ix, path, len);
 
-	return i >= 0 ? &t->routes[i] : NULL;
+	return i >= 0 ? t->routes[i] : NULL;
 }
 
 /* Note that init asked for key, so it is not reported as unknown. */

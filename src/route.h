@@ -1,9 +1,14 @@
 /*
- * route: the routes of one configuration generation.  A route is one
- * plugin instance: its path, its plugin, the instance state, its limits
- * and origins, and the clients connected to it.  This module builds the
- * table, finds a route by path and implements the typed settings
- * accessors; it does no I/O (plugin.c loads the code).
+ * route: route instances and the table of one configuration generation.
+ * A route is one plugin instance: its path, its plugin, the instance
+ * state, its limits and origins, and the clients connected to it.  An
+ * instance is allocated on its own and referenced, not owned, by the
+ * tables of the generations it serves (a reload that changes nothing of
+ * a route carries the same instance into the new table), and by its
+ * connections; generation.c counts those references and retires it.
+ * This module makes an instance, builds a table, finds a route by path
+ * and implements the typed settings accessors; it does no I/O (plugin.c
+ * loads the code).
  */
 #ifndef WSD_ROUTE_H
 #define WSD_ROUTE_H
@@ -21,6 +26,7 @@ struct plugin;
 struct conn;
 struct route_metrics;
 struct generation;
+struct generations;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -52,12 +58,25 @@ struct route {
 	const char		*path;		/* config's string */
 	size_t			 path_len;
 	struct pattern		 pat;		/* path, compiled */
+	/*
+	 * In the configuration the instance was made from (its home
+	 * generation's, kept alive by a reference): a carried instance
+	 * keeps it, so pointers init took into its settings stay good.
+	 */
 	const struct wsd_route_conf *conf;
 	struct plugin		*plugin;
 	void			*state;		/* the plugin's */
 	bool			 inited;	/* init succeeded: fini owed */
 	bool			 retiring;	/* fini begun; under post_lock */
-	struct generation	*gen;		/* owner */
+	/*
+	 * References: each generation table that holds the instance, each
+	 * connection whose route it is, and a timer, watch or post while
+	 * its callback runs.  The last one retires it (generation.c).
+	 */
+	unsigned		 refs;
+	struct generations	*gens;		/* the process's (loop, posts) */
+	struct generation	*home;		/* made from its cfg; referenced */
+	LIST_ENTRY(route)	 inst_link;	/* gens->instances */
 	const char		*file;		/* the configuration's */
 	struct conn_list	 conns;		/* open WebSocket clients */
 	size_t			 nconns;
@@ -77,19 +96,30 @@ struct route {
 };
 
 struct route_table {
-	struct route		*routes;	/* in the configuration's order */
+	struct route		**routes;	/* in the configuration's order */
 	size_t			 n;
-	const struct pattern	**pats;		/* &routes[i].pat */
+	const struct pattern	**pats;		/* &routes[i]->pat */
 	struct pattern_index	 ix;
 };
 
 /*
- * Build the table for cfg (one route per configured route, plugins not
- * yet attached), owned by gen.  Returns 0, or -1 on ENOMEM, or on EINVAL
- * for a path that is not a valid pattern (config_load() refuses those).
+ * A new instance for rc (no plugin attached, no references), its path
+ * compiled; file is the configuration's name, for messages.  NULL on
+ * ENOMEM, or on EINVAL for a path that is not a valid pattern
+ * (config_load() refuses those).  route_free() frees what route.c
+ * allocated (pattern, settings arrays), not the plugin or its state.
  */
-int	route_table_init(struct route_table *t, const struct wsd_config *cfg,
-	    struct generation *gen);
+struct route *route_new(const struct wsd_route_conf *rc, const char *file);
+void	route_free(struct route *r);
+
+/*
+ * Build the table over routes[0..n) (in the configuration's order; the
+ * table copies the array and references nothing: the caller counts).
+ * Returns 0, or -1 on ENOMEM.  route_table_free() frees the table, not
+ * the routes.
+ */
+int	route_table_init(struct route_table *t, struct route *const *routes,
+	    size_t n);
 void	route_table_free(struct route_table *t);
 
 /*

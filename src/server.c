@@ -441,7 +441,7 @@ server_reload(struct server *srv)
 {
 	struct wsd_errors errs = { NULL, 0 };
 	struct wsd_config *cfg;
-	struct generation *g;
+	struct generation *g, *old;
 	uint32_t seq = 0;
 	size_t i;
 
@@ -451,7 +451,9 @@ server_reload(struct server *srv)
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)workers_now_ms() * 1000);
 	cfg = config_load(srv->config_file, srv->plugin_dir_default, &errs);
-	g = cfg != NULL ? generation_new(&srv->gens, cfg, &errs) : NULL;
+	/* Unchanged routes keep their instances: see generation.h. */
+	g = cfg != NULL ? generation_next(&srv->gens, srv->gen, cfg, &errs) :
+	    NULL;
 	if (g == NULL) {
 		for (i = 0; i < errs.n; i++)
 			log_err("%s", errs.msg[i]);
@@ -467,8 +469,14 @@ server_reload(struct server *srv)
 	log_set_level(g->cfg->log_level);
 	server_access_log(g->cfg, true);
 	set_max_connections(srv, g->cfg, false);
-	generation_unref(srv->gen);
+	old = srv->gen;
 	srv->gen = g;
+	/*
+	 * The old table lets go: every instance not carried over and with
+	 * no client left retires now, the others with their last client.
+	 */
+	generation_retire(old);
+	generation_unref(old);
 	if (backplane_configure(srv, &g->cfg->cluster) == -1)
 		log_err("reload: the Redis backplane keeps its old settings");
 	/* "reloaded:" is the master's, once every worker is done. */
@@ -662,6 +670,7 @@ server_free(struct server *srv)
 		event_free(srv->ev_stop);
 	if (srv->ev_resume != NULL)
 		event_free(srv->ev_resume);
+	generation_retire(srv->gen);
 	generation_unref(srv->gen);
 	srv->gen = NULL;
 	generations_fini(&srv->gens);
