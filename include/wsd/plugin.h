@@ -48,9 +48,48 @@
  *             in handshake or through wsd_handshake_resume().
  *   reopen    SIGUSR1: reopen log files (logrotate).
  *   fini      once per route, last: the route is retired (shutdown, or a
- *             reload that replaced it, once its last client is gone).
- *             Timers are cancelled for the plugin after fini returns,
- *             fired one-shot ones included.
+ *             reload that changed it: at once if it has no client left,
+ *             else once its last client is gone; see RELOADS).  Timers
+ *             and watches are cancelled for the plugin after fini
+ *             returns, fired one-shot ones included; posts queued
+ *             before fini run before it, later ones are refused.
+ *
+ * RELOADS AND HOT DEPLOY
+ *
+ * A reload (SIGHUP, `systemctl reload wsd`) decides per route:
+ *   - unchanged: the route's configuration (path, plugin, settings,
+ *     origins, limits, compression) and its plugin file (device, inode,
+ *     size, modification time) are what they were.  The instance is
+ *     kept as it is: no fini, no init; its state, timers, watches,
+ *     threads and connections go on, and new connections join it.
+ *   - changed: a new instance is made (init) for new connections, while
+ *     the old one finishes its open connections; each old instance is
+ *     retired on its own, as soon as its own last client has gone (at
+ *     once if it has none), whatever other old routes still serve.
+ *   - a plugin file replaced on disk: the new file is loaded as a new
+ *     copy of the code, beside the old one; the old instance, running
+ *     the old code, finishes its connections, its fini runs when the
+ *     last one closes, and the old copy is unloaded (dlclose) once no
+ *     instance uses it.  Install a new version by renaming a new file
+ *     over the old one (dpkg, install(1), `mv`); a file rewritten in
+ *     place (same inode) is refused while the old copy is loaded.
+ *   - a new version that does not load, or whose init fails, fails the
+ *     reload: it is logged with the route, the plugin and the reason,
+ *     and everything keeps running as before (old instances serve new
+ *     connections).
+ * So two copies of a plugin, and two instances of a route, may run at
+ * once, in one process, each with its own state.  To be safe with that:
+ *   - keep all state in the instance (the state pointer init returns),
+ *     none in globals that outlive fini or that two copies or two
+ *     instances would share;
+ *   - stop (join) every thread in fini, close every descriptor, cancel
+ *     whatever would call back into the plugin;
+ *   - leave nothing that keeps the code mapped or runs it after fini:
+ *     no atexit() handlers, no thread-local variables with destructors
+ *     (C++ thread_local objects), no -z nodelete / RTLD_NODELETE, no
+ *     C++ unique (STB_GNU_UNIQUE) symbols; such a plugin cannot be
+ *     unloaded, and `wsd -t` warns about it: a hot deploy still loads
+ *     the new copy, but the old code stays mapped until wsd restarts.
  *
  * THREADS
  *
@@ -115,7 +154,8 @@
  *     that returns).  Sending on a closing connection is a harmless no-op
  *     that returns WSD_SEND_DROPPED.  To reach a connection later, keep
  *     its id and call wsd_conn_find(): NULL once it is gone.
- *   - struct wsd_route * is valid from init until fini returns.
+ *   - struct wsd_route * is valid from init until fini returns (across
+ *     reloads that keep the instance, too).
  *   - Strings returned by the request accessors (path, query, arg,
  *     header, cookie and the 1.4 ones) are wsd's and valid during
  *     handshake (a pending one included) and open only: wsd frees the
