@@ -113,7 +113,7 @@ def test_hot_upgrade():
             assert id_b != id_a
             mark, what = await loop.run_in_executor(None, reload, d)
             assert what.startswith("reloaded"), d.tail()
-            assert d.find_log(r"/hot: hotdeploy init version=B tag=t",
+            assert d.find_log(r"worker \d+: /hot: hotdeploy init version=B tag=t",
                               mark), d.tail()
             assert d.find_log(r"route /hot: plugin hot \(.*hot\.so\) "
                               r"changed on disk", mark), d.tail()
@@ -124,7 +124,7 @@ def test_hot_upgrade():
             assert await cmd(ws_b, "version") == "B"
             assert await cmd(ws_b, "count") == "count 1"
             assert mapped(pid, id_a) and mapped(pid, id_b)
-            assert not d.find_log(r"hotdeploy fini version=A", mark), \
+            assert not d.find_log(r"worker \d+: /hot: hotdeploy fini version=A", mark), \
                 "A retired while its client was connected"
 
             mark = d.mark()
@@ -150,12 +150,12 @@ def test_hot_upgrade():
                 assert await cmd(ws, "version") == "B"
                 await ws.close()
                 assert await cmd(ws_b, "version") == "B"
-            assert not d.find_log(r"hotdeploy fini version=B", mark)
-            assert not d.find_log(r"hotdeploy init version=C")
+            assert not d.find_log(r"worker \d+: /hot: hotdeploy fini version=B", mark)
+            assert not d.find_log(r"worker \d+: /hot: hotdeploy init version=C")
             await ws_b.close()
         W.arun(go())
         assert d.stop() == 0
-        assert d.find_log(r"hotdeploy fini version=B tag=t")
+        assert d.find_log(r"worker \d+: /hot: hotdeploy fini version=B tag=t")
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         d.kill()
@@ -182,15 +182,15 @@ def test_retire_per_route():
             mark, what = await loop.run_in_executor(None, reload, d)
             assert what.startswith("reloaded"), d.tail()
             await loop.run_in_executor(
-                None, d.wait_log, r"/x: hotdeploy fini version=A tag=x1",
+                None, d.wait_log, r"worker \d+: /x: hotdeploy fini version=A tag=x1",
                 10, mark)
             assert await cmd(wy, "count") == "count 2"
-            assert not d.find_log(r"hotdeploy fini version=A tag=y1", mark)
+            assert not d.find_log(r"worker \d+: /y: hotdeploy fini version=A tag=y1", mark)
             mark = d.mark()
             await wy.close()
             await loop.run_in_executor(
                 None, d.wait_log,
-                r"/y: hotdeploy fini version=A tag=y1 count=2", 10, mark)
+                r"worker \d+: /y: hotdeploy fini version=A tag=y1 count=2", 10, mark)
         W.arun(go())
         assert d.stop() == 0
         assert d.sanitizer_report() is None, d.sanitizer_report()
@@ -229,7 +229,7 @@ def test_unchanged_reload_keeps_instances():
                 await loop.run_in_executor(
                     None, d.wait_log, r"1 of 2 route\(s\) kept their "
                     r"instance", 10, mark)
-                assert not d.find_log(r"/keep: hotdeploy (init|fini)",
+                assert not d.find_log(r"worker \d+: /keep: hotdeploy (init|fini)",
                                       mark), d.tail()
             w2 = await W.ws_connect(d.port, "/keep")
             assert await cmd(w2, "count") == "count 3"
@@ -243,8 +243,8 @@ def test_unchanged_reload_keeps_instances():
             await w2.close()
         W.arun(go())
         assert d.stop() == 0
-        assert len(re.findall(r"/keep: hotdeploy init", d.log_text())) == 1
-        assert len(re.findall(r"/keep: hotdeploy fini version=A tag=k "
+        assert len(re.findall(r"worker \d+: /keep: hotdeploy init", d.log_text())) == 1
+        assert len(re.findall(r"worker \d+: /keep: hotdeploy fini version=A tag=k "
                               r"count=4", d.log_text())) == 1
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
@@ -280,21 +280,21 @@ def test_reloads_leave_no_threads():
                 mark, what = await loop.run_in_executor(None, reload, d)
                 assert what.startswith("reloaded"), d.tail()
                 await loop.run_in_executor(
-                    None, d.wait_log, r"/chg: hotdeploy init version=A "
+                    None, d.wait_log, r"worker \d+: /chg: hotdeploy init version=A "
                     r"tag=c%d" % i, 10, mark)
                 for k in keepers:
                     assert await cmd(k, "version") == "A"
             # c0 still has its client: its thread stays, c1..c3 are
             # gone, /keep's was kept; c4's is the one new thread
             assert await cmd(chg, "count") == "count 2"
-            assert not d.find_log(r"hotdeploy fini version=A tag=c0")
+            assert not d.find_log(r"worker \d+: /chg: hotdeploy fini version=A tag=c0")
             for i in range(1, 4):
-                assert d.find_log(r"hotdeploy fini version=A tag=c%d" % i)
+                assert d.find_log(r"worker \d+: /chg: hotdeploy fini version=A tag=c%d" % i)
             assert threads(pid) == before + 1
             mark = d.mark()
             await chg.close()
             await loop.run_in_executor(
-                None, d.wait_log, r"hotdeploy fini version=A tag=c0", 10,
+                None, d.wait_log, r"worker \d+: /chg: hotdeploy fini version=A tag=c0", 10,
                 mark)
             deadline = time.monotonic() + W.T(5)
             while threads(pid) != before and time.monotonic() < deadline:
@@ -304,8 +304,8 @@ def test_reloads_leave_no_threads():
                 await k.close()
         W.arun(go())
         assert d.stop() == 0
-        assert len(re.findall(r"/keep: hotdeploy init", d.log_text())) == 1
-        assert len(re.findall(r"/keep: hotdeploy fini", d.log_text())) == 1
+        assert len(re.findall(r"worker \d+: /keep: hotdeploy init", d.log_text())) == 1
+        assert len(re.findall(r"worker \d+: /keep: hotdeploy fini", d.log_text())) == 1
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         d.kill()

@@ -120,7 +120,9 @@ hot_fini(void *state)
 static void
 reply(struct wsd_conn *c, const char *s)
 {
-	(void)wsd_send(c, WSD_TEXT, s, strlen(s));
+	if (wsd_send(c, WSD_TEXT, s, strlen(s)) == WSD_SEND_DROPPED)
+		wsd_log(wsd_conn_route(c), WSD_LOG_ERR, "hotdeploy: reply "
+		    "dropped");
 }
 
 static void
@@ -142,8 +144,9 @@ hot_message(void *state, struct wsd_conn *c, int opcode, const void *data,
 		snprintf(buf, sizeof(buf), "count %llu", ++h->count);
 		reply(c, buf);
 	} else if (strncmp(cmd, "bcast:", 6) == 0) {
-		(void)wsd_broadcast(h->route, WSD_TEXT, cmd + 6,
-		    strlen(cmd + 6));
+		if (wsd_broadcast(h->route, WSD_TEXT, cmd + 6,
+		    strlen(cmd + 6)) == 0)
+			reply(c, "nobody");
 	} else if (sscanf(cmd, "find:%llu", &id) == 1) {
 		reply(c, wsd_conn_find(h->route, id) != NULL ? "found" :
 		    "missing");
