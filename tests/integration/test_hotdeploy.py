@@ -251,6 +251,51 @@ def test_unchanged_reload_keeps_instances():
         d.kill()
 
 
+def test_worker_refuses_reload():
+    """A new instance whose init fails only in the worker (the master's
+    check passed): the worker logs the route, the plugin and the reason,
+    refuses the reload, and the old instances serve on, their state
+    kept; the instance it made for a changed route is retired again."""
+    top = W.tmpdir()
+    plugdir = os.path.join(top, "plugins")
+    os.mkdir(plugdir)
+    install(plugdir, "a")
+    config(top, plugdir, [hot_route("/hot", tag="h1"),
+                          hot_route("/other", tag="o1")])
+    d = W.start_daemon(os.path.join(top, "wsd.conf"))
+    try:
+        async def go():
+            loop = asyncio.get_running_loop()
+            ws = await W.ws_connect(d.port, "/hot")
+            assert await cmd(ws, "count") == "count 1"
+            config(top, plugdir, [hot_route("/hot", tag="h2",
+                                            fail_in_worker=True),
+                                  hot_route("/other", tag="o2")])
+            mark, what = await loop.run_in_executor(None, reload, d)
+            await loop.run_in_executor(
+                None, d.wait_log, r"reload failed in 1 worker", 10, mark)
+            assert d.find_log(r"worker \d+: .*wsd\.conf:\d+: route /hot: "
+                              r"plugin hot \(.*hot\.so\) refused to start",
+                              mark), d.tail()
+            assert d.find_log(r"worker \d+: reload failed: still running "
+                              r"the previous configuration", mark), d.tail()
+            # /other's new instance came and went; the old ones serve on
+            assert d.find_log(r"worker \d+: /other: hotdeploy fini "
+                              r"version=A tag=o2", mark), d.tail()
+            assert not d.find_log(r"worker \d+: /(hot|other): hotdeploy "
+                                  r"fini version=A tag=[ho]1", mark)
+            assert await cmd(ws, "count") == "count 2"
+            ws2 = await W.ws_connect(d.port, "/hot")
+            assert await cmd(ws2, "count") == "count 3"
+            await ws.close()
+            await ws2.close()
+        W.arun(go())
+        assert d.stop() == 0
+        assert d.sanitizer_report() is None, d.sanitizer_report()
+    finally:
+        d.kill()
+
+
 def test_reloads_leave_no_threads():
     """Four reloads that change /chg while clients stay on /keep (kept)
     and on the first /chg: once that client has gone, the worker has the
@@ -333,6 +378,7 @@ TESTS = [
     test_hot_upgrade,
     test_retire_per_route,
     test_unchanged_reload_keeps_instances,
+    test_worker_refuses_reload,
     test_reloads_leave_no_threads,
     test_check_warns_nodelete,
 ]

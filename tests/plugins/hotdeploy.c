@@ -19,7 +19,9 @@
  *   find:ID   answers "found" if wsd_conn_find() knows ID on this route
  *   id        answers this connection's id
  *
- * Settings: tag = "" (any string), thread = false.
+ * Settings: tag = "" (any string), thread = false, fail_in_worker =
+ * false (init fails in a worker, not in the configuration check: a
+ * reload the master's check passes and a worker refuses).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -65,12 +67,18 @@ hot_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 {
 	struct hot *h;
 	const char *tag;
-	int threaded;
+	int threaded, fail_in_worker;
 
 	(void)host;
 	if (wsd_setting_string(r, "tag", "", &tag) == -1 ||
-	    wsd_setting_bool(r, "thread", 0, &threaded) == -1)
+	    wsd_setting_bool(r, "thread", 0, &threaded) == -1 ||
+	    wsd_setting_bool(r, "fail_in_worker", 0, &fail_in_worker) == -1)
 		return -1;
+	if (fail_in_worker && wsd_worker() >= 0) {
+		wsd_log(r, WSD_LOG_ERR, "hotdeploy: failing in worker %d",
+		    wsd_worker());
+		return -1;
+	}
 #ifdef HOTDEPLOY_INITFAIL
 	wsd_log(r, WSD_LOG_ERR, "hotdeploy: this build refuses to start");
 	return -1;
