@@ -309,10 +309,11 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 			return p;
 		}
 		snprintf(err, errlen, "%s: cannot load the new version: the "
-		    "file was rewritten in place (same inode as the copy in "
-		    "use, %s), and one file cannot be mapped twice; install "
-		    "new versions by renaming a new file over the old one, "
-		    "as dpkg and install(1) do", path, p->path);
+		    "file changed in place (the inode of the copy in use, "
+		    "with another size or modification time), and one "
+		    "inode cannot be loaded twice; install new versions by "
+		    "renaming a new file over the old one, as dpkg and "
+		    "install(1) do", path);
 		close(fd);
 		return NULL;
 	}

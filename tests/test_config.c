@@ -1404,6 +1404,106 @@ test_tls_errors(void **state)
 	assert_error(f, 2, "'tls' must be a group");
 }
 
+/* ------------------------------------------------------------ reload */
+
+/*
+ * config_route_same() between the first route of base and of variant,
+ * each loaded from its own text.
+ */
+static bool
+route_same(struct fx *f, const char *base, const char *variant)
+{
+	struct wsd_config *a;
+	bool same;
+
+	assert_loads(f, base);
+	a = f->c;
+	f->c = NULL;
+	assert_loads(f, variant);
+	same = config_route_same(&a->routes[0], &f->c->routes[0]);
+	config_free(a);
+	return same;
+}
+
+static void
+test_route_same(void **state)
+{
+	struct fx *f = *state;
+	static const char base[] =
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n";
+
+	/* the same text, and the same values elsewhere in the file */
+	assert_true(route_same(f, base, base));
+	assert_true(route_same(f, base,
+	    "# a comment moves every line\n\n"
+	    "routes = ( { plugin = \"chat\"; path = \"/a\";\n"
+	    "  settings = { b = true; s = \"x\"; f = 1.5; n = 1;\n"
+	    "    g = { l = ( \"p\", 3 ); k = [ 1, 2 ]; }; };\n"
+	    "  origins = ( \"https://x\", \"https://y\" ); } );\n"
+	    "limits = { max_message_size = 1000; };\n"));
+	/* any value of the route's own that differs */
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1001; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://y\", \"https://x\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 2, 1 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1.0; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; extra = 0; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/b\"; plugin = \"chat\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	assert_false(route_same(f, base,
+	    "limits = { max_message_size = 1000; };\n"
+	    "routes = ( { path = \"/a\"; plugin = \"echo-logger\";\n"
+	    "  origins = ( \"https://x\", \"https://y\" );\n"
+	    "  settings = { n = 1; f = 1.5; s = \"x\"; b = true;\n"
+	    "    g = { k = [ 1, 2 ]; l = ( \"p\", 3 ); }; }; } );\n"));
+	/* compression, and no settings group against an empty one */
+	assert_false(route_same(f,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; } );\n",
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  compression = { enabled = true; }; } );\n"));
+	assert_false(route_same(f,
+	    "routes = ( { path = \"/a\"; plugin = \"chat\"; } );\n",
+	    "routes = ( { path = \"/a\"; plugin = \"chat\";\n"
+	    "  settings = { }; } );\n"));
+}
+
 int
 main(void)
 {
@@ -1444,6 +1544,7 @@ main(void)
 		T(test_cluster_absent),
 		T(test_cluster_full),
 		T(test_cluster_errors),
+		T(test_route_same),
 #undef T
 	};
 

@@ -161,6 +161,52 @@ def test_hot_upgrade():
         d.kill()
 
 
+def test_changed_in_place_refused():
+    """A plugin file changed in place (same inode, here only a new
+    mtime, which is safe to do to a mapped file) cannot load as a second
+    copy: the worker refuses the reload, says how to install instead,
+    and the loaded copy serves on; renamed, the same bytes load."""
+    top = W.tmpdir()
+    plugdir = os.path.join(top, "plugins")
+    os.mkdir(plugdir)
+    id_a = install(plugdir, "a")
+    conf = config(top, plugdir, [hot_route(tag="t")])
+    d = W.start_daemon(conf)
+    try:
+        async def go():
+            loop = asyncio.get_running_loop()
+            ws = await W.ws_connect(d.port, "/hot")
+            assert await cmd(ws, "count") == "count 1"
+            path = os.path.join(plugdir, "hot.so")
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            assert os.stat(path).st_ino == id_a[1]
+            mark, what = await loop.run_in_executor(None, reload, d)
+            await loop.run_in_executor(
+                None, d.wait_log, r"reload failed in 1 worker", 10, mark)
+            assert d.find_log(r"worker \d+: .*route /hot: plugin hot: "
+                              r".*hot\.so: cannot load the new version: "
+                              r"the file changed in place.*renaming a new "
+                              r"file over the old one", mark), d.tail()
+            assert await cmd(ws, "count") == "count 2"
+            ws2 = await W.ws_connect(d.port, "/hot")
+            assert await cmd(ws2, "count") == "count 3"
+            # the cure: a rename (the same build, a new inode)
+            install(plugdir, "a")
+            mark, what = await loop.run_in_executor(None, reload, d)
+            assert what.startswith("reloaded"), d.tail()
+            ws3 = await W.ws_connect(d.port, "/hot")
+            assert await cmd(ws3, "count") == "count 1"
+            assert await cmd(ws, "count") == "count 4"
+            for w in (ws, ws2, ws3):
+                await w.close()
+        W.arun(go())
+        assert d.stop() == 0
+        assert d.sanitizer_report() is None, d.sanitizer_report()
+    finally:
+        d.kill()
+
+
 def test_retire_per_route():
     """After a reload that changes both routes, old /x (no client) runs
     fini at once while old /y still has a client; old /y's fini waits for
@@ -376,6 +422,7 @@ def test_check_warns_nodelete():
 
 TESTS = [
     test_hot_upgrade,
+    test_changed_in_place_refused,
     test_retire_per_route,
     test_unchanged_reload_keeps_instances,
     test_worker_refuses_reload,
