@@ -1038,11 +1038,13 @@ access_log_json(struct conn *c, uint64_t ms)
 	struct access_rec r;
 	struct timespec ts;
 	struct route *rt = c->route;
+	const char *route_path;
 	char *line;
 	size_t len;
 
-	if (rt == NULL && c->rq != NULL)
-		rt = c->rq->route;
+	/* A refused request's route may be retired by now: not rq->route. */
+	route_path = rt != NULL ? rt->path : c->rq != NULL ?
+	    c->rq->route_path : NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	memset(&r, 0, sizeof(r));
 	r.time_ms = (uint64_t)ts.tv_sec * 1000 +
@@ -1052,7 +1054,7 @@ access_log_json(struct conn *c, uint64_t ms)
 	r.peer = c->peer;	/* NULL unless behind a proxy */
 	r.request = c->req_line;
 	r.status = c->status;
-	r.route = rt != NULL ? rt->path : NULL;
+	r.route = route_path;
 	r.subprotocol = c->subprotocol;
 	r.worker = worker_self.slot != NULL ? worker_self.number : -1;
 	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) :

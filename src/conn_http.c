@@ -275,6 +275,7 @@ handle_request(struct conn *c)
 {
 	struct generation *g = c->srv->gen;
 	struct route *r;
+	long i;
 	int head_only;
 
 	/* Before the move below: the listener's settings are c->gen's. */
@@ -294,9 +295,12 @@ handle_request(struct conn *c)
 	 * The raw path: a pattern's parameters are decoded only once
 	 * matched, so "%2F" never splits a segment (see pattern.h).
 	 */
-	r = route_find(&g->routes, c->rq->req.path, c->rq->req.path_len);
+	i = route_find_index(&g->routes, c->rq->req.path,
+	    c->rq->req.path_len);
+	r = i >= 0 ? g->routes.routes[i] : NULL;
 	if (r != NULL) {
 		c->rq->route = r;
+		c->rq->route_path = g->cfg->routes[i].path;
 		upgrade(c, r);
 		return;
 	}

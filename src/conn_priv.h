@@ -120,7 +120,13 @@ struct conn_request {
 	size_t			 nstrs;
 	char			*extra_headers;	/* "Name: value\r\n"... */
 	char			 accept[WS_ACCEPT_LEN + 1];	/* for the 101 */
-	struct route		*route;		/* matched: wsd_param()'s pattern */
+	/*
+	 * Matched: wsd_param()'s pattern.  Not referenced: use it only
+	 * while it is c->route.  route_path, its path in c->gen's
+	 * configuration, stays good as long as c (the access log's).
+	 */
+	struct route		*route;
+	const char		*route_path;
 	/* X-Forwarded-Host from a trusted proxy, into head; or NULL. */
 	const char		*fwd_host;
 	size_t			 fwd_host_len;

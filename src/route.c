@@ -88,10 +88,16 @@ route_table_free(struct route_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+long
+route_find_index(const struct route_table *t, const char *path, size_t len)
+{
+	return pattern_index_find(&t->ix, path, len);
+}
+
 struct route *
 route_find(const struct route_table *t, const char *path, size_t len)
 {
-	long i = pattern_index_find(&t->ix, path, len);
+	long i = route_find_index(t, path, len);
 
 	return i >= 0 ? t->routes[i] : NULL;
 }

@@ -128,6 +128,9 @@ void	route_table_free(struct route_table *t);
  */
 struct route *route_find(const struct route_table *t, const char *path,
 	    size_t len);
+/* The same, as an index into t->routes (and the configuration's routes). */
+long	route_find_index(const struct route_table *t, const char *path,
+	    size_t len);
 
 /*
  * Typed settings of the route's `settings` group.  See struct wsd_host in

@@ -38,10 +38,12 @@ def hot_route(path="/hot", plugin="hot", **settings):
     return W.route(path, plugin=plugin, settings=settings)
 
 
-def config(top, plugdir, routes):
+def config(top, plugdir, routes, limits=None, extra=None):
+    ex = {"workers": 1}
+    ex.update(extra or {})
     return W.write_config(directory=top, plugin_dir=plugdir,
-                          log_level="debug", routes=routes,
-                          extra={"workers": 1})
+                          log_level="debug", routes=routes, limits=limits,
+                          extra=ex)
 
 
 def reload(d):
@@ -244,6 +246,44 @@ def test_retire_per_route():
         d.kill()
 
 
+def test_refused_request_outlives_its_route():
+    """A request refused by /x's origin check lingers while a reload
+    retires /x at once (a refused request is no client); when it ends,
+    its JSON access line still names the route (it read the retired
+    instance: a use-after-free under ASan)."""
+    top = W.tmpdir()
+    plugdir = os.path.join(top, "plugins")
+    os.mkdir(plugdir)
+    install(plugdir, "a")
+
+    def write(tag):
+        r = hot_route("/x", tag=tag)
+        r["origins"] = ["https://ok.example"]
+        config(top, plugdir, [r], limits={"close_timeout": 30},
+               extra={"access_log": {"format": "json"}})
+    write("x1")
+    d = W.start_daemon(os.path.join(top, "wsd.conf"))
+    try:
+        c = W.RawClient(d.port)
+        try:
+            c.send(c.upgrade_request("/x", extra=[("Origin",
+                                                   "https://bad.example")]))
+            assert c.read_response().status == 403
+            write("x2")
+            mark, what = reload(d)
+            assert what.startswith("reloaded"), d.tail()
+            d.wait_log(r"worker \d+: /x: hotdeploy fini version=A tag=x1",
+                       10, mark)
+        finally:
+            c.close()
+        m = d.wait_log(r'\{"time".*"status":403.*\}', 10, mark)
+        assert '"route":"/x"' in m.group(0), m.group(0)
+        assert d.stop() == 0
+        assert d.sanitizer_report() is None, d.sanitizer_report()
+    finally:
+        d.kill()
+
+
 def test_unchanged_reload_keeps_instances():
     """A reload that changes nothing of a route (even with the file's
     lines moved and another route changed) keeps its instance: no fini,
@@ -424,6 +464,7 @@ TESTS = [
     test_hot_upgrade,
     test_changed_in_place_refused,
     test_retire_per_route,
+    test_refused_request_outlives_its_route,
     test_unchanged_reload_keeps_instances,
     test_worker_refuses_reload,
     test_reloads_leave_no_threads,
