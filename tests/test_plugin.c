@@ -376,11 +376,14 @@ test_loaded_is_checked(void **state)
 	assert_int_not_equal(dladdr(p->ops.name, &info), 0);
 	snprintf(fdname, sizeof(fdname), "/proc/self/fd/%d", p->fd);
 	assert_string_equal(info.dli_fname, fdname);
-	/* The path names another file now: the loaded one stays. */
+	/*
+	 * The path names another file now: that one is judged and loaded
+	 * (here it fails), and the loaded one stays as it was.
+	 */
 	assert_int_equal(rename(other, path), 0);
 	q = plugin_load(path, 1, &fake_host, err, sizeof(err));
-	assert_ptr_equal(p, q);
-	plugin_unref(q);
+	assert_null(q);
+	assert_non_null(strstr(err, "no symbol 'wsd_plugin'"));
 	assert_string_equal(p->ops.name, "good");
 	plugin_unref(p);
 	/* Once unloaded, the same path gets the new file, judged afresh. */
@@ -390,6 +393,71 @@ test_loaded_is_checked(void **state)
 	free(dir);
 	free(good);
 	free(nosym);
+}
+
+/*
+ * Copies are known by file identity: the same file twice is one copy; a
+ * new file renamed over it is a second copy with its own handle, and
+ * each leaves the process's mappings when its last user lets it go; a
+ * file changed in place while loaded is refused.
+ */
+static void
+test_copies_by_identity(void **state)
+{
+	char *dir = make_dir(), *good = plugin_path("good"), err[512];
+	char path[256], tmp[256];
+	struct plugin *p, *p2, *q;
+	struct plugin_id id, idq;
+	struct timespec ts[2];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/p.so", dir);
+	snprintf(tmp, sizeof(tmp), "%s/p.so.new", dir);
+	copy_file(good, path);
+	p = plugin_load(path, 1, &fake_host, err, sizeof(err));
+	assert_non_null(p);
+	p2 = plugin_load(path, 1, &fake_host, err, sizeof(err));
+	assert_ptr_equal(p, p2);
+	assert_int_equal(plugin_identify(path, 1, &id, err, sizeof(err)), 0);
+	assert_true(plugin_is(p, &id));
+	assert_int_equal(plugin_mapped(&id), 1);
+
+	/* A new version renamed over it (dpkg): a second copy. */
+	copy_file(good, tmp);
+	assert_int_equal(rename(tmp, path), 0);
+	assert_int_equal(plugin_identify(path, 1, &idq, err, sizeof(err)), 0);
+	assert_false(plugin_is(p, &idq));
+	q = plugin_load(path, 1, &fake_host, err, sizeof(err));
+	assert_non_null(q);
+	assert_ptr_not_equal(q, p);
+	assert_ptr_not_equal(q->dl, p->dl);
+	assert_ptr_not_equal(q->base, p->base);
+	assert_int_equal(plugin_mapped(&idq), 1);
+	/* The old copy goes with its last reference, the new one stays. */
+	plugin_unref(p2);
+	assert_int_equal(plugin_mapped(&id), 1);
+	plugin_unref(p);
+	assert_int_equal(plugin_mapped(&id), 0);
+	assert_int_equal(plugin_mapped(&idq), 1);
+	assert_string_equal(q->ops.name, "good");
+
+	/* Changed in place (same inode, new mtime) while loaded: refused. */
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = 1000000000;
+	ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	assert_null(plugin_load(path, 1, &fake_host, err, sizeof(err)));
+	assert_non_null(strstr(err, "changed in place"));
+	plugin_unref(q);
+	assert_int_equal(plugin_mapped(&idq), 0);
+	/* Unloaded, the same file loads again. */
+	q = plugin_load(path, 1, &fake_host, err, sizeof(err));
+	assert_non_null(q);
+	plugin_unref(q);
+	remove_tree(dir);
+	free(dir);
+	free(good);
 }
 
 /* Needs root to give files away: skipped, not passed, without. */
@@ -442,6 +510,7 @@ main(void)
 		cmocka_unit_test(test_permissions_ancestors),
 		cmocka_unit_test(test_permissions_symlink),
 		cmocka_unit_test(test_loaded_is_checked),
+		cmocka_unit_test(test_copies_by_identity),
 		cmocka_unit_test(test_permissions_foreign_owner),
 	};
 
