@@ -24,8 +24,10 @@
  * LIFECYCLE
  *
  * Each route of the configuration that names the plugin is one instance.
- *   init      once per route when the configuration is loaded (also by
- *             `wsd -t`, which calls fini straight after).  Reads settings,
+ *   init      once per instance: for every route at start, and at a
+ *             reload for each route that changed (an unchanged route
+ *             keeps its instance; see RELOADS AND HOT DEPLOY); also by
+ *             `wsd -t`, which calls fini straight after.  Reads settings,
  *             allocates the instance state, may add timers.
  *   handshake optional, for every upgrade request to the route, before
  *             the 101 is sent: may refuse it with an HTTP status, pick a
