@@ -34,6 +34,12 @@ def install(plugdir, name, as_name="hot"):
     return (st.st_dev, st.st_ino)
 
 
+def hd(path, what):
+    """A regex for the hotdeploy plugin's line `what` on route path,
+    logged by a worker (not by the configuration check)."""
+    return r"worker \d+: %s: hotdeploy %s" % (path, what)
+
+
 def hot_route(path="/hot", plugin="hot", **settings):
     return W.route(path, plugin=plugin, settings=settings)
 
@@ -115,7 +121,7 @@ def test_hot_upgrade():
             assert id_b != id_a
             mark, what = await loop.run_in_executor(None, reload, d)
             assert what.startswith("reloaded"), d.tail()
-            assert d.find_log(r"worker \d+: /hot: hotdeploy init version=B tag=t",
+            assert d.find_log(hd("/hot", r"init version=B tag=t"),
                               mark), d.tail()
             assert d.find_log(r"route /hot: plugin hot \(.*hot\.so\) "
                               r"changed on disk", mark), d.tail()
@@ -126,14 +132,14 @@ def test_hot_upgrade():
             assert await cmd(ws_b, "version") == "B"
             assert await cmd(ws_b, "count") == "count 1"
             assert mapped(pid, id_a) and mapped(pid, id_b)
-            assert not d.find_log(r"worker \d+: /hot: hotdeploy fini version=A", mark), \
+            assert not d.find_log(hd("/hot", r"fini version=A"), mark), \
                 "A retired while its client was connected"
 
             mark = d.mark()
             await ws_a.close()
             await loop.run_in_executor(
                 None, d.wait_log,
-                r"worker \d+: /hot: hotdeploy fini version=A tag=t count=2",
+                hd("/hot", r"fini version=A tag=t count=2"),
                 10, mark)
             await loop.run_in_executor(None, wait_unmapped, pid, id_a)
             assert mapped(pid, id_b)
@@ -152,12 +158,12 @@ def test_hot_upgrade():
                 assert await cmd(ws, "version") == "B"
                 await ws.close()
                 assert await cmd(ws_b, "version") == "B"
-            assert not d.find_log(r"worker \d+: /hot: hotdeploy fini version=B", mark)
-            assert not d.find_log(r"worker \d+: /hot: hotdeploy init version=C")
+            assert not d.find_log(hd("/hot", r"fini version=B"), mark)
+            assert not d.find_log(hd("/hot", r"init version=C"))
             await ws_b.close()
         W.arun(go())
         assert d.stop() == 0
-        assert d.find_log(r"worker \d+: /hot: hotdeploy fini version=B tag=t")
+        assert d.find_log(hd("/hot", r"fini version=B tag=t"))
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         d.kill()
@@ -230,15 +236,15 @@ def test_retire_per_route():
             mark, what = await loop.run_in_executor(None, reload, d)
             assert what.startswith("reloaded"), d.tail()
             await loop.run_in_executor(
-                None, d.wait_log, r"worker \d+: /x: hotdeploy fini version=A tag=x1",
+                None, d.wait_log, hd("/x", r"fini version=A tag=x1"),
                 10, mark)
             assert await cmd(wy, "count") == "count 2"
-            assert not d.find_log(r"worker \d+: /y: hotdeploy fini version=A tag=y1", mark)
+            assert not d.find_log(hd("/y", r"fini version=A tag=y1"), mark)
             mark = d.mark()
             await wy.close()
             await loop.run_in_executor(
                 None, d.wait_log,
-                r"worker \d+: /y: hotdeploy fini version=A tag=y1 count=2", 10, mark)
+                hd("/y", r"fini version=A tag=y1 count=2"), 10, mark)
         W.arun(go())
         assert d.stop() == 0
         assert d.sanitizer_report() is None, d.sanitizer_report()
@@ -272,7 +278,7 @@ def test_refused_request_outlives_its_route():
             write("x2")
             mark, what = reload(d)
             assert what.startswith("reloaded"), d.tail()
-            d.wait_log(r"worker \d+: /x: hotdeploy fini version=A tag=x1",
+            d.wait_log(hd("/x", r"fini version=A tag=x1"),
                        10, mark)
         finally:
             c.close()
@@ -315,7 +321,7 @@ def test_unchanged_reload_keeps_instances():
                 await loop.run_in_executor(
                     None, d.wait_log, r"1 of 2 route\(s\) kept their "
                     r"instance", 10, mark)
-                assert not d.find_log(r"worker \d+: /keep: hotdeploy (init|fini)",
+                assert not d.find_log(hd("/keep", r"(init|fini)"),
                                       mark), d.tail()
             w2 = await W.ws_connect(d.port, "/keep")
             assert await cmd(w2, "count") == "count 3"
@@ -329,9 +335,9 @@ def test_unchanged_reload_keeps_instances():
             await w2.close()
         W.arun(go())
         assert d.stop() == 0
-        assert len(re.findall(r"worker \d+: /keep: hotdeploy init", d.log_text())) == 1
-        assert len(re.findall(r"worker \d+: /keep: hotdeploy fini version=A tag=k "
-                              r"count=4", d.log_text())) == 1
+        assert len(re.findall(hd("/keep", r"init"), d.log_text())) == 1
+        assert len(re.findall(hd("/keep", r"fini version=A tag=k count=4"),
+                              d.log_text())) == 1
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         d.kill()
@@ -366,10 +372,10 @@ def test_worker_refuses_reload():
             assert d.find_log(r"worker \d+: reload failed: still running "
                               r"the previous configuration", mark), d.tail()
             # /other's new instance came and went; the old ones serve on
-            assert d.find_log(r"worker \d+: /other: hotdeploy fini "
-                              r"version=A tag=o2", mark), d.tail()
-            assert not d.find_log(r"worker \d+: /(hot|other): hotdeploy "
-                                  r"fini version=A tag=[ho]1", mark)
+            assert d.find_log(hd("/other", r"fini version=A tag=o2"),
+                              mark), d.tail()
+            assert not d.find_log(hd("/(hot|other)",
+                                     r"fini version=A tag=[ho]1"), mark)
             assert await cmd(ws, "count") == "count 2"
             ws2 = await W.ws_connect(d.port, "/hot")
             assert await cmd(ws2, "count") == "count 3"
@@ -411,21 +417,21 @@ def test_reloads_leave_no_threads():
                 mark, what = await loop.run_in_executor(None, reload, d)
                 assert what.startswith("reloaded"), d.tail()
                 await loop.run_in_executor(
-                    None, d.wait_log, r"worker \d+: /chg: hotdeploy init version=A "
-                    r"tag=c%d" % i, 10, mark)
+                    None, d.wait_log,
+                    hd("/chg", r"init version=A tag=c%d") % i, 10, mark)
                 for k in keepers:
                     assert await cmd(k, "version") == "A"
             # c0 still has its client: its thread stays, c1..c3 are
             # gone, /keep's was kept; c4's is the one new thread
             assert await cmd(chg, "count") == "count 2"
-            assert not d.find_log(r"worker \d+: /chg: hotdeploy fini version=A tag=c0")
+            assert not d.find_log(hd("/chg", r"fini version=A tag=c0"))
             for i in range(1, 4):
-                assert d.find_log(r"worker \d+: /chg: hotdeploy fini version=A tag=c%d" % i)
+                assert d.find_log(hd("/chg", r"fini version=A tag=c%d") % i)
             assert threads(pid) == before + 1
             mark = d.mark()
             await chg.close()
             await loop.run_in_executor(
-                None, d.wait_log, r"worker \d+: /chg: hotdeploy fini version=A tag=c0", 10,
+                None, d.wait_log, hd("/chg", r"fini version=A tag=c0"), 10,
                 mark)
             deadline = time.monotonic() + W.T(5)
             while threads(pid) != before and time.monotonic() < deadline:
@@ -435,8 +441,8 @@ def test_reloads_leave_no_threads():
                 await k.close()
         W.arun(go())
         assert d.stop() == 0
-        assert len(re.findall(r"worker \d+: /keep: hotdeploy init", d.log_text())) == 1
-        assert len(re.findall(r"worker \d+: /keep: hotdeploy fini", d.log_text())) == 1
+        assert len(re.findall(hd("/keep", r"init"), d.log_text())) == 1
+        assert len(re.findall(hd("/keep", r"fini"), d.log_text())) == 1
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         d.kill()
