@@ -295,12 +295,21 @@ fc_rand(uint32_t *x)
 void
 fc_check_idle(void)
 {
-	size_t i;
+	size_t i, home = 0;
 
 	FUZZ_CHECK(fc_srv.nconns == 0 && TAILQ_EMPTY(&fc_srv.conns));
-	for (i = 0; i < fc_srv.gen->routes.n; i++)
-		FUZZ_CHECK(fc_srv.gen->routes.routes[i].nconns == 0);
-	FUZZ_CHECK(fc_srv.gen->refs == 1);
+	/*
+	 * No connection holds a route or the generation: each route is
+	 * held by the table alone, the generation by the server and by
+	 * the instances made from it (all of them: there is no reload).
+	 */
+	for (i = 0; i < fc_srv.gen->routes.n; i++) {
+		FUZZ_CHECK(fc_srv.gen->routes.routes[i]->nconns == 0);
+		FUZZ_CHECK(fc_srv.gen->routes.routes[i]->refs == 1);
+		if (fc_srv.gen->routes.routes[i]->home == fc_srv.gen)
+			home++;
+	}
+	FUZZ_CHECK(fc_srv.gen->refs == 1 + home);
 }
 
 /* ------------------------------------------------------------ output */
