@@ -293,23 +293,28 @@ def test_refused_request_outlives_its_route():
 def test_unchanged_reload_keeps_instances():
     """A reload that changes nothing of a route (even with the file's
     lines moved and another route changed) keeps its instance: no fini,
-    no init, the counter goes on, for old and new clients; broadcast and
-    wsd_conn_find() reach clients from before and after the reload."""
+    no init, the counter goes on, for old and new clients; wsd_conn_find(),
+    broadcast, topics, the instance's timer, its thread and wsd_post()
+    work for clients from before and after the reload."""
     top = W.tmpdir()
     plugdir = os.path.join(top, "plugins")
     os.mkdir(plugdir)
     install(plugdir, "a")
-    keep = hot_route("/keep", tag="k", thread=True)
+    keep = hot_route("/keep", tag="k", thread=True, tick_ms=10)
     config(top, plugdir, [keep, hot_route("/other", tag="o1")])
     d = W.start_daemon(os.path.join(top, "wsd.conf"))
     try:
         pid = worker(d)
+
+        async def ticks(ws):
+            return int((await cmd(ws, "ticks")).split()[1])
 
         async def go():
             loop = asyncio.get_running_loop()
             w1 = await W.ws_connect(d.port, "/keep")
             assert await cmd(w1, "count") == "count 1"
             assert await cmd(w1, "count") == "count 2"
+            assert await cmd(w1, "sub:room") == "subscribed"
             id1 = await cmd(w1, "id")
             n = threads(pid)
             for i in range(2):
@@ -323,13 +328,25 @@ def test_unchanged_reload_keeps_instances():
                     r"instance", 10, mark)
                 assert not d.find_log(hd("/keep", r"(init|fini)"),
                                       mark), d.tail()
+            t1 = await ticks(w1)
             w2 = await W.ws_connect(d.port, "/keep")
             assert await cmd(w2, "count") == "count 3"
             assert await cmd(w1, "count") == "count 4"
             assert await cmd(w2, "find:%s" % id1) == "found"
+            assert await cmd(w2, "sub:room") == "subscribed"
+            await w2.send("pub:room:hi")
+            assert await W.recv(w1) == "hi"
+            assert await W.recv(w2) == "hi"
             await w2.send("bcast:hello")
             assert await W.recv(w1) == "hello"
             assert await W.recv(w2) == "hello"
+            await w1.send("post")
+            assert await W.recv(w1) == "posted"
+            assert await W.recv(w2) == "posted"
+            deadline = time.monotonic() + W.T(5)
+            while await ticks(w2) <= t1:
+                assert time.monotonic() < deadline, "the timer stopped"
+                await asyncio.sleep(0.02)
             assert threads(pid) == n
             await w1.close()
             await w2.close()
