@@ -25,13 +25,14 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -256,11 +257,16 @@ plugin_identify(const char *path, int strict, struct plugin_id *id,
 	return 0;
 }
 
-int
-plugin_mapped(const struct plugin_id *id)
+/*
+ * Walk /proc/self/maps: with addr, find the mapping holding it and fill
+ * *m; without, say whether m's file is mapped anywhere.
+ */
+static int
+scan_maps(const void *addr, struct plugin_map *m)
 {
 	char line[4096];
 	unsigned long long ino;
+	uintptr_t lo, hi;
 	unsigned maj, mnr;
 	FILE *f;
 	int found = 0;
@@ -269,17 +275,34 @@ plugin_mapped(const struct plugin_id *id)
 		return -1;
 	/* "start-end perms offset major:minor inode path" */
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &mnr,
-		    &ino) != 3)
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %*s %x:%x %llu",
+		    &lo, &hi, &maj, &mnr, &ino) != 5 || ino == 0)
 			continue;
-		if (ino == (unsigned long long)id->ino &&
-		    maj == major(id->dev) && mnr == minor(id->dev)) {
+		if (addr != NULL ? (uintptr_t)addr >= lo &&
+		    (uintptr_t)addr < hi : ino == m->ino && maj == m->major &&
+		    mnr == m->minor) {
+			if (addr != NULL) {
+				m->major = maj;
+				m->minor = mnr;
+				m->ino = ino;
+				m->known = true;
+			}
 			found = 1;
 			break;
 		}
 	}
 	fclose(f);
 	return found;
+}
+
+int
+plugin_mapped(const struct plugin_map *m)
+{
+	struct plugin_map copy = *m;
+
+	if (!m->known)
+		return -1;
+	return scan_maps(NULL, &copy);
 }
 
 struct plugin *
@@ -363,6 +386,9 @@ plugin_load(const char *path, int strict, const struct wsd_host *host,
 	p->refs = 1;
 	if (dladdr(d, &di) != 0)
 		p->base = di.dli_fbase;
+	/* To tell after dlclose whether it really went (see plugin_unref). */
+	if (p->base != NULL)
+		(void)scan_maps(p->base, &p->map);
 	p->next = loaded;
 	loaded = p;
 	return p;
@@ -441,7 +467,7 @@ plugin_unref(struct plugin *p)
 		dlclose(p->dl);
 		/* Kept while loaded: see the top of this file. */
 		close(p->fd);
-		if (plugin_mapped(&p->id) == 1)
+		if (plugin_mapped(&p->map) == 1)
 			log_warn("plugin %s (%s) cannot be unloaded: it stays "
 			    "mapped after dlclose (linked -z nodelete or "
 			    "opened RTLD_NODELETE, or it left thread-local "

@@ -24,10 +24,22 @@ struct plugin_id {
 	struct timespec		 mtime;
 };
 
+/*
+ * A loaded object's mapping as /proc/self/maps names it (device and
+ * inode there are the backing file's, which on overlayfs are not what
+ * stat() says).
+ */
+struct plugin_map {
+	unsigned		 major, minor;
+	unsigned long long	 ino;
+	bool			 known;
+};
+
 struct plugin {
 	char			*path;
 	void			*dl;
 	struct plugin_id	 id;	/* of the file loaded */
+	struct plugin_map	 map;	/* of its mapping */
 	/*
 	 * The plugin's descriptor copied into our own layout: members the
 	 * plugin's (older, smaller) struct lacks are NULL.
@@ -88,10 +100,11 @@ int		 plugin_describe(const void *base, char *buf, size_t len);
 void		 plugin_unref(struct plugin *p);
 
 /*
- * Whether the object of identity id is still mapped in this process
- * (/proc/self/maps); -1 if that cannot be read.  Exposed for the tests.
+ * Whether the object whose mapping was m is still mapped in this
+ * process (/proc/self/maps); -1 if that cannot be read or m is not
+ * known.  Exposed for the tests.
  */
-int		 plugin_mapped(const struct plugin_id *id);
+int		 plugin_mapped(const struct plugin_map *m);
 
 /*
  * Check a descriptor against this wsd's ABI.  Returns 0, or -1 with the

@@ -408,6 +408,7 @@ test_copies_by_identity(void **state)
 	char path[256], tmp[256];
 	struct plugin *p, *p2, *q;
 	struct plugin_id id, idq;
+	struct plugin_map mp, mq;
 	struct timespec ts[2];
 
 	(void)state;
@@ -420,7 +421,9 @@ test_copies_by_identity(void **state)
 	assert_ptr_equal(p, p2);
 	assert_int_equal(plugin_identify(path, 1, &id, err, sizeof(err)), 0);
 	assert_true(plugin_is(p, &id));
-	assert_int_equal(plugin_mapped(&id), 1);
+	mp = p->map;
+	assert_true(mp.known);
+	assert_int_equal(plugin_mapped(&mp), 1);
 
 	/* A new version renamed over it (dpkg): a second copy. */
 	copy_file(good, tmp);
@@ -432,13 +435,16 @@ test_copies_by_identity(void **state)
 	assert_ptr_not_equal(q, p);
 	assert_ptr_not_equal(q->dl, p->dl);
 	assert_ptr_not_equal(q->base, p->base);
-	assert_int_equal(plugin_mapped(&idq), 1);
+	mq = q->map;
+	assert_int_equal(plugin_mapped(&mq), 1);
+	assert_false(mq.ino == mp.ino && mq.major == mp.major &&
+	    mq.minor == mp.minor);
 	/* The old copy goes with its last reference, the new one stays. */
 	plugin_unref(p2);
-	assert_int_equal(plugin_mapped(&id), 1);
+	assert_int_equal(plugin_mapped(&mp), 1);
 	plugin_unref(p);
-	assert_int_equal(plugin_mapped(&id), 0);
-	assert_int_equal(plugin_mapped(&idq), 1);
+	assert_int_equal(plugin_mapped(&mp), 0);
+	assert_int_equal(plugin_mapped(&mq), 1);
 	assert_string_equal(q->ops.name, "good");
 
 	/* Changed in place (same inode, new mtime) while loaded: refused. */
@@ -450,7 +456,7 @@ test_copies_by_identity(void **state)
 	assert_null(plugin_load(path, 1, &fake_host, err, sizeof(err)));
 	assert_non_null(strstr(err, "changed in place"));
 	plugin_unref(q);
-	assert_int_equal(plugin_mapped(&idq), 0);
+	assert_int_equal(plugin_mapped(&mq), 0);
 	/* Unloaded, the same file loads again. */
 	q = plugin_load(path, 1, &fake_host, err, sizeof(err));
 	assert_non_null(q);

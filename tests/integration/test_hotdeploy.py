@@ -59,15 +59,27 @@ def reload(d):
     return mark, m.group(0)
 
 
+def mapping_of(pid, path):
+    """The (device, inode) that /proc/pid/maps shows for the mapping of
+    the file now at path (maps' own numbers: on overlayfs they are not
+    what stat() says)."""
+    path = os.path.realpath(path)
+    found = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].rstrip("\n") == path:
+                found.add((parts[3], parts[4]))
+    assert len(found) == 1, (path, found)
+    return found.pop()
+
+
 def mapped(pid, ident):
-    """Whether /proc/pid/maps maps the file of identity (dev, ino)."""
-    dev, ino = ident
-    want = "%02x:%02x" % (os.major(dev), os.minor(dev))
+    """Whether /proc/pid/maps still maps the mapping_of() ident."""
     with open("/proc/%d/maps" % pid) as f:
         for line in f:
             parts = line.split()
-            if len(parts) >= 5 and parts[4] == str(ino) and \
-                    parts[3] == want:
+            if len(parts) >= 5 and (parts[3], parts[4]) == ident:
                 return True
     return False
 
@@ -115,7 +127,8 @@ def test_hot_upgrade():
             ws_a = await W.ws_connect(d.port, "/hot")
             assert await cmd(ws_a, "version") == "A"
             assert await cmd(ws_a, "count") == "count 1"
-            assert mapped(pid, id_a)
+            hot = os.path.join(plugdir, "hot.so")
+            map_a = mapping_of(pid, hot)
 
             id_b = install(plugdir, "b")
             assert id_b != id_a
@@ -131,7 +144,9 @@ def test_hot_upgrade():
             ws_b = await W.ws_connect(d.port, "/hot")
             assert await cmd(ws_b, "version") == "B"
             assert await cmd(ws_b, "count") == "count 1"
-            assert mapped(pid, id_a) and mapped(pid, id_b)
+            map_b = mapping_of(pid, hot)
+            assert map_b != map_a
+            assert mapped(pid, map_a) and mapped(pid, map_b)
             assert not d.find_log(hd("/hot", r"fini version=A"), mark), \
                 "A retired while its client was connected"
 
@@ -141,8 +156,8 @@ def test_hot_upgrade():
                 None, d.wait_log,
                 hd("/hot", r"fini version=A tag=t count=2"),
                 10, mark)
-            await loop.run_in_executor(None, wait_unmapped, pid, id_a)
-            assert mapped(pid, id_b)
+            await loop.run_in_executor(None, wait_unmapped, pid, map_a)
+            assert mapped(pid, map_b)
             assert not d.find_log(r"cannot be unloaded", mark)
 
             # broken new versions are refused, B keeps serving
