@@ -1146,8 +1146,8 @@ conn_free(struct conn *c)
 	topic_conn_closed(c);
 	access_log(c);
 	if (c->status != 0 && c->status != 101)
-		metrics_http(c->rq != NULL && c->rq->route != NULL ?
-		    c->rq->route->metrics : NULL, c->status);
+		metrics_http(c->rq != NULL ? c->rq->route_metrics : NULL,
+		    c->status);
 	if (c->open_called) {
 		TAILQ_REMOVE(&r->conns, c, route_link);
 		r->nconns--;

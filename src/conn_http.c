@@ -301,6 +301,7 @@ handle_request(struct conn *c)
 	if (r != NULL) {
 		c->rq->route = r;
 		c->rq->route_path = g->cfg->routes[i].path;
+		c->rq->route_metrics = r->metrics;	/* the process's */
 		upgrade(c, r);
 		return;
 	}

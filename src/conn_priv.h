@@ -122,11 +122,14 @@ struct conn_request {
 	char			 accept[WS_ACCEPT_LEN + 1];	/* for the 101 */
 	/*
 	 * Matched: wsd_param()'s pattern.  Not referenced: use it only
-	 * while it is c->route.  route_path, its path in c->gen's
-	 * configuration, stays good as long as c (the access log's).
+	 * while it is c->route (a reload may retire it before a refused
+	 * request ends).  route_path, its path in c->gen's configuration,
+	 * and route_metrics, in the process's registry, stay good as long
+	 * as c (the access log's and the metrics').
 	 */
 	struct route		*route;
 	const char		*route_path;
+	struct route_metrics	*route_metrics;
 	/* X-Forwarded-Host from a trusted proxy, into head; or NULL. */
 	const char		*fwd_host;
 	size_t			 fwd_host_len;
