@@ -18,6 +18,7 @@
 
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin.h"
 #include "tls.h"
 #include "workers.h"
@@ -71,14 +72,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct wsd_timer *t = arg;
 	struct route *r = t->route;
 	struct event_base *base = event_get_base(t->ev);
-	uint64_t start = mono_ms();
+	uint64_t start = mono_ms(), t0;
 
 	(void)fd;
 	(void)what;
 	/* The route cannot retire under its own callback. */
 	generation_route_ref(r);
 	t->running = true;
+	t0 = metrics_cb_start();
 	t->fn((struct wsd_route *)r, t->arg);
+	metrics_cb_end(r->metrics, MCB_TIMER, t0);
 	t->running = false;
 	/*
 	 * libevent reckons the next wait from the time it read before this
@@ -227,11 +230,14 @@ run_posts(struct post *p, bool held)
 {
 	struct post *next;
 	struct route *r;
+	uint64_t t0;
 
 	for (; p != NULL; p = next) {
 		next = p->next;
 		r = p->route;
+		t0 = metrics_cb_start();
 		p->fn((struct wsd_route *)r, p->arg);
+		metrics_cb_end(r->metrics, MCB_POST, t0);
 		free(p);
 		if (held)
 			generation_route_unref(r);
@@ -645,6 +651,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	struct wsd_watch *w = arg;
 	struct route *r;
 	int events = 0;
+	uint64_t t0;
 
 	(void)fd;
 	if (what & EV_READ)
@@ -657,7 +664,9 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 	r = w->route;
 	generation_route_ref(r);	/* see timer_cb */
 	w->running = true;
+	t0 = metrics_cb_start();
 	w->fn((struct wsd_route *)r, w->fd, events, w->arg);
+	metrics_cb_end(r->metrics, MCB_WATCH, t0);
 	w->running = false;
 	event_base_update_cache_time(event_get_base(w->ev)); /* see timer_cb */
 	if (w->cancelled)

@@ -439,7 +439,8 @@ route_family(struct mbuf *b, const char *name, const char *type,
 }
 
 static const char *const cb_names[MCB_MAX] = {
-	"handshake", "open", "message", "close", "drain", "ping", "pong"
+	"handshake", "open", "message", "close", "drain", "ping", "pong",
+	"timer", "post", "watch"
 };
 static const char *const refusal_names[MREF_MAX] = {
 	"limit", "per_address", "descriptors", "memory", "timeout",

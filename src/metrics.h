@@ -28,7 +28,7 @@
 /* The plugin callbacks that are timed. */
 enum metrics_cb {
 	MCB_HANDSHAKE, MCB_OPEN, MCB_MESSAGE, MCB_CLOSE, MCB_DRAIN,
-	MCB_PING, MCB_PONG, MCB_MAX
+	MCB_PING, MCB_PONG, MCB_TIMER, MCB_POST, MCB_WATCH, MCB_MAX
 };
 
 /*

@@ -640,6 +640,39 @@ def test_promtool_and_a_real_prometheus():
         d.stop()
 
 
+def test_timers_and_posts_are_timed():
+    """A plugin's timers (clock ticks) and posts (poster's thread) count
+    as callbacks of their route, as its connection callbacks do."""
+    plugins = W.tmpdir()
+    for name in ("clock.so",):
+        os.symlink(os.path.join(W.PLUGIN_DIR, name),
+                   os.path.join(plugins, name))
+    os.symlink(os.path.join(W.TEST_PLUGIN_DIR, "poster.so"),
+               os.path.join(plugins, "poster.so"))
+    d = W.start_daemon(config(workers=1, plugin_dir=plugins, routes=[
+        W.route("/clock", plugin="clock"),
+        W.route("/poster", plugin="poster", settings={"period_ms": 20})]))
+    try:
+        port = metrics_port(d)
+        deadline = time.monotonic() + W.T(10)
+        while True:
+            _, s = scrape(port)
+            timers = val(s, "wsd_plugin_callbacks_total", route="/clock",
+                         callback="timer") or 0
+            posts = val(s, "wsd_plugin_callbacks_total", route="/poster",
+                        callback="post") or 0
+            if timers >= 2 and posts >= 10:
+                break
+            assert time.monotonic() < deadline, (timers, posts)
+            time.sleep(0.2)
+        assert val(s, "wsd_plugin_callback_seconds_total", route="/poster",
+                   callback="post") > 0, s
+        assert val(s, "wsd_plugin_callbacks_total", route="/poster",
+                   callback="timer") in (None, 0), s
+    finally:
+        d.kill()
+
+
 TESTS = [
     test_config_errors_with_file_and_line,
     test_off_unless_configured_and_loopback_by_default,
@@ -651,6 +684,7 @@ TESTS = [
     test_a_stuck_worker_is_reported_missing,
     test_backplane_up_reconnects_not_relayed,
     test_promtool_and_a_real_prometheus,
+    test_timers_and_posts_are_timed,
 ]
 
 if __name__ == "__main__":
