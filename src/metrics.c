@@ -557,7 +557,8 @@ metrics_render(struct mbuf *b, const struct metrics_sys *sys)
 	    "Connections not served, by reason: limit (max_connections), "
 	    "per_address (max_pending_per_address), descriptors (accept "
 	    "failed for want of file descriptors), memory, timeout (no "
-	    "request within handshake_timeout).");
+	    "request within handshake_timeout), proxy_header (no valid "
+	    "PROXY protocol header on a proxy_protocol listener).");
 	for (i = 0; i < MREF_MAX; i++) {
 		snprintf(lab, sizeof(lab), "reason=\"%s\"", refusal_names[i]);
 		sample(b, "wsd_connections_refused_total", lab,
