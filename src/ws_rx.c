@@ -112,6 +112,31 @@ begin_frame(struct ws_rx *rx, const struct ws_rx_limits *lim,
 	return 0;
 }
 
+/*
+ * The whole text frame at p is waited for and avail of its bytes are
+ * here, still masked: check those not checked yet, unmasked into a copy
+ * (the frame is unmasked in place only once it is whole).  Returns 0, or
+ * -1 at the first byte that cannot be UTF-8.
+ */
+static int
+check_waiting(struct ws_rx *rx, const uint8_t *p, size_t avail)
+{
+	uint8_t chunk[256];
+	size_t off = rx->wait_checked, n;
+
+	while (off < avail) {
+		n = avail - off < sizeof(chunk) ? avail - off : sizeof(chunk);
+		memcpy(chunk, p + off, n);
+		ws_mask(chunk, n, rx->fh.mask, off);
+		rx->utf8 = utf8_feed(rx->utf8, chunk, n);
+		if (rx->utf8 == UTF8_REJECT)
+			return -1;
+		off += n;
+	}
+	rx->wait_checked = off;
+	return 0;
+}
+
 size_t
 ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
     const struct ws_rx_limits *lim, const struct ws_rx_ops *ops, void *arg)
@@ -147,6 +172,7 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 			avail -= h->header_len;
 			rx->have_header = true;
 			rx->frame_off = 0;
+			rx->wait_checked = 0;
 		}
 
 		if (ws_opcode_is_control(h->opcode)) {
@@ -172,19 +198,32 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 
 			if (avail < h->payload_len) {
 				if (h->payload_len <= WS_RX_WAIT_MAX) {
+					if (h->opcode == WS_OP_TEXT &&
+					    !rx->msg_z &&
+					    check_waiting(rx, p, avail) == -1) {
+						ops->fail(arg,
+						    WS_CLOSE_INVALID_DATA,
+						    "text message is not UTF-8");
+						return len;
+					}
 					rx->want = mlen - avail;
 					return pos;
 				}
 			} else {
 				bool z = rx->msg_z;
+				size_t done = rx->wait_checked;
 
 				ws_mask(p, mlen, h->mask, 0);
 				if (h->opcode == WS_OP_TEXT && !z &&
-				    !utf8_valid(p, mlen)) {
+				    (done == 0 ? !utf8_valid(p, mlen) :
+				    utf8_feed(rx->utf8, p + done, mlen - done) !=
+				    UTF8_ACCEPT)) {
 					ops->fail(arg, WS_CLOSE_INVALID_DATA,
 					    "text message is not UTF-8");
 					return len;
 				}
+				rx->utf8 = UTF8_ACCEPT;
+				rx->wait_checked = 0;
 				rx->have_header = false;
 				rx->msg_op = 0;
 				rx->msg_z = false;

@@ -76,6 +76,13 @@ struct ws_rx {
 	uint8_t			*msg;
 	size_t			 msg_len, msg_cap;	/* compressed: no msg */
 	size_t			 want;		/* see ws_rx_feed */
+	/*
+	 * A whole text frame waited for (at most WS_RX_WAIT_MAX): how much
+	 * of its payload is already known to be UTF-8 (rx->utf8 is where
+	 * that check stands), so that a client trickling a frame gets its
+	 * 1007 at the first bad byte, not when the frame is complete.
+	 */
+	size_t			 wait_checked;
 	bool			 rsv1_ok;	/* permessage-deflate is on */
 	bool			 msg_z;		/* the message has RSV1 */
 };

@@ -374,6 +374,80 @@ test_utf8_fails_fast_across_fragments(void **state)
 	ws_rx_free(&rx);
 }
 
+/*
+ * A text frame that is waited for whole (at most WS_RX_WAIT_MAX) and
+ * trickles in: the first byte that cannot be UTF-8 fails it at once,
+ * with most of the frame still to come; a frame that is valid in every
+ * prefix is delivered whole, in place, however it was cut.
+ */
+static void
+test_utf8_fails_fast_inside_a_frame(void **state)
+{
+	static uint8_t payload[4000], buf[4100];
+	struct ws_rx rx;
+	struct sink s = { 0 };
+	size_t n, hl, i, step;
+
+	(void)state;
+	for (i = 0; i < sizeof(payload); i += 4)
+		memcpy(payload + i, "\xe2\x82\xac.", 4);	/* "EUR." */
+	payload[1001] = 0xff;		/* inside the 251st character */
+	n = frame(buf, true, WS_OP_TEXT, payload, sizeof(payload));
+	hl = n - sizeof(payload);
+	for (step = 1; step <= 600; step += 599) {
+		size_t off = 0, have = 0, used;
+		uint8_t *pend = malloc(n);
+
+		assert_non_null(pend);
+		memset(&s, 0, sizeof(s));
+		ws_rx_init(&rx);
+		/* Feed until the engine fails; never past byte 1001 + step. */
+		while (s.n == 0) {
+			size_t k = n - off < step ? n - off : step;
+
+			assert_true(off + k <= hl + 1002 + step);
+			memcpy(pend + have, buf + off, k);
+			off += k;
+			have += k;
+			used = ws_rx_feed(&rx, pend, have, &lim, &ops, &s);
+			memmove(pend, pend + used, have - used);
+			have -= used;
+		}
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.ev[0].kind, 'f');
+		assert_int_equal(s.ev[0].code, WS_CLOSE_INVALID_DATA);
+		assert_true(off < n);
+		ws_rx_free(&rx);
+		free(pend);
+	}
+
+	/* Valid throughout: one message, whatever the cuts. */
+	payload[1001] = 0x82;
+	n = frame(buf, true, WS_OP_TEXT, payload, sizeof(payload));
+	for (step = 1; step < n; step = step * 3 + 1) {
+		memset(&s, 0, sizeof(s));
+		ws_rx_init(&rx);
+		feed_chunked(&rx, buf, n, step, &s);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.ev[0].kind, 'm');
+		assert_int_equal(s.ev[0].len, sizeof(payload));
+		assert_memory_equal(s.ev[0].data, payload, sizeof(s.ev[0].data));
+		ws_rx_free(&rx);
+	}
+
+	/* Cut in the middle of a character; the frame ends inside another. */
+	memset(&s, 0, sizeof(s));
+	ws_rx_init(&rx);
+	n = frame(buf, true, WS_OP_TEXT, "ab\xe2\x82\xac" "c\xe2", 7);
+	assert_int_equal(ws_rx_feed(&rx, buf, n - 3, &lim, &ops, &s),
+	    n - 7);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(ws_rx_feed(&rx, buf + n - 7, 7, &lim, &ops, &s), 7);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.ev[0].kind, 'f');
+	ws_rx_free(&rx);
+}
+
 /* A callback that asks to stop gets nothing more from that call. */
 static void
 test_stop(void **state)
@@ -606,6 +680,7 @@ main(void)
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_utf8_fails_fast_across_fragments),
+		cmocka_unit_test(test_utf8_fails_fast_inside_a_frame),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_free_mid_message),
 		cmocka_unit_test(test_rsv1),
