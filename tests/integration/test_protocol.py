@@ -305,6 +305,29 @@ def test_invalid_utf8_in_second_fragment_fails_fast():
         d.kill()
 
 
+def test_invalid_utf8_inside_a_trickled_frame_fails_fast():
+    """A 10 KiB text frame whose 4th byte cannot be UTF-8, sent as its
+    header and first bytes only: 1007 comes without the rest, also when
+    the bad byte arrives in a later read than the header."""
+    d = start()
+    try:
+        for cut in (None, 3):
+            payload = b"abc\xff" + b"x" * (10240 - 4)
+            frame = W.build_frame(W.OP_TEXT, payload)
+            head = len(frame) - len(payload)
+            with W.raw_ws(d.port) as c:
+                if cut is None:
+                    c.send(frame[:head + 4])
+                else:
+                    c.send(frame[:head + cut])
+                    time.sleep(0.2)
+                    c.send(frame[head + cut:head + 4])
+                c.expect_close(1007)
+        W.echo_ok(d.port)
+    finally:
+        d.kill()
+
+
 def test_invalid_utf8_close_reason():
     d = start()
     try:
@@ -548,6 +571,7 @@ TESTS = [
     test_valid_close_codes_echoed,
 ] + UTF8_TESTS + [
     test_invalid_utf8_in_second_fragment_fails_fast,
+    test_invalid_utf8_inside_a_trickled_frame_fails_fast,
     test_invalid_utf8_close_reason,
     test_message_size_limit_single_frame,
     test_message_size_limit_fragmented,
