@@ -1922,23 +1922,23 @@ setting_same(const config_setting_t *a, const config_setting_t *b)
 	}
 }
 
+/*
+ * Every limit a configuration can set, from the table parse_limits()
+ * reads them with, so a limit added there is compared too.
+ */
 static bool
 limits_same(const struct wsd_limits *a, const struct wsd_limits *b)
 {
-	return a->max_message_size == b->max_message_size &&
-	    a->max_fragments == b->max_fragments &&
-	    a->max_head_size == b->max_head_size &&
-	    a->max_headers == b->max_headers &&
-	    a->handshake_timeout_ms == b->handshake_timeout_ms &&
-	    a->idle_timeout_ms == b->idle_timeout_ms &&
-	    a->ping_interval_ms == b->ping_interval_ms &&
-	    a->close_timeout_ms == b->close_timeout_ms &&
-	    a->max_send_buffer == b->max_send_buffer &&
-	    a->send_high_water == b->send_high_water &&
-	    a->max_connections == b->max_connections &&
-	    a->pong_timeout_ms == b->pong_timeout_ms &&
-	    a->max_pending_per_address == b->max_pending_per_address &&
-	    a->max_output_total == b->max_output_total;
+	const struct limit_def *d;
+	size_t i;
+
+	for (i = 0; i < NITEMS(limit_defs); i++) {
+		d = &limit_defs[i];
+		if (memcmp((const char *)a + d->off, (const char *)b + d->off,
+		    d->size) != 0)
+			return false;
+	}
+	return true;
 }
 
 static bool
