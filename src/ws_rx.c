@@ -197,9 +197,14 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 			size_t mlen = (size_t)h->payload_len;
 
 			if (avail < h->payload_len) {
-				if (h->payload_len <= WS_RX_WAIT_MAX) {
+				/*
+				 * A compressed text frame is not waited
+				 * for: its pieces go to part_z below, to be
+				 * inflated and checked as they arrive.
+				 */
+				if (h->payload_len <= WS_RX_WAIT_MAX &&
+				    !(rx->msg_z && h->opcode == WS_OP_TEXT)) {
 					if (h->opcode == WS_OP_TEXT &&
-					    !rx->msg_z &&
 					    check_waiting(rx, p, avail) == -1) {
 						ops->fail(arg,
 						    WS_CLOSE_INVALID_DATA,

@@ -12,7 +12,9 @@
  * the engine's own buffer, which is freed once the message is delivered.
  * A compressed message (permessage-deflate) in fragments or pieces is
  * never gathered: each piece goes to its owner as it arrives, to be
- * inflated and checked there.
+ * inflated and checked there.  A compressed text frame is not waited for
+ * either, whatever its size, so that its first inflated byte that is not
+ * UTF-8 fails it while the rest is still on its way.
  */
 #ifndef WSD_WS_RX_H
 #define WSD_WS_RX_H
@@ -56,8 +58,9 @@ struct ws_rx_ops {
 		    size_t len);
 	/*
 	 * A compressed message that is not whole in one buffer (it is
-	 * fragmented, or a frame larger than WS_RX_WAIT_MAX arriving in
-	 * pieces): its payload unmasked, piece by piece as it arrives,
+	 * fragmented, a text frame arriving in pieces, or another frame
+	 * larger than WS_RX_WAIT_MAX arriving in pieces): its payload
+	 * unmasked, piece by piece as it arrives,
 	 * in order, control frames between fragments going to control
 	 * as usual.  fin comes with the message's last piece, which may
 	 * be empty.  Returns as message does.

@@ -664,6 +664,54 @@ test_compressed_pieces_as_they_come(void **state)
 	assert_int_equal(s.ev[0].len + s.ev[1].len, plen);
 	assert_null(rx.msg);
 	ws_rx_free(&rx);
+
+	/*
+	 * A small compressed text frame is not waited for: the half that
+	 * came goes out now, so that its inflated text can fail at its
+	 * first bad byte.  A binary one is waited for whole, as before,
+	 * and either one whole in the buffer is a message_z.
+	 */
+	for (int op = WS_OP_TEXT; op <= WS_OP_BINARY; op++) {
+		memset(&s, 0, sizeof(s));
+		ws_rx_init(&rx);
+		rx.rsv1_ok = true;
+		memset(pay, 'r', 100);
+		n = frame(buf, true, (uint8_t)op, pay, 100);
+		buf[0] |= WS_RSV1_BIT;
+		off = 2 + 4 + 30;
+		used = ws_rx_feed(&rx, buf, off, &big, &ops, &s);
+		if (op == WS_OP_TEXT) {
+			assert_int_equal(used, off);
+			assert_int_equal(s.n, 1);
+			assert_int_equal(s.ev[0].kind, 'p');
+			assert_int_equal(s.ev[0].code, 0);
+			assert_int_equal(s.ev[0].len, 30);
+			assert_memory_equal(s.ev[0].data, pay, 30);
+			assert_int_equal(ws_rx_feed(&rx, buf + off, n - off,
+			    &big, &ops, &s), n - off);
+			assert_int_equal(s.n, 2);
+			assert_int_equal(s.ev[1].kind, 'p');
+			assert_int_equal(s.ev[1].code, 1);
+			assert_int_equal(s.ev[1].len, 70);
+		} else {
+			assert_int_equal(used, 6);
+			assert_int_equal(s.n, 0);
+			assert_int_equal(rx.want, 70);
+			assert_int_equal(ws_rx_feed(&rx, buf + 6, n - 6, &big,
+			    &ops, &s), n - 6);
+			assert_int_equal(s.n, 1);
+			assert_int_equal(s.ev[0].kind, 'z');
+			assert_int_equal(s.ev[0].len, 100);
+		}
+		assert_null(rx.msg);
+		memset(&s, 0, sizeof(s));
+		n = frame(buf, true, (uint8_t)op, pay, 100);
+		buf[0] |= WS_RSV1_BIT;
+		assert_int_equal(ws_rx_feed(&rx, buf, n, &big, &ops, &s), n);
+		assert_int_equal(s.n, 1);
+		assert_int_equal(s.ev[0].kind, 'z');
+		ws_rx_free(&rx);
+	}
 	free(pay);
 	free(buf);
 }

@@ -329,6 +329,42 @@ def test_invalid_utf8_in_first_fragment_closes_at_once():
         d.stop()
 
 
+def test_invalid_utf8_inside_a_trickled_compressed_frame_fails_fast():
+    """One compressed text frame of about 8 KiB (noise letters, so it
+    stays large) whose inflated text turns bad at its 5th byte, sent as
+    its header and first 1 KiB only: 1007 comes without the rest.  The
+    same frame whole, and a good one trickled, are judged as before."""
+    import random
+    rnd = random.Random(16)
+    noise = bytes(rnd.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 ")
+                  for _ in range(10000))
+    d, c = negotiated()
+    try:
+        z = deflate(b"abcd\xff" + noise)
+        assert len(z) > 4096, len(z)
+        frame = W.build_frame(W.OP_TEXT, z, rsv=4)
+        head = len(frame) - len(z)
+        c.send(frame[:head + 1024])
+        c.expect_close(1007)
+        # Whole, the same frame gets the same 1007.
+        c, r = offer(d.port, "permessage-deflate")
+        c.send(frame)
+        c.expect_close(1007)
+        # A good frame trickled in four reads is delivered whole.
+        c, r = offer(d.port, "permessage-deflate")
+        z = deflate(noise)
+        frame = W.build_frame(W.OP_TEXT, z, rsv=4)
+        step = len(frame) // 4 + 1
+        for i in range(0, len(frame), step):
+            c.send(frame[i:i + step])
+            time.sleep(0.05)
+        op, rsv1, p = read_data(c)
+        assert op == W.OP_TEXT
+        assert (inflate(p) if rsv1 else p) == noise
+    finally:
+        d.stop()
+
+
 def test_fragmented_messages_of_two_connections_at_once():
     """Without context takeover two clients each in the middle of a
     fragmented compressed message: neither borrows the other's stream."""
@@ -738,6 +774,7 @@ if __name__ == "__main__":
         test_corrupt_deflate_data,
         test_invalid_utf8_only_after_inflation,
         test_invalid_utf8_in_first_fragment_closes_at_once,
+        test_invalid_utf8_inside_a_trickled_compressed_frame_fails_fast,
         test_fragmented_messages_of_two_connections_at_once,
         test_bomb_16mib_closed_1009,
         test_bomb_split_over_fragments,
