@@ -1455,7 +1455,11 @@ def test_2000_concurrent_tls_handshakes():
                         pass
         t_all = time.monotonic() - t0
         assert probe is not None
-        r = probe.check(5.0 * CPU_FACTOR)
+        # Served, not dropped: before the 30 s handshake_timeout that
+        # would cut it off.  How long it waited behind the swarm is
+        # printed, not bounded: on a loaded machine (CI runs the suite
+        # two at a time, distcheck under ASan) it took 21 s once.
+        r = probe.check(30)
         errs = [p["err"] for p in peers if p["err"]]
         assert failed == 0, "%d of %d failed: %r" % (failed, n, errs[:5])
         fds = sum(fd_count(p) for p in d.worker_pids())
