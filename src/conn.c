@@ -489,6 +489,9 @@ static void
 deliver(struct conn *c, uint8_t op, uint8_t *data, size_t len)
 {
 	struct route *r = c->route;
+	struct conn_shared *cs = c->srv->cs;
+	const uint8_t *prev_text;
+	size_t prev_len;
 	uint64_t t0;
 
 	c->msgs_in++;
@@ -497,12 +500,21 @@ deliver(struct conn *c, uint8_t op, uint8_t *data, size_t len)
 	r->metrics->bytes_in += len;
 	if (c->state != CONN_OPEN || r->plugin->ops.message == NULL)
 		return;
+	/* Text that ws_rx or the inflater checked: see conn_text_known_valid. */
+	prev_text = cs->rx_text;
+	prev_len = cs->rx_text_len;
+	if (op == WS_OP_TEXT) {
+		cs->rx_text = data;
+		cs->rx_text_len = len;
+	}
 	c->in_cb++;
 	t0 = metrics_cb_start();
 	r->plugin->ops.message(r->state, (struct wsd_conn *)c, op,
 	    len > 0 ? data : (const uint8_t *)"", len);
 	metrics_cb_end(r->metrics, MCB_MESSAGE, t0);
 	c->in_cb--;
+	cs->rx_text = prev_text;
+	cs->rx_text_len = prev_len;
 }
 
 static void

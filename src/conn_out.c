@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -33,6 +34,13 @@
 #define FLUSH_EARLY	(16 * 1024)
 /* Frames up to this payload size are put together on the stack. */
 #define SMALL_FRAME	1024
+/*
+ * A frame at least this large, to a client with nothing queued, is handed
+ * to the kernel at once with its header in one sendmsg(): its payload is
+ * not copied (only what the kernel does not take is queued).  Smaller
+ * ones are queued, so that several in one loop iteration share a write.
+ */
+#define DIRECT_MIN	(8 * 1024)
 
 static void	conn_writecb(evutil_socket_t, short, void *);
 
@@ -104,6 +112,52 @@ broadcast_added(struct conn *c)
 }
 
 /*
+ * A large frame (header hdr[0..hl), payload data[0..len)) to a plain
+ * client with nothing queued: written now, from where it lies, and only
+ * the rest, if the kernel took part of it, is queued (a copy of that
+ * part).  Returns 1 when the frame is sent or its rest queued, 0 when it
+ * was not tried or nothing went out (queue it as usual: a write error
+ * shows in conn_flush), -1 when its rest could not be queued (c is
+ * broken: half a frame is on the wire).
+ */
+static int
+send_direct(struct conn *c, const uint8_t *hdr, size_t hl, const void *data,
+    size_t len)
+{
+	struct iovec iov[2];
+	struct msghdr mh;
+	struct evbuffer *out;
+	ssize_t w;
+	size_t done;
+
+	if (c->ssl != NULL || conn_out_len(c) > 0 || c->wev_added ||
+	    c->wr_shut || c->state == CONN_DEAD)
+		return 0;
+	iov[0].iov_base = (void *)hdr;
+	iov[0].iov_len = hl;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w <= 0)
+		return 0;
+	done = (size_t)w;
+	if (done == hl + len)
+		return 1;
+	if ((out = conn_outbuf(c)) == NULL ||
+	    (done < hl && evbuffer_add(out, hdr + done, hl - done) == -1) ||
+	    evbuffer_add(out, (const uint8_t *)data + (done > hl ? done - hl :
+	    0), len - (done > hl ? done - hl : 0)) == -1) {
+		conn_broken(c, "out of memory in the middle of a frame");
+		return -1;
+	}
+	conn_want_flush(c);
+	return 1;
+}
+
+/*
  * Queue one frame; rsv is ORed into its first byte (WS_RSV1_BIT for a
  * compressed message).  Returns 0, or -1 when it could not be queued;
  * the connection is then failed (1011), or dropped when even a Close
@@ -121,6 +175,13 @@ send_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
 		return -1;
 	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
 	buf[0] |= rsv;
+	if (len >= DIRECT_MIN)
+		switch (send_direct(c, buf, hl, data, len)) {
+		case 1:
+			return 0;
+		case -1:
+			return -1;
+		}
 	if ((out = conn_outbuf(c)) == NULL ||
 	    (len > SMALL_FRAME && evbuffer_expand(out, hl + len) == -1))
 		goto nomem;
@@ -468,7 +529,8 @@ send_one(struct conn *c, int opcode, const void *data, size_t len)
 		return WSD_SEND_DROPPED;
 	if (len > 0 && data == NULL)
 		return WSD_SEND_DROPPED;
-	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+	if (opcode == WSD_TEXT && !conn_text_known_valid(c->srv->cs, data,
+	    len) && !utf8_valid(data, len))
 		return WSD_SEND_DROPPED;
 	lim = conn_limits(c);
 	queued = conn_out_len(c);
@@ -740,7 +802,10 @@ conn_broadcast_except(struct route *r, struct conn *except, int opcode,
 	    (r->nconns == 1 && except != NULL && except->route == r &&
 	    except->open_called))
 		return 0;
-	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+	/* r has a connection: its worker's shared state says what is known. */
+	if (opcode == WSD_TEXT && !conn_text_known_valid(
+	    TAILQ_FIRST(&r->conns)->srv->cs, data, len) &&
+	    !utf8_valid(data, len))
 		return 0;
 	if ((f = shared_frame_new(opcode, data, len)) == NULL)
 		return 0;

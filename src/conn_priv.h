@@ -90,6 +90,15 @@ struct conn_shared {
 	/* permessage-deflate: streams and scratch shared by every conn. */
 	struct pmd_worker	 pmd;
 
+	/*
+	 * The text message being delivered to a plugin, checked as UTF-8
+	 * on its way in: a send of exactly these bytes (an echo, a chat
+	 * line broadcast as it came) is not checked again.  NULL outside
+	 * a delivery.  See conn_text_known_valid().
+	 */
+	const uint8_t		*rx_text;
+	size_t			 rx_text_len;
+
 	/* Every connection by id, for wsd_conn_find(): chained buckets. */
 	struct conn		**byid;
 	size_t			 byid_mask;	/* buckets - 1 */
@@ -331,6 +340,17 @@ conn_count_out(struct conn *c, size_t len)
 	c->bytes_out += len;
 	c->route->metrics->msgs_out++;
 	c->route->metrics->bytes_out += len;
+}
+
+/*
+ * data[0..len) is the text message being delivered right now, which was
+ * checked as UTF-8 when it came (the plugin's view of it is const).
+ */
+static inline bool
+conn_text_known_valid(const struct conn_shared *cs, const void *data,
+    size_t len)
+{
+	return data == cs->rx_text && len == cs->rx_text_len && len > 0;
 }
 
 /* Bytes queued and not yet taken by the kernel. */

@@ -380,7 +380,8 @@ topic_publish(struct route *r, const char *name, int opcode,
 		return -1;
 	if (len > r->conf->limits.max_message_size)
 		return -1;
-	if (opcode == WSD_TEXT && !utf8_valid(data, len))
+	if (opcode == WSD_TEXT && !conn_text_known_valid(srv->cs, data, len) &&
+	    !utf8_valid(data, len))
 		return -1;
 	metrics.publishes++;
 	metrics.deliveries[MSRC_LOCAL]++;

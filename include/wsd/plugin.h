@@ -422,7 +422,10 @@ struct wsd_plugin {
 
 	/*
 	 * One whole message: WSD_TEXT (valid UTF-8, not NUL terminated) or
-	 * WSD_BINARY.
+	 * WSD_BINARY.  data is read-only and valid during the call.  Sent
+	 * back as it is (the same data and len to wsd_send, wsd_broadcast
+	 * or wsd_publish during the call), a text message is not checked
+	 * as UTF-8 a second time.
 	 */
 	void	(*message)(void *state, struct wsd_conn *c, int opcode,
 		    const void *data, size_t len);

@@ -159,6 +159,30 @@ def test_invalid_close_codes_and_sends_refused():
         d.kill()
 
 
+def test_prefix_of_a_text_message_is_still_checked():
+    """A text message is known to be UTF-8 when it came, so an echo of it
+    is not checked again; the same buffer less its last byte (half of
+    an e-acute) is, and is refused by send, broadcast and publish alike,
+    while the whole message and a prefix that is UTF-8 go through."""
+    d = start_mb()
+    try:
+        with W.raw_ws(d.port, "/mb") as c:
+            c.send_text("!cut:caf\u00e9")
+            assert c.read_message() == (W.OP_TEXT, b"cut:-1:0:-1")
+            c.send_text("!cut:cafe!")
+            # wsd_send's echo, then the broadcast's copy to this client
+            assert c.read_message() == (W.OP_TEXT, b"!cut:cafe")
+            assert c.read_message() == (W.OP_TEXT, b"!cut:cafe")
+            assert c.read_message() == (W.OP_TEXT, b"cut:0:1:0")
+            c.send_text("\u00e9t\u00e9")
+            assert c.read_message() == (W.OP_TEXT,
+                                        "\u00e9t\u00e9".encode())
+        echo_ok(d)
+        check_stopped(d)
+    finally:
+        d.kill()
+
+
 def test_flood_in_open_closed_1008():
     """open queues 64 KiB messages until wsd refuses (send buffer limit):
     the client then gets what was queued and a 1008 close."""
@@ -682,6 +706,7 @@ TESTS = [
     test_close_inside_open,
     test_close_twice_and_send_after_close,
     test_invalid_close_codes_and_sends_refused,
+    test_prefix_of_a_text_message_is_still_checked,
     test_flood_in_open_closed_1008,
     test_foreach_and_broadcast_inside_open,
     test_handshake_hook_misuse,

@@ -441,6 +441,18 @@ command(struct mb *m, struct wsd_conn *c, const char *s, size_t len)
 
 		snprintf(reply, sizeof(reply), "sent:%zu", n);
 		send_text(c, reply);
+	} else if (len > 5 && memcmp(s, "!cut:", 5) == 0) {
+		/*
+		 * The message minus its last byte, from the message's own
+		 * buffer, sent back and broadcast: wsd knows the whole
+		 * message is UTF-8, not that a prefix of it is.
+		 */
+		int r = wsd_send(c, WSD_TEXT, s, len - 1);
+		size_t n = wsd_broadcast(m->route, WSD_TEXT, s, len - 1);
+		int p = wsd_publish(m->route, "cut", WSD_TEXT, s, len - 1);
+
+		snprintf(reply, sizeof(reply), "cut:%d:%zu:%d", r, n, p);
+		send_text(c, reply);
 	} else if (IS("!clients")) {
 		snprintf(reply, sizeof(reply), "clients %zu",
 		    wsd_clients(m->route));
