@@ -69,40 +69,77 @@ lead_state(uint8_t c)
 	return UTF8_REJECT;	/* F5..FF */
 }
 
+/*
+ * Where the first byte with its high bit set lies in the 8 bytes of w
+ * (one is): the lowest such byte in memory order.
+ */
+static size_t
+first_high(uint64_t w)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(w & HIGH_BITS) >> 3;
+#else
+	size_t k = 0;
+
+	while (((const uint8_t *)&w)[k] < 0x80)
+		k++;
+	return k;
+#endif
+}
+
 utf8_state
 utf8_feed(utf8_state st, const uint8_t *p, size_t n)
 {
-	uint64_t w;
-	size_t i = 0;
+	const uint8_t *end = p + n;
+	uint64_t w, w2;
 	uint8_t c;
 
 	/* UTF8_REJECT stays put, and so does anything we never hand out. */
 	if (st >= ST_COUNT)
 		return UTF8_REJECT;
 
-	while (i < n) {
-		if (st == UTF8_ACCEPT) {
-			/* Skip runs of ASCII a word at a time. */
-			while (n - i >= 8) {
-				memcpy(&w, p + i, sizeof(w));
-				if ((w & HIGH_BITS) != 0)
-					break;
-				i += 8;
-			}
-			if (i == n)
-				break;
-			c = p[i++];
-			st = lead_state(c);
-			if (st == UTF8_REJECT)
-				return UTF8_REJECT;
-		} else {
-			c = p[i++];
+	for (;;) {
+		/* The rest of a multibyte sequence, a byte at a time. */
+		while (st != UTF8_ACCEPT) {
+			if (p == end)
+				return st;
+			c = *p++;
 			if (c < cont_lo[st] || c > cont_hi[st])
 				return UTF8_REJECT;
 			st = cont_next[st];
 		}
+		/*
+		 * Runs of ASCII 16 bytes, then 8, at a time; a word with a
+		 * high bit skips to that byte.
+		 */
+		while (end - p >= 16) {
+			memcpy(&w, p, sizeof(w));
+			memcpy(&w2, p + 8, sizeof(w2));
+			if (((w | w2) & HIGH_BITS) != 0)
+				break;
+			p += 16;
+		}
+		for (;;) {
+			if (end - p >= 8) {
+				memcpy(&w, p, sizeof(w));
+				if ((w & HIGH_BITS) == 0) {
+					p += 8;
+					continue;
+				}
+				p += first_high(w);
+				break;
+			}
+			while (p < end && *p < 0x80)
+				p++;
+			break;
+		}
+		if (p == end)
+			return UTF8_ACCEPT;
+		/* A lead byte: which sequence, then its continuation. */
+		st = lead_state(*p++);
+		if (st == UTF8_REJECT)
+			return UTF8_REJECT;
 	}
-	return st;
 }
 
 bool
