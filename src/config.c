@@ -21,6 +21,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,51 @@ struct loader {
 	struct problem		*p;
 	size_t			 np;
 	size_t			 nmissing;	/* of them, plugin files */
+	size_t			 nlost;		/* problems without memory */
 };
 
 /* ------------------------------------------------------------ memory */
+
+/*
+ * Out of memory while a configuration loads.  A worker reloads with this
+ * code, and must not die of it: load() sets unwind.jb, oom() frees the
+ * temporaries held (those not yet hung on the configuration) and jumps
+ * back there, and load() frees the partial configuration and fails.
+ * Outside a load, as before, it aborts.
+ */
+#define HELD_MAX	4
+static struct {
+	jmp_buf		*jb;
+	void		*held[HELD_MAX];
+	size_t		 nheld;
+} unwind;
+
+static void __attribute__((noreturn))
+oom(void)
+{
+	while (unwind.nheld > 0)
+		free(unwind.held[--unwind.nheld]);
+	if (unwind.jb != NULL)
+		longjmp(*unwind.jb, 1);
+	abort();
+}
+
+/* Free p if oom() unwinds before let_go(p); LIFO. */
+static void
+hold(void *p)
+{
+	if (unwind.nheld == HELD_MAX)
+		abort();	/* a programming error */
+	unwind.held[unwind.nheld++] = p;
+}
+
+static void
+let_go(void *p)
+{
+	if (unwind.nheld == 0 || unwind.held[unwind.nheld - 1] != p)
+		abort();	/* a programming error */
+	unwind.nheld--;
+}
 
 static void *
 xcalloc(size_t n, size_t size)
@@ -59,7 +102,7 @@ xcalloc(size_t n, size_t size)
 	void *p;
 
 	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
-		abort();
+		oom();
 	return p;
 }
 
@@ -67,7 +110,7 @@ static void *
 xreallocarray(void *p, size_t n, size_t size)
 {
 	if ((p = reallocarray(p, n == 0 ? 1 : n, size)) == NULL)
-		abort();
+		oom();
 	return p;
 }
 
@@ -77,7 +120,7 @@ xstrdup(const char *s)
 	char *d;
 
 	if ((d = strdup(s)) == NULL)
-		abort();
+		oom();
 	return d;
 }
 
@@ -95,17 +138,27 @@ xasprintf(const char *fmt, ...)
 	r = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	if (r == -1)
-		abort();
+		oom();
 	return s;
 }
 
 /* ------------------------------------------------------------ errors */
 
-/* Append an allocated message; e takes ownership. */
+/*
+ * Append an allocated message; e takes ownership.  Without memory the
+ * message is lost (the caller fails anyway): a worker reloading must not
+ * die of a message.
+ */
 static void
 errors_push(struct wsd_errors *e, char *m)
 {
-	e->msg = xreallocarray(e->msg, e->n + 1, sizeof(*e->msg));
+	char **n;
+
+	if ((n = reallocarray(e->msg, e->n + 1, sizeof(*e->msg))) == NULL) {
+		free(m);
+		return;
+	}
+	e->msg = n;
 	e->msg[e->n++] = m;
 }
 
@@ -119,9 +172,8 @@ errors_add(struct wsd_errors *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	r = vasprintf(&m, fmt, ap);
 	va_end(ap);
-	if (r == -1)
-		abort();
-	errors_push(e, m);
+	if (r != -1)
+		errors_push(e, m);
 }
 
 void
@@ -145,7 +197,7 @@ static void problem(struct loader *, const config_setting_t *,
 static void
 problem(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 {
-	struct problem *p;
+	struct problem *p, *np;
 	const char *file = NULL;
 	unsigned int line = 0;
 	va_list ap;
@@ -159,21 +211,36 @@ problem(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 	if (file == NULL)
 		file = ld->c->file;
 
+	/*
+	 * Without memory the problem is only counted (the load fails with
+	 * "out of memory"): problem() is called with temporaries in hand
+	 * everywhere, and must not unwind.
+	 */
+	np = reallocarray(ld->p, ld->np + 1, sizeof(*ld->p));
+	if (np == NULL) {
+		ld->nlost++;
+		return;
+	}
+	ld->p = np;
 	va_start(ap, fmt);
 	r = vasprintf(&m, fmt, ap);
 	va_end(ap);
-	if (r == -1)
-		abort();
-
-	ld->p = xreallocarray(ld->p, ld->np + 1, sizeof(*ld->p));
+	if (r == -1) {
+		ld->nlost++;
+		return;
+	}
 	p = &ld->p[ld->np];
 	p->file = file;
 	p->line = line;
 	p->seq = ld->np;
 	p->rank = 0;
-	p->msg = xasprintf("%s:%u: %s", file, line, m);
-	ld->np++;
+	r = asprintf(&p->msg, "%s:%u: %s", file, line, m);
 	free(m);
+	if (r == -1) {
+		ld->nlost++;
+		return;
+	}
+	ld->np++;
 }
 
 static int
@@ -217,6 +284,11 @@ problems_flush(struct loader *ld, struct wsd_errors *errs)
 	free(ld->p);
 	ld->p = NULL;
 	ld->np = 0;
+	if (ld->nlost > 0) {
+		errors_add(errs, "%s: out of memory", ld->c->file);
+		n += ld->nlost;
+		ld->nlost = 0;
+	}
 	return n;
 }
 
@@ -488,7 +560,9 @@ path_absolute(const char *p)
 
 	if (p[0] == '/' || (cwd = getcwd(NULL, 0)) == NULL)
 		return xstrdup(p);
+	hold(cwd);
 	r = path_join(cwd, p);
+	let_go(cwd);
 	free(cwd);
 	return r;
 }
@@ -500,9 +574,11 @@ file_dir(const char *file)
 	char *tmp, *d, *r;
 
 	tmp = xstrdup(file);
+	hold(tmp);
 	d = dirname(tmp);
 	if ((r = realpath(d, NULL)) == NULL)
 		r = path_absolute(d);
+	let_go(tmp);
 	free(tmp);
 	return r;
 }
@@ -1302,7 +1378,7 @@ route_path_ok(struct loader *ld, const config_setting_t *s, const char *p)
 	}
 	if (pattern_compile(&pat, p, err, sizeof(err)) == -1) {
 		if (errno == ENOMEM)
-			abort();
+			oom();
 		problem(ld, s, "route path '%s': %s", p, err);
 		return false;
 	}
@@ -1470,8 +1546,13 @@ check_route_overlap(struct loader *ld, const config_setting_t **ps)
 	pats = xcalloc(c->nroutes, sizeof(*pats));
 	for (i = 0; i < c->nroutes; i++)
 		if (ps[i] != NULL &&
-		    pattern_compile(&pats[i], c->routes[i].path, NULL, 0) == -1)
-			abort();	/* ENOMEM: route_path_ok() took it */
+		    pattern_compile(&pats[i], c->routes[i].path, NULL, 0) == -1) {
+			/* ENOMEM: route_path_ok() took it */
+			while (i-- > 0)
+				pattern_free(&pats[i]);
+			free(pats);
+			oom();
+		}
 	for (j = 1; j < c->nroutes; j++) {
 		if (ps[j] == NULL)
 			continue;
@@ -1515,6 +1596,7 @@ parse_routes(struct loader *ld, const config_setting_t *root)
 	}
 	n = config_setting_length(s);
 	ps = xcalloc((size_t)n, sizeof(*ps));
+	hold(ps);
 	for (i = 0; i < n; i++) {
 		before = ld->c->nroutes;
 		r = parse_route(ld, config_setting_get_elem(s,
@@ -1524,6 +1606,7 @@ parse_routes(struct loader *ld, const config_setting_t *root)
 			ps[before] = r;
 	}
 	check_route_overlap(ld, ps);
+	let_go(ps);
 	free(ps);
 }
 
@@ -1712,9 +1795,15 @@ check_includes(const char *file, const char *dir, struct wsd_errors *errs,
 		if (*name++ != '"' || (end = strchr(name, '"')) == NULL)
 			continue;	/* a syntax error libconfig will report */
 		*end = '\0';
-		path = name[0] == '/' ? xstrdup(name) :
-		    xasprintf("%s/%s", dir, name);
-		if (stat(path, &st) == -1) {
+		/* Not xstrdup(): line and f are in hand. */
+		if (name[0] == '/')
+			path = strdup(name);
+		else if (asprintf(&path, "%s/%s", dir, name) == -1)
+			path = NULL;
+		if (path == NULL) {
+			errors_add(errs, "%s:%d: out of memory", file, lineno);
+			bad++;
+		} else if (stat(path, &st) == -1) {
 			errors_add(errs, "%s:%d: @include \"%s\": %s", file,
 			    lineno, name, strerror(errno));
 			bad++;
@@ -1733,16 +1822,16 @@ check_includes(const char *file, const char *dir, struct wsd_errors *errs,
 }
 
 static struct wsd_config *
-load(const char *file, const char *plugin_dir_default,
-    struct wsd_errors *errs, bool for_check)
+load_parse(struct loader *ldp, const char *file,
+    const char *plugin_dir_default, struct wsd_errors *errs, bool for_check)
 {
-	struct loader ld;
 	struct wsd_config *c;
 	const config_setting_t *root, *s;
 	const char *efile;
 	int saved;
 
 	c = xcalloc(1, sizeof(*c));
+	ldp->c = c;		/* for load() to free if memory runs out */
 	config_init(&c->cf);
 	c->file = xstrdup(file);
 	c->dir = file_dir(file);
@@ -1774,43 +1863,67 @@ load(const char *file, const char *plugin_dir_default,
 		return NULL;
 	}
 
-	memset(&ld, 0, sizeof(ld));
-	ld.c = c;
 	root = config_root_setting(&c->cf);
 
-	check_keys(&ld, root, top_keys);
+	check_keys(ldp, root, top_keys);
 	/* Global limits first: routes start from them. */
-	if ((s = get_group(&ld, root, "limits")) != NULL)
-		parse_limits(&ld, s, &c->limits, false);
+	if ((s = get_group(ldp, root, "limits")) != NULL)
+		parse_limits(ldp, s, &c->limits, false);
 	pmd_conf_default(&c->compression);
-	if ((s = get_group(&ld, root, "compression")) != NULL)
-		parse_compression(&ld, s, &c->compression);
-	parse_log_level(&ld, root);
-	parse_access_log(&ld, root);
+	if ((s = get_group(ldp, root, "compression")) != NULL)
+		parse_compression(ldp, s, &c->compression);
+	parse_log_level(ldp, root);
+	parse_access_log(ldp, root);
 	c->strict_permissions = true;
 	if ((s = config_setting_get_member(root, "strict_permissions")) != NULL) {
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			problem(&ld, s, "'strict_permissions' must be true or "
+			problem(ldp, s, "'strict_permissions' must be true or "
 			    "false");
 		else
 			c->strict_permissions = config_setting_get_bool(s);
 	}
-	parse_workers(&ld, root);
-	parse_plugin_dir(&ld, root, plugin_dir_default);
-	parse_document_root(&ld, root);
+	parse_workers(ldp, root);
+	parse_plugin_dir(ldp, root, plugin_dir_default);
+	parse_document_root(ldp, root);
 	/* Before the listeners: it is their default. */
-	parse_trusted(&ld, root, &c->trusted, &c->ntrusted);
-	parse_listen(&ld, root);
-	parse_routes(&ld, root);
-	parse_cluster(&ld, root);
-	parse_metrics(&ld, root);
+	parse_trusted(ldp, root, &c->trusted, &c->ntrusted);
+	parse_listen(ldp, root);
+	parse_routes(ldp, root);
+	parse_cluster(ldp, root);
+	parse_metrics(ldp, root);
 
 	/* For a check, missing plugins do not hide the others' errors. */
-	if (problems_flush(&ld, errs) > ld.nmissing || (ld.nmissing > 0 &&
+	if (problems_flush(ldp, errs) > ldp->nmissing || (ldp->nmissing > 0 &&
 	    !for_check)) {
 		config_free(c);
 		return NULL;
 	}
+	return c;
+}
+
+static struct wsd_config *
+load(const char *file, const char *plugin_dir_default,
+    struct wsd_errors *errs, bool for_check)
+{
+	struct loader ld;
+	jmp_buf jb, *outer = unwind.jb;
+	struct wsd_config *c;
+	size_t i;
+
+	memset(&ld, 0, sizeof(ld));
+	if (setjmp(jb) != 0) {
+		/* oom(): what is not on ld.c is freed already. */
+		unwind.jb = outer;
+		for (i = 0; i < ld.np; i++)
+			free(ld.p[i].msg);
+		free(ld.p);
+		config_free(ld.c);
+		errors_add(errs, "%s: out of memory", file);
+		return NULL;
+	}
+	unwind.jb = &jb;
+	c = load_parse(&ld, file, plugin_dir_default, errs, for_check);
+	unwind.jb = outer;
 	return c;
 }
 

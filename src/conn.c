@@ -32,6 +32,7 @@
 #include "accesslog.h"
 #include "addrcount.h"
 #include "conn_priv.h"
+#include "failalloc.h"
 #include "topic.h"
 #include "log.h"
 #include "plugin.h"
@@ -263,7 +264,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	case -1:
 		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
-		evutil_closesocket(fd);
+		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	}
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
@@ -273,7 +274,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		log_warn("out of memory accepting a connection");
 		free(c);
 		addrcount_put(cs->pending, pe);
-		evutil_closesocket(fd);
+		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	}
 	c->pending = pe;
@@ -288,7 +289,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		addrcount_put(cs->pending, pe);
 		SSL_free(c->ssl);
 		free(c);
-		evutil_closesocket(fd);
+		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	}
 	/* Not for AF_UNIX (the fuzzer); TCP answers are small and urgent. */
@@ -341,19 +342,21 @@ conn_answer_plain(evutil_socket_t fd, const char *resp, size_t len)
 			break;
 }
 
+/* A whole 503, a constant: refusing needs no memory. */
+const char conn_503[] = "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 24\r\n"
+    "Retry-After: 5\r\n"
+    "Connection: close\r\n\r\n"
+    "503 Service Unavailable\n";
+const size_t conn_503_len = sizeof(conn_503) - 1;
+
 void
 conn_refuse(struct server *srv, evutil_socket_t fd, bool tls)
 {
-	static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: 24\r\n"
-	    "Retry-After: 5\r\n"
-	    "Connection: close\r\n\r\n"
-	    "503 Service Unavailable\n";
-
 	(void)srv;
 	/* Plain text would only be noise to a TLS client: it sees a close. */
-	conn_answer_plain(fd, tls ? NULL : resp, sizeof(resp) - 1);
+	conn_answer_plain(fd, tls ? NULL : conn_503, conn_503_len);
 	evutil_closesocket(fd);
 }
 
@@ -1196,6 +1199,7 @@ conn_free(struct conn *c)
 	/* The last client of a route no longer current retires it here. */
 	conn_set_route(c, NULL);
 	generation_unref(c->gen);
+	failalloc_gone(c);
 	free(c);
 	server_conn_gone(srv);
 }

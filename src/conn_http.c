@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -32,6 +33,26 @@ respond_error(struct conn *c, int status, const char *extra)
 	c->status = status;
 	if (conn_outbuf(c) != NULL)
 		http_write_error(c->out, status, extra, head_only);
+	conn_linger(c);
+}
+
+/*
+ * Out of memory in the HTTP phase: 503, which a client may retry.  When
+ * nothing is queued before it, the answer is conn_503 written straight to
+ * the socket, so that refusing needs no memory either.
+ */
+static void
+respond_no_memory(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->ssl != NULL || conn_out_len(c) != 0 || c->wr_shut) {
+		respond_error(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
+	c->status = 503;
+	n = send(c->fd, conn_503, conn_503_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)n;
 	conn_linger(c);
 }
 
@@ -150,7 +171,7 @@ upgrade(struct conn *c, struct route *r)
 		}
 	}
 	if (ws_accept_key(up.key, up.key_len, c->rq->accept) == -1) {
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return;
 	}
 	c->rq->path_z = dup_counted(c->rq->req.path, c->rq->req.path_len);
@@ -158,7 +179,7 @@ upgrade(struct conn *c, struct route *r)
 		c->rq->query_z = dup_counted(c->rq->req.query, c->rq->req.query_len);
 	if (c->rq->path_z == NULL ||
 	    (c->rq->req.query != NULL && c->rq->query_z == NULL)) {
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return;
 	}
 	if (r->plugin->ops.handshake != NULL) {
@@ -225,7 +246,7 @@ upgrade_accept(struct conn *c, struct route *r)
 	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
 		/* The plugin accepted: it hears close, with 1011. */
 		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return;
 	}
 	free(c->rq->extra_headers);
@@ -316,7 +337,7 @@ handle_request(struct conn *c)
 		return;
 	}
 	if (conn_outbuf(c) == NULL) {
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return;
 	}
 	c->status = static_respond(c->out, g->cfg->document_root, &c->rq->req,
@@ -364,7 +385,7 @@ conn_read_head(struct conn *c, const uint8_t *buf, size_t len)
 	if (n == 0)
 		return 0;
 	if (c->rq == NULL && new_request(c) == -1) {
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return len;
 	}
 	rq = c->rq;
@@ -389,7 +410,7 @@ conn_read_head(struct conn *c, const uint8_t *buf, size_t len)
 	 */
 	if ((rq->head = malloc((size_t)r)) == NULL) {
 		memset(&rq->req, 0, sizeof(rq->req));
-		respond_error(c, 500, NULL);
+		respond_no_memory(c);
 		return len;
 	}
 	memcpy(rq->head, p, (size_t)r);

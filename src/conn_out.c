@@ -158,6 +158,22 @@ send_direct(struct conn *c, const uint8_t *hdr, size_t hl, const void *data,
 }
 
 /*
+ * No memory to queue a Close frame: with nothing queued before it (and
+ * no TLS record to make), it goes to the socket from the stack, so that
+ * the closing handshake still happens.  -1: it could not.
+ */
+static int
+send_close_direct(struct conn *c, const uint8_t *frame, size_t n)
+{
+	ssize_t w;
+
+	if (c->ssl != NULL || c->wr_shut || conn_out_len(c) != 0)
+		return -1;
+	w = send(c->fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return w == (ssize_t)n ? 0 : -1;
+}
+
+/*
  * Queue one frame; rsv is ORed into its first byte (WS_RSV1_BIT for a
  * compressed message).  Returns 0, or -1 when it could not be queued;
  * the connection is then failed (1011), or dropped when even a Close
@@ -204,9 +220,13 @@ send_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
 	return 0;
 nomem:
 	/* Nothing of this frame is queued: the stream is intact. */
-	if (opcode == WS_OP_CLOSE)
+	if (opcode == WS_OP_CLOSE) {
+		if (len > 0)
+			memcpy(buf + hl, data, len);	/* at most 125 */
+		if (send_close_direct(c, buf, hl + len) == 0)
+			return 0;
 		conn_broken(c, "out of memory for the Close frame");
-	else
+	} else
 		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 	return -1;
 }

@@ -279,6 +279,8 @@ void		 conn_set_close(struct conn *c, int code, const char *reason,
 		    size_t rlen);
 void		 conn_answer_plain(evutil_socket_t fd, const char *resp,
 		    size_t len);
+extern const char conn_503[];
+extern const size_t conn_503_len;
 void		 conn_format_addr(const struct sockaddr *sa, char *buf,
 		    size_t len);
 void		 conn_pending_refused(struct conn_shared *cs,

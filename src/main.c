@@ -16,6 +16,7 @@
 #include "wsd-build.h"
 
 #include "config.h"
+#include "failalloc.h"
 #include "log.h"
 #include "master.h"
 #include "server.h"
@@ -84,6 +85,7 @@ main(int argc, char *argv[])
 	int ch, test = 0, quiet = 0, port = -1, status;
 	size_t i;
 
+	failalloc_init();	/* tests only; before anything allocates */
 	log_init();
 	while ((ch = getopt_long(argc, argv, "c:tqp:Vh", longopts,
 	    NULL)) != -1) {

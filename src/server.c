@@ -20,6 +20,7 @@
 
 #include "backplane.h"
 #include "conn.h"
+#include "failalloc.h"
 #include "generation.h"
 #include "log.h"
 #include "metrics.h"
@@ -148,6 +149,7 @@ accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 	struct tls_server *ts = i >= 0 ? srv->gen->tls[i] : NULL;
 	const struct wsd_listen_conf *lc = i >= 0 ?
 	    &srv->gen->cfg->listen[i] : NULL;
+	struct conn *c;
 
 	if (srv->stopping || srv->retiring) {
 		evutil_closesocket(fd);
@@ -160,7 +162,10 @@ accepted(struct listener *l, int fd, struct sockaddr *sa, socklen_t sl)
 		return;
 	}
 	/* NULL: refused or out of memory, and said so. */
-	if (conn_new(srv, fd, sa, (int)sl, ts, lc) != NULL) {
+	failalloc_accept();
+	c = conn_new(srv, fd, sa, (int)sl, ts, lc);
+	failalloc_owner(c);
+	if (c != NULL) {
 		metrics.accepted++;
 		count_conns(srv);
 	}

@@ -633,7 +633,8 @@ wsd_buffered(struct wsd_conn *c)
 
 /*
  * In handshake: answer with this subprotocol, which must be one the
- * client offered (Sec-WebSocket-Protocol).  Returns 0 or -1.
+ * client offered (Sec-WebSocket-Protocol).  Returns 0 or -1 (not
+ * offered, or no memory).
  */
 static inline int
 wsd_accept_subprotocol(struct wsd_conn *c, const char *name)
@@ -643,7 +644,9 @@ wsd_accept_subprotocol(struct wsd_conn *c, const char *name)
 
 /*
  * In handshake: add a header to the 101 response (e.g. Set-Cookie).
- * name must be a token and value free of CR, LF and NUL.  Returns 0 or -1.
+ * name must be a token and value free of CR, LF and NUL.  Returns 0 or -1
+ * (an invalid header, or no memory: for a valid one, refusing with 503
+ * is the answer that lets the client retry).
  */
 static inline int
 wsd_add_header(struct wsd_conn *c, const char *name, const char *value)

@@ -32,6 +32,7 @@
 struct clock {
 	struct wsd_route	*route;
 	struct wsd_timer	*timer;
+	struct wsd_timer	*backstop;	/* re-arms a failed re-arm */
 	long long		 interval_ms;
 	const char		*format;
 	int			 json;
@@ -158,7 +159,8 @@ tick(struct wsd_route *r, void *arg)
 	wsd_timer_cancel(k->timer);
 	k->timer = wsd_timer_add(r, until_next_tick(k, 1), 0, tick, k);
 	if (k->timer == NULL)
-		wsd_log(r, WSD_LOG_ERR, "cannot re-arm the clock timer");
+		wsd_log(r, WSD_LOG_ERR, "cannot re-arm the clock timer: "
+		    "trying again in %lld ms", k->interval_ms);
 	if (wsd_clients(r) == 0)
 		return;
 	gettimeofday(&tv, NULL);
@@ -166,6 +168,20 @@ tick(struct wsd_route *r, void *arg)
 		wsd_broadcast(r, WSD_TEXT, buf, n);
 		k->ticks++;
 	}
+}
+
+/*
+ * Once an interval: if a tick could not re-arm (no memory for the timer),
+ * arm again, so that one failed allocation costs a tick or two, not the
+ * clock.  Made at init, it needs no memory when it is needed.
+ */
+static void
+backstop(struct wsd_route *r, void *arg)
+{
+	struct clock *k = arg;
+
+	if (k->timer == NULL)
+		k->timer = wsd_timer_add(r, until_next_tick(k, 0), 0, tick, k);
 }
 
 static int
@@ -205,7 +221,11 @@ clock_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 		return -1;
 	}
 	k->timer = wsd_timer_add(r, until_next_tick(k, 0), 0, tick, k);
-	if (k->timer == NULL) {
+	k->backstop = wsd_timer_add(r, (uint64_t)interval,
+	    (uint64_t)interval, backstop, k);
+	if (k->timer == NULL || k->backstop == NULL) {
+		wsd_timer_cancel(k->timer);
+		wsd_timer_cancel(k->backstop);
 		free(k);
 		return -1;
 	}

@@ -12,10 +12,11 @@
  * message    text commands:
  *              clients             -> the decimal wsd_clients()
  *              bcast:<rest>        -> broadcast <rest>, then "sent:<n>"
+ *                                     (none sent: close 1011)
  *              foreach             -> "each" to every client, then
  *                                     "visited:<n>"
  *              timer:<ms>          -> a one-shot timer that broadcasts
- *                                     "fired"
+ *                                     "fired" (no timer: close 1011)
  *              close:<code>:<why>  -> wsd_close(code, why)
  *              closetwice          -> wsd_close twice; the second and a
  *                                     send after it must fail, else "BUG"
@@ -25,6 +26,9 @@
  *                                     reports back-pressure (at most
  *                                     1000), then "bp:<count>"; drain
  *                                     then sends "drained"
+ *              mytimer:<ms>        -> a one-shot timer that sends "fired"
+ *                                     to this client (no timer: close
+ *                                     1011)
  *              slowtimer:<busy>    -> a timer that arms a second one for
  *                                     100 ms later, then keeps the loop
  *                                     busy for <busy> ms; they broadcast
@@ -110,9 +114,10 @@ hooks_handshake(void *state, struct wsd_conn *c)
 	if (wsd_add_header(c, "Set-Cookie",
 	    "session=s123; Path=/; HttpOnly") == -1 ||
 	    wsd_add_header(c, "X-Hook", "yes") == -1) {
-		wsd_log(h->route, WSD_LOG_ERR,
-		    "BUG: wsd_add_header refused a valid header");
-		return 500;
+		/* Valid headers: only memory can have run out. */
+		wsd_log(h->route, WSD_LOG_WARNING,
+		    "wsd_add_header failed: out of memory");
+		return 503;
 	}
 	return 0;
 }
@@ -156,6 +161,16 @@ fire_cb(struct wsd_route *r, void *arg)
 {
 	(void)arg;
 	wsd_broadcast(r, WSD_TEXT, "fired", 5);
+}
+
+/* mytimer: "fired" to the one client that asked, if it is still there. */
+static void
+mine_cb(struct wsd_route *r, void *arg)
+{
+	struct wsd_conn *c = wsd_conn_find(r, (uint64_t)(uintptr_t)arg);
+
+	if (c != NULL)
+		send_text(c, "fired");
 }
 
 static unsigned long long
@@ -253,6 +268,11 @@ command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
 	} else if (starts(m, len, "bcast:")) {
 		size_t n = wsd_broadcast(h->route, WSD_TEXT, m + 6, len - 6);
 
+		/* c itself is a client: none means no memory for the frame. */
+		if (n == 0) {
+			wsd_close(c, 1011, "broadcast failed");
+			return;
+		}
 		snprintf(reply, sizeof(reply), "sent:%zu", n);
 		send_text(c, reply);
 	} else if (len == 7 && memcmp(m, "foreach", 7) == 0) {
@@ -264,7 +284,13 @@ command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
 		unsigned long long ms = strtoull(m + 6, NULL, 10);
 
 		if (wsd_timer_add(h->route, ms, 0, fire_cb, NULL) == NULL)
-			send_text(c, "timer failed");
+			wsd_close(c, 1011, "timer failed");
+	} else if (starts(m, len, "mytimer:")) {
+		unsigned long long ms = strtoull(m + 8, NULL, 10);
+
+		if (wsd_timer_add(h->route, ms, 0, mine_cb,
+		    (void *)(uintptr_t)wsd_conn_id(c)) == NULL)
+			wsd_close(c, 1011, "timer failed");
 	} else if (starts(m, len, "slowtimer:")) {
 		uintptr_t busy = (uintptr_t)strtoul(m + 10, NULL, 10);
 
