@@ -34,7 +34,8 @@ def hooks_routes():
 
 def test_no_memory_after_handshake_accepted():
     """No output buffer for the 101 after the plugin's handshake hook
-    accepted: the client is dropped, the plugin hears close exactly once
+    accepted: the client gets 503 (written without a buffer), the plugin
+    hears close exactly once
     (1011), and the daemon lives on (it removed the connection from a
     route list it was never on)."""
     d = start_faulty("new", routes=hooks_routes())
@@ -43,7 +44,7 @@ def test_no_memory_after_handshake_accepted():
             with W.RawClient(d.port) as c:
                 c.send(c.upgrade_request("/hooks"))
                 rest = c.read_until_eof(timeout=5)
-                assert b"101" not in rest, rest[:80]
+                assert rest.startswith(b"HTTP/1.1 503 "), rest[:80]
         d.wait_log(r"hooks close code=1011", timeout=5)
         time.sleep(0.2)
         closes = re.findall(r"hooks close code=(\d+)", d.log_text())
@@ -54,15 +55,15 @@ def test_no_memory_after_handshake_accepted():
         d.kill()
 
 
-def test_101_not_queued_answers_500():
-    """The 101 cannot be queued: the client gets 500, never an open
+def test_101_not_queued_answers_503():
+    """The 101 cannot be queued: the client gets 503, never an open
     connection without a 101, and the plugin that accepted the handshake
     hears close once."""
     d = start_faulty("printf=101 Switching", routes=hooks_routes())
     try:
         with W.RawClient(d.port) as c:
             c.send(c.upgrade_request("/hooks"))
-            W.expect_http_error(c, 500, timeout=5)
+            W.expect_http_error(c, 503, timeout=5)
         d.wait_log(r"hooks close code=1011", timeout=5)
         assert "faultinject: evbuffer_add_printf" in d.log_text()
         assert len(re.findall(r"hooks close code=", d.log_text())) == 1
@@ -128,7 +129,7 @@ def test_shim_is_loaded():
 TESTS = [
     test_shim_is_loaded,
     test_no_memory_after_handshake_accepted,
-    test_101_not_queued_answers_500,
+    test_101_not_queued_answers_503,
     test_payload_not_queued_no_half_frame,
     test_broadcast_half_sent_drops_the_client,
 ]
