@@ -32,7 +32,6 @@
 struct clock {
 	struct wsd_route	*route;
 	struct wsd_timer	*timer;
-	struct wsd_timer	*backstop;	/* re-arms a failed re-arm */
 	long long		 interval_ms;
 	const char		*format;
 	int			 json;
@@ -146,21 +145,28 @@ static void
 tick(struct wsd_route *r, void *arg)
 {
 	struct clock *k = arg;
+	struct wsd_timer *next;
 	struct timeval tv;
 	char buf[512];
 	size_t n;
 
 	/*
-	 * The handle of the timer that fired stays ours until cancelled:
-	 * let it go (it is freed when this returns), or every tick would
-	 * keep one until fini.  Then re-arm first, for the next boundary
-	 * after this one.
+	 * Re-arm first, for the next boundary after this one, then let the
+	 * timer that fired go (it is freed when this returns), or every
+	 * tick would keep one until fini.  Each timer also repeats once an
+	 * interval: when there is no memory for the next one, the one that
+	 * fired is kept and ticks again an interval later (off the
+	 * boundary until a re-arm works), so that one failed allocation
+	 * does not stop the clock.
 	 */
-	wsd_timer_cancel(k->timer);
-	k->timer = wsd_timer_add(r, until_next_tick(k, 1), 0, tick, k);
-	if (k->timer == NULL)
-		wsd_log(r, WSD_LOG_ERR, "cannot re-arm the clock timer: "
-		    "trying again in %lld ms", k->interval_ms);
+	next = wsd_timer_add(r, until_next_tick(k, 1),
+	    (uint64_t)k->interval_ms, tick, k);
+	if (next != NULL) {
+		wsd_timer_cancel(k->timer);
+		k->timer = next;
+	} else
+		wsd_log(r, WSD_LOG_ERR, "cannot re-arm the clock timer: it "
+		    "ticks again in %lld ms", k->interval_ms);
 	if (wsd_clients(r) == 0)
 		return;
 	gettimeofday(&tv, NULL);
@@ -168,20 +174,6 @@ tick(struct wsd_route *r, void *arg)
 		wsd_broadcast(r, WSD_TEXT, buf, n);
 		k->ticks++;
 	}
-}
-
-/*
- * Once an interval: if a tick could not re-arm (no memory for the timer),
- * arm again, so that one failed allocation costs a tick or two, not the
- * clock.  Made at init, it needs no memory when it is needed.
- */
-static void
-backstop(struct wsd_route *r, void *arg)
-{
-	struct clock *k = arg;
-
-	if (k->timer == NULL)
-		k->timer = wsd_timer_add(r, until_next_tick(k, 0), 0, tick, k);
 }
 
 static int
@@ -220,12 +212,9 @@ clock_init(const struct wsd_host *host, struct wsd_route *r, void **state)
 		free(k);
 		return -1;
 	}
-	k->timer = wsd_timer_add(r, until_next_tick(k, 0), 0, tick, k);
-	k->backstop = wsd_timer_add(r, (uint64_t)interval,
-	    (uint64_t)interval, backstop, k);
-	if (k->timer == NULL || k->backstop == NULL) {
-		wsd_timer_cancel(k->timer);
-		wsd_timer_cancel(k->backstop);
+	k->timer = wsd_timer_add(r, until_next_tick(k, 0),
+	    (uint64_t)k->interval_ms, tick, k);
+	if (k->timer == NULL) {
 		free(k);
 		return -1;
 	}
