@@ -50,7 +50,8 @@
 #define READ_ROUNDS	8
 
 static void	conn_readcb(evutil_socket_t, short, void *);
-static void	conn_timercb(evutil_socket_t, short, void *);
+static void	conn_timercb(struct conn *);
+static void	conn_timerscb(evutil_socket_t, short, void *);
 static void	conn_free(struct conn *);
 static void	arm_keepalive(struct conn *);
 
@@ -64,16 +65,63 @@ conn_now_ms(struct server *srv)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * The timers' clock, in microseconds: exact, unlike conn_now_ms()'s
+ * coarse one, so that a deadline is never seen as due before it is.
+ */
+static uint64_t
+timer_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Arm the server's one timer for the earliest deadline, if it is not. */
+static int
+timers_arm(struct conn_shared *cs)
+{
+	struct theap_node *t = theap_top(&cs->timers);
+	struct timeval tv;
+	uint64_t now, d;
+
+	if (t == NULL) {
+		if (cs->timer_at != 0)
+			evtimer_del(cs->ev_timer);
+		cs->timer_at = 0;
+		return 0;
+	}
+	if (cs->timer_at == t->when)
+		return 0;
+	now = timer_now_us();
+	d = t->when > now ? t->when - now : 0;
+	tv.tv_sec = (time_t)(d / 1000000);
+	tv.tv_usec = (suseconds_t)(d % 1000000);
+	if (evtimer_add(cs->ev_timer, &tv) == -1)
+		return -1;
+	cs->timer_at = t->when;
+	return 0;
+}
+
+/* c's one deadline (it replaces any other) is ms from now. */
 static void
 timer_in(struct conn *c, uint32_t ms)
 {
-	struct timeval tv;
+	struct conn_shared *cs = c->srv->cs;
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
 	/* A connection without its timer could live for ever. */
-	if (evtimer_add(c->timer, &tv) == -1)
+	if (theap_set(&cs->timers, &c->timer,
+	    timer_now_us() + (uint64_t)ms * 1000) == -1 ||
+	    (c->timer.idx == 1 && timers_arm(cs) == -1))
 		conn_broken(c, "cannot arm its timer");
+}
+
+static void
+timer_stop(struct conn *c)
+{
+	/* An earlier ev_timer that finds nothing due just arms again. */
+	theap_del(&c->srv->cs->timers, &c->timer);
 }
 
 static void
@@ -112,9 +160,13 @@ conn_server_init(struct server *srv)
 	    (cs->ev_flush = event_new(srv->base, -1, 0, conn_flushcb,
 	    cs)) == NULL ||
 	    (cs->ev_budget = event_new(srv->base, -1, 0, conn_budgetcb,
+	    cs)) == NULL ||
+	    (cs->ev_timer = evtimer_new(srv->base, conn_timerscb,
 	    cs)) == NULL) {
 		if (cs->ev_flush != NULL)
 			event_free(cs->ev_flush);
+		if (cs->ev_budget != NULL)
+			event_free(cs->ev_budget);
 		addrcount_free(cs->pending);
 		free(cs->rbuf);
 		free(cs);
@@ -124,6 +176,7 @@ conn_server_init(struct server *srv)
 	if ((cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL) {
 		event_free(cs->ev_flush);
 		event_free(cs->ev_budget);
+		event_free(cs->ev_timer);
 		addrcount_free(cs->pending);
 		free(cs->rbuf);
 		free(cs);
@@ -195,6 +248,8 @@ conn_server_fini(struct server *srv)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
 	pmd_worker_free(&cs->pmd);
 	free(cs->byid);
+	theap_free(&cs->timers);
+	event_free(cs->ev_timer);
 	event_free(cs->ev_flush);
 	event_free(cs->ev_budget);
 	addrcount_free(cs->pending);
@@ -239,9 +294,9 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     int socklen, struct tls_server *ts, const struct wsd_listen_conf *lc)
 {
 	/*
-	 * The timer and the read event live in the same allocation, after
-	 * the conn; the write event is only made for a client that once
-	 * did not take all its output at once.
+	 * The read event lives in the same allocation, after the conn (its
+	 * timer is a node in cs->timers); the write event is only made for
+	 * a client that once did not take all its output at once.
 	 */
 	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn_shared *cs = srv->cs;
@@ -267,7 +322,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL ||
+	    (c = calloc(1, sizeof(*c) + evsz)) == NULL ||
 	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
 		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
@@ -279,10 +334,8 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	c->pending = pe;
 	evs = (char *)(c + 1);
 	c->fd = fd;
-	c->timer = (struct event *)(void *)evs;
-	c->rev = (struct event *)(void *)(evs + evsz);
-	if (evtimer_assign(c->timer, srv->base, conn_timercb, c) == -1 ||
-	    event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
+	c->rev = (struct event *)(void *)evs;
+	if (event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
 		log_warn("cannot watch an accepted connection");
 		addrcount_put(cs->pending, pe);
@@ -1008,13 +1061,10 @@ keepalive(struct conn *c)
 	arm_keepalive(c);
 }
 
+/* c's deadline has come (it is no longer in cs->timers). */
 static void
-conn_timercb(evutil_socket_t fd, short what, void *arg)
+conn_timercb(struct conn *c)
 {
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
 	switch (c->state) {
 	case CONN_HTTP:
 		if (c->pp != NULL) {
@@ -1042,6 +1092,33 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		break;
 	}
+}
+
+/*
+ * The server's timer: every connection whose deadline has come, from
+ * the top of a callback like any libevent timer's.  Only those due on
+ * entry (bounded by how many there were), so that a deadline set again
+ * for now by one of them cannot keep the loop here.
+ */
+static void
+conn_timerscb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	struct theap_node *t;
+	uint64_t now = timer_now_us();
+	uint32_t n = cs->timers.n;
+
+	(void)fd;
+	(void)what;
+	cs->timer_at = 0;
+	while (n-- > 0 && (t = theap_top(&cs->timers)) != NULL &&
+	    t->when <= now) {
+		theap_del(&cs->timers, t);
+		conn_timercb((struct conn *)(void *)((char *)t -
+		    offsetof(struct conn, timer)));
+	}
+	if (timers_arm(cs) == -1)
+		log_warn("cannot arm the connections' timer");
 }
 
 static void
@@ -1172,7 +1249,7 @@ conn_free(struct conn *c)
 	byid_remove(srv->cs, c);
 	if (c->flush_queued)
 		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
-	event_del(c->timer);
+	timer_stop(c);
 	event_del(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
@@ -1277,7 +1354,7 @@ conn_opened(struct conn *c, struct route *r)
 	conn_not_pending(c);
 	c->state = CONN_OPEN;
 	c->last_rx_ms = conn_now_ms(c->srv);
-	evtimer_del(c->timer);
+	timer_stop(c);
 	arm_keepalive(c);
 
 	c->open_called = true;

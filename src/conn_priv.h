@@ -37,6 +37,7 @@
 #include "pmd.h"
 #include "route.h"
 #include "server.h"
+#include "theap.h"
 #include "ws_rx.h"
 
 struct evbuffer;
@@ -99,6 +100,15 @@ struct conn_shared {
 	const uint8_t		*rx_text;
 	size_t			 rx_text_len;
 
+	/*
+	 * Every connection's one deadline (handshake, keepalive, close), in
+	 * microseconds of conn.c's timer_now_us(); ev_timer is armed for the
+	 * earliest, at timer_at (0: not armed).
+	 */
+	struct theap		 timers;
+	struct event		*ev_timer;
+	uint64_t		 timer_at;
+
 	/* Every connection by id, for wsd_conn_find(): chained buckets. */
 	struct conn		**byid;
 	size_t			 byid_mask;	/* buckets - 1 */
@@ -151,7 +161,7 @@ struct conn {
 	struct event		*rev;		/* readable (persistent) */
 	struct event		*wev;		/* writable; made when first needed */
 	struct evbuffer		*out;		/* only while output waits */
-	struct event		*timer;
+	struct theap_node	 timer;		/* in cs->timers */
 	uint64_t		 id;
 	struct conn		*id_next;	/* cs->byid chain */
 	enum conn_state		 state;
