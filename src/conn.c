@@ -294,14 +294,17 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     int socklen, struct tls_server *ts, const struct wsd_listen_conf *lc)
 {
 	/*
-	 * The read event lives in the same allocation, after the conn (its
-	 * timer is a node in cs->timers); the write event is only made for
-	 * a client that once did not take all its output at once.
+	 * The read event and the address text live in the same allocation,
+	 * after the conn (its timer is a node in cs->timers); the write
+	 * event is only made for a client that once did not take all its
+	 * output at once.
 	 */
 	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn_shared *cs = srv->cs;
 	struct addrcount_entry *pe;
 	struct conn *c = NULL;
+	char addr[CONN_ADDR_MAX];
+	size_t alen;
 	char *evs;
 	int one = 1;
 
@@ -321,8 +324,10 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return NULL;
 	}
+	format_addr(sa, addr, sizeof(addr));
+	alen = strlen(addr) + 1;
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + evsz)) == NULL ||
+	    (c = calloc(1, sizeof(*c) + evsz + alen)) == NULL ||
 	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
 		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
@@ -335,6 +340,8 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	evs = (char *)(c + 1);
 	c->fd = fd;
 	c->rev = (struct event *)(void *)evs;
+	c->remote = evs + evsz;
+	memcpy(c->remote, addr, alen);
 	if (event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
 		log_warn("cannot watch an accepted connection");
@@ -355,7 +362,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	generation_ref(c->gen);
 	c->start_ms = conn_now_ms(srv);
 	ws_rx_init(&c->rx);
-	format_addr(sa, c->remote, sizeof(c->remote));
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
@@ -423,8 +429,12 @@ conn_set_close(struct conn *c, int code, const char *reason, size_t rlen)
 		memcpy(r, reason, rlen);
 		r[rlen] = '\0';
 	}
-	free(c->close_reason);
-	c->close_reason = r;	/* without memory, no reason */
+	if (c->cold == NULL && (r == NULL || conn_cold(c) == NULL)) {
+		free(r);	/* without memory, no reason */
+		return;
+	}
+	free(c->cold->close_reason);
+	c->cold->close_reason = r;
 }
 
 /*
@@ -623,11 +633,12 @@ handle_pong(struct conn *c, const uint8_t *p, size_t len)
 	int64_t rtt = -1;
 	uint64_t t0;
 
-	if (c->uping != NULL && c->uping->outstanding &&
-	    c->uping->len == len && (len == 0 ||
-	    memcmp(c->uping->data, p, len) == 0)) {
-		c->uping->outstanding = false;
-		rtt = (int64_t)(mono_us() - c->uping->sent_us);
+	struct conn_ping *up = c->cold != NULL ? c->cold->uping : NULL;
+
+	if (up != NULL && up->outstanding && up->len == len && (len == 0 ||
+	    memcmp(up->data, p, len) == 0)) {
+		up->outstanding = false;
+		rtt = (int64_t)(mono_us() - up->sent_us);
 	} else if (c->ping_outstanding && len == 0) {
 		rtt = (int64_t)(conn_now_ms(c->srv) - c->ping_sent_ms) * 1000;
 	}
@@ -933,7 +944,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* A PROXY protocol header comes first, before TLS and HTTP. */
-	if (c->pp != NULL && conn_proxy_read(c) <= 0)
+	if (c->proxy_hdr && conn_proxy_read(c) <= 0)
 		return;
 	c->in_read = true;
 	for (round = 0; round < READ_ROUNDS; round++) {
@@ -1067,7 +1078,7 @@ conn_timercb(struct conn *c)
 {
 	switch (c->state) {
 	case CONN_HTTP:
-		if (c->pp != NULL) {
+		if (c->proxy_hdr) {
 			conn_proxy_timeout(c);
 			conn_free(c);
 			break;
@@ -1140,11 +1151,11 @@ access_log_json(struct conn *c, uint64_t ms)
 	    (uint64_t)ts.tv_nsec / 1000000;
 	r.id = c->id;
 	r.remote = c->remote;
-	r.peer = c->peer;	/* NULL unless behind a proxy */
+	r.peer = conn_peer(c);	/* NULL unless behind a proxy */
 	r.request = c->req_line;
 	r.status = c->status;
 	r.route = route_path;
-	r.subprotocol = c->subprotocol;
+	r.subprotocol = conn_subprotocol(c);
 	r.worker = worker_self.slot != NULL ? worker_self.number : -1;
 	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) :
 	    c->fwd_tls ? "proxy" : NULL;
@@ -1154,7 +1165,7 @@ access_log_json(struct conn *c, uint64_t ms)
 	r.msgs_out = c->msgs_out;
 	r.bytes_out = c->bytes_out;
 	r.close_code = c->close_code;
-	r.close_reason = c->close_reason;
+	r.close_reason = conn_close_reason(c);
 	if ((line = access_json(&r, &len)) == NULL) {
 		log_warn("out of memory writing an access line");
 		return;
@@ -1167,7 +1178,8 @@ static void
 access_log(struct conn *c)
 {
 	uint64_t ms = conn_now_ms(c->srv) - c->start_ms;
-	char who[2 * sizeof(c->remote) + 8];
+	const char *peer = conn_peer(c);
+	char who[2 * CONN_ADDR_MAX + 8];
 	char line[512];
 	int n;
 
@@ -1178,8 +1190,8 @@ access_log(struct conn *c)
 		return;
 	}
 	/* Behind a proxy: "access CLIENT via PEER ..."; else as before. */
-	if (c->peer != NULL)
-		snprintf(who, sizeof(who), "%s via %s", c->remote, c->peer);
+	if (peer != NULL)
+		snprintf(who, sizeof(who), "%s via %s", c->remote, peer);
 	else
 		snprintf(who, sizeof(who), "%s", c->remote);
 	if (c->status == 101)
@@ -1228,7 +1240,7 @@ conn_free(struct conn *c)
 		t0 = metrics_cb_start();
 		r->plugin->ops.close(r->state, (struct wsd_conn *)c,
 		    c->close_code,
-		    c->close_reason != NULL ? c->close_reason : "");
+		    conn_close_reason(c) != NULL ? conn_close_reason(c) : "");
 		metrics_cb_end(r->metrics, MCB_CLOSE, t0);
 		c->in_cb--;
 	}
@@ -1251,16 +1263,13 @@ conn_free(struct conn *c)
 		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
 	timer_stop(c);
 	event_del(c->rev);
-	if (c->wev != NULL)
-		event_free(c->wev);
+	if (c->cold != NULL && c->cold->wev != NULL)
+		event_free(c->cold->wev);
 	c->srv->cs->out_total -= c->out_acct;
 	c->out_acct = 0;
 	conn_outbuf_release(c);
 	SSL_free(c->ssl);
-	free(c->peer_subject);
-	free(c->local);
 	conn_proxy_free(c);
-	free(c->uping);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	conn_free_request(c);
@@ -1268,8 +1277,15 @@ conn_free(struct conn *c)
 	pmd_conn_rx_end(&c->srv->cs->pmd, &c->pmd);
 	pmd_conn_free(&c->pmd);
 	free(c->req_line);
-	free(c->subprotocol);
-	free(c->close_reason);
+	if (c->cold != NULL) {
+		free(c->cold->client);
+		free(c->cold->uping);
+		free(c->cold->close_reason);
+		free(c->cold->subprotocol);
+		free(c->cold->peer_subject);
+		free(c->cold->local);
+		free(c->cold);
+	}
 	/* The last client of a route no longer current retires it here. */
 	conn_set_route(c, NULL);
 	generation_unref(c->gen);
@@ -1392,6 +1408,23 @@ conn_call_drain(struct conn *c)
 		conn_free(c);
 }
 
+struct conn_cold *
+conn_cold(struct conn *c)
+{
+	if (c->cold == NULL)
+		c->cold = calloc(1, sizeof(*c->cold));
+	return c->cold;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
+	const char *tcp = (const char *)(c + 1) + evsz;
+
+	return c->remote != tcp ? tcp : NULL;
+}
+
 const char *
 conn_remote(struct conn *c)
 {
@@ -1408,7 +1441,7 @@ conn_tls(struct conn *c)
 const char *
 conn_peer_subject(struct conn *c)
 {
-	return c->peer_subject;
+	return c->cold != NULL ? c->cold->peer_subject : NULL;
 }
 
 uint64_t
@@ -1475,33 +1508,40 @@ conn_local(struct conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char buf[sizeof(c->remote)];
+	char buf[CONN_ADDR_MAX];
 
-	if (c->local != NULL)
-		return c->local;
+	if (c->cold != NULL && c->cold->local != NULL)
+		return c->cold->local;
+	if (conn_cold(c) == NULL)
+		return NULL;
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == -1)
 		return NULL;
 	format_addr((struct sockaddr *)&ss, buf, sizeof(buf));
-	c->local = strdup(buf);
-	return c->local;
+	c->cold->local = strdup(buf);
+	return c->cold->local;
 }
 
 int
 conn_ping(struct conn *c, const void *data, size_t len)
 {
+	struct conn_ping *up;
+
 	if (c->state != CONN_OPEN || len > WS_CONTROL_MAX ||
 	    (len > 0 && data == NULL))
 		return -1;
-	if (c->uping == NULL && (c->uping = calloc(1, sizeof(*c->uping))) == NULL)
+	if (conn_cold(c) == NULL)
+		return -1;
+	if ((up = c->cold->uping) == NULL &&
+	    (up = c->cold->uping = calloc(1, sizeof(*up))) == NULL)
 		return -1;
 	if (conn_send_frame(c, WS_OP_PING, data, len) == -1)
 		return -1;
-	c->uping->outstanding = true;
-	c->uping->sent_us = mono_us();
-	c->uping->len = (uint8_t)len;
+	up->outstanding = true;
+	up->sent_us = mono_us();
+	up->len = (uint8_t)len;
 	if (len > 0)
-		memcpy(c->uping->data, data, len);
+		memcpy(up->data, data, len);
 	return 0;
 }
 

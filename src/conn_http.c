@@ -219,9 +219,9 @@ upgrade_accept(struct conn *c, struct route *r)
 	    "Sec-WebSocket-Accept: %s\r\n"
 	    "%s%s%s%s"
 	    "%s%s\r\n", c->rq->accept,
-	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
-	    c->subprotocol != NULL ? c->subprotocol : "",
-	    c->subprotocol != NULL ? "\r\n" : "", ext, worker,
+	    conn_subprotocol(c) != NULL ? "Sec-WebSocket-Protocol: " : "",
+	    conn_subprotocol(c) != NULL ? conn_subprotocol(c) : "",
+	    conn_subprotocol(c) != NULL ? "\r\n" : "", ext, worker,
 	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
 		/* The plugin accepted: it hears close, with 1011. */
 		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);
@@ -471,7 +471,7 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 	size_t i;
 
 	if ((!c->in_handshake && !c->hs_pending) || name == NULL ||
-	    c->subprotocol != NULL)
+	    conn_subprotocol(c) != NULL)
 		return -1;
 	one[0] = name;
 	/* It must be one the client offered, in any of its headers. */
@@ -480,7 +480,8 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 		if (http_token_eq(h->name, h->name_len,
 		    "Sec-WebSocket-Protocol") &&
 		    ws_pick_subprotocol(h->value, h->value_len, one, 1) == 0)
-			return (c->subprotocol = strdup(name)) != NULL ? 0 : -1;
+			return conn_cold(c) != NULL && (c->cold->subprotocol =
+			    strdup(name)) != NULL ? 0 : -1;
 	}
 	return -1;
 }
@@ -540,7 +541,7 @@ conn_query(struct conn *c)
 const char *
 conn_subprotocol(struct conn *c)
 {
-	return c->subprotocol;
+	return c->cold != NULL ? c->cold->subprotocol : NULL;
 }
 
 /*

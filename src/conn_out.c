@@ -339,7 +339,7 @@ conn_flush(struct conn *c)
 			return;
 		}
 	} else if (queued == 0 && c->wev_added && !c->tls_read_wants_write) {
-		event_del(c->wev);
+		event_del(c->cold->wev);
 		c->wev_added = false;
 	}
 
@@ -396,10 +396,13 @@ conn_wait_writable(struct conn *c)
 {
 	if (c->wev_added)
 		return 0;
-	if (c->wev == NULL && (c->wev = event_new(c->srv->cs->base, c->fd,
-	    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL)
+	if (conn_cold(c) == NULL)
 		return -1;
-	if (event_add(c->wev, NULL) == -1)
+	if (c->cold->wev == NULL && (c->cold->wev = event_new(
+	    c->srv->cs->base, c->fd, EV_WRITE | EV_PERSIST, conn_writecb,
+	    c)) == NULL)
+		return -1;
+	if (event_add(c->cold->wev, NULL) == -1)
 		return -1;
 	c->wev_added = true;
 	return 0;

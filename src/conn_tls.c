@@ -48,13 +48,15 @@ handshake_done(struct conn *c)
 		metrics.tls_ok[MTLS_OTHER]++;
 		break;
 	}
-	if (SSL_get0_peer_certificate(c->ssl) != NULL)
-		c->peer_subject = tls_peer_subject(c->ssl);
+	/* Without memory for it, as without memory for the subject. */
+	if (SSL_get0_peer_certificate(c->ssl) != NULL &&
+	    conn_cold(c) != NULL)
+		c->cold->peer_subject = tls_peer_subject(c->ssl);
 	log_debug("conn %llu %s: %s %s%s%s%s",
 	    (unsigned long long)c->id, c->remote, SSL_get_version(c->ssl),
 	    SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl) ?
-	    ", resumed" : "", c->peer_subject != NULL ? ", client " : "",
-	    c->peer_subject != NULL ? c->peer_subject : "");
+	    ", resumed" : "", conn_peer_subject(c) != NULL ? ", client " : "",
+	    conn_peer_subject(c) != NULL ? conn_peer_subject(c) : "");
 }
 
 /*
