@@ -289,6 +289,19 @@ conn_not_pending(struct conn *c)
 	c->pending = NULL;
 }
 
+/* Where the read event begins, after the conn (16-byte aligned). */
+static size_t
+ev_offset(void)
+{
+	return (sizeof(struct conn) + 15) & ~(size_t)15;
+}
+
+size_t
+conn_alloc_size(size_t alen)
+{
+	return ev_offset() + event_get_struct_event_size() + alen;
+}
+
 struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     int socklen, struct tls_server *ts, const struct wsd_listen_conf *lc)
@@ -299,13 +312,11 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	 * event is only made for a client that once did not take all its
 	 * output at once.
 	 */
-	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn_shared *cs = srv->cs;
 	struct addrcount_entry *pe;
 	struct conn *c = NULL;
 	char addr[CONN_ADDR_MAX];
 	size_t alen;
-	char *evs;
 	int one = 1;
 
 	(void)socklen;
@@ -327,7 +338,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	format_addr(sa, addr, sizeof(addr));
 	alen = strlen(addr) + 1;
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + evsz + alen)) == NULL ||
+	    (c = calloc(1, conn_alloc_size(alen))) == NULL ||
 	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
 		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
@@ -337,10 +348,9 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	c->pending = pe;
-	evs = (char *)(c + 1);
 	c->fd = fd;
-	c->rev = (struct event *)(void *)evs;
-	c->remote = evs + evsz;
+	c->rev = (struct event *)(void *)((char *)c + ev_offset());
+	c->remote = (char *)c->rev + event_get_struct_event_size();
 	memcpy(c->remote, addr, alen);
 	if (event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
 	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
@@ -1419,8 +1429,8 @@ conn_cold(struct conn *c)
 const char *
 conn_peer(const struct conn *c)
 {
-	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
-	const char *tcp = (const char *)(c + 1) + evsz;
+	const char *tcp = (const char *)c + ev_offset() +
+	    event_get_struct_event_size();
 
 	return c->remote != tcp ? tcp : NULL;
 }

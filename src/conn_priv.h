@@ -277,6 +277,12 @@ struct conn {
 	struct topic_sub	*subs;		/* topic.c's */
 };
 
+/*
+ * The one allocation of a connection whose address text is alen bytes
+ * with its NUL: the conn, its read event, the text.
+ */
+size_t		 conn_alloc_size(size_t alen);
+
 /* c->cold, made now if need be; NULL: no memory. */
 struct conn_cold *conn_cold(struct conn *c);
 
