@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,8 +49,12 @@
 #define BYID_MIN	1024
 /* Reads per readable event, so that one client cannot hog the loop. */
 #define READ_ROUNDS	8
+/* Readable sockets taken from cs->epfd per turn of the loop. */
+#define POLL_BATCH	256
 
 static void	conn_readcb(evutil_socket_t, short, void *);
+static void	conn_pollcb(evutil_socket_t, short, void *);
+static void	conn_actcb(evutil_socket_t, short, void *);
 static void	conn_timercb(struct conn *);
 static void	conn_timerscb(evutil_socket_t, short, void *);
 static void	conn_free(struct conn *);
@@ -155,34 +160,28 @@ conn_server_init(struct server *srv)
 	cs->base = srv->base;
 	TAILQ_INIT(&cs->flushq);
 	cs->flush_gen = 1;	/* a new conn's bcast_gen is 0 */
-	if ((cs->pending = addrcount_new()) == NULL ||
+	cs->byid_mask = BYID_MIN - 1;
+	cs->epfd = -1;
+	srv->cs = cs;
+	if ((cs->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (cs->pending = addrcount_new()) == NULL ||
 	    (cs->rbuf = malloc(RBUF_SIZE)) == NULL ||
+	    (cs->pollv = calloc(POLL_BATCH, sizeof(*cs->pollv))) == NULL ||
+	    (cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL ||
 	    (cs->ev_flush = event_new(srv->base, -1, 0, conn_flushcb,
 	    cs)) == NULL ||
 	    (cs->ev_budget = event_new(srv->base, -1, 0, conn_budgetcb,
 	    cs)) == NULL ||
 	    (cs->ev_timer = evtimer_new(srv->base, conn_timerscb,
-	    cs)) == NULL) {
-		if (cs->ev_flush != NULL)
-			event_free(cs->ev_flush);
-		if (cs->ev_budget != NULL)
-			event_free(cs->ev_budget);
-		addrcount_free(cs->pending);
-		free(cs->rbuf);
-		free(cs);
+	    cs)) == NULL ||
+	    (cs->ev_act = event_new(srv->base, -1, 0, conn_actcb,
+	    cs)) == NULL ||
+	    (cs->ev_poll = event_new(srv->base, cs->epfd,
+	    EV_READ | EV_PERSIST, conn_pollcb, cs)) == NULL ||
+	    event_add(cs->ev_poll, NULL) == -1) {
+		conn_server_fini(srv);
 		return -1;
 	}
-	cs->byid_mask = BYID_MIN - 1;
-	if ((cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL) {
-		event_free(cs->ev_flush);
-		event_free(cs->ev_budget);
-		event_free(cs->ev_timer);
-		addrcount_free(cs->pending);
-		free(cs->rbuf);
-		free(cs);
-		return -1;
-	}
-	srv->cs = cs;
 	return 0;
 }
 
@@ -249,9 +248,19 @@ conn_server_fini(struct server *srv)
 	pmd_worker_free(&cs->pmd);
 	free(cs->byid);
 	theap_free(&cs->timers);
-	event_free(cs->ev_timer);
-	event_free(cs->ev_flush);
-	event_free(cs->ev_budget);
+	if (cs->ev_poll != NULL)
+		event_free(cs->ev_poll);
+	if (cs->ev_act != NULL)
+		event_free(cs->ev_act);
+	if (cs->ev_timer != NULL)
+		event_free(cs->ev_timer);
+	if (cs->ev_flush != NULL)
+		event_free(cs->ev_flush);
+	if (cs->ev_budget != NULL)
+		event_free(cs->ev_budget);
+	if (cs->epfd != -1)
+		close(cs->epfd);
+	free(cs->pollv);
 	addrcount_free(cs->pending);
 	free(cs->rbuf);
 	free(cs);
@@ -289,17 +298,10 @@ conn_not_pending(struct conn *c)
 	c->pending = NULL;
 }
 
-/* Where the read event begins, after the conn (16-byte aligned). */
-static size_t
-ev_offset(void)
-{
-	return (sizeof(struct conn) + 15) & ~(size_t)15;
-}
-
 size_t
 conn_alloc_size(size_t alen)
 {
-	return ev_offset() + event_get_struct_event_size() + alen;
+	return sizeof(struct conn) + alen;
 }
 
 struct conn *
@@ -349,11 +351,10 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	}
 	c->pending = pe;
 	c->fd = fd;
-	c->rev = (struct event *)(void *)((char *)c + ev_offset());
-	c->remote = (char *)c->rev + event_get_struct_event_size();
+	c->srv = srv;
+	c->remote = (char *)(c + 1);
 	memcpy(c->remote, addr, alen);
-	if (event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
+	if (conn_read_watch(c) == -1) {
 		log_warn("cannot watch an accepted connection");
 		addrcount_put(cs->pending, pe);
 		SSL_free(c->ssl);
@@ -364,7 +365,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	/* Not for AF_UNIX (the fuzzer); TCP answers are small and urgent. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->srv = srv;
 	c->id = ++srv->next_id;
 	byid_insert(cs, c);
 	c->state = CONN_HTTP;
@@ -908,7 +908,7 @@ conn_eof(struct conn *c)
 		return -1;
 	}
 	c->rd_eof = true;
-	event_del(c->rev);	/* EOF stays readable: no more reads */
+	conn_read_unwatch(c);	/* EOF stays readable: no more reads */
 	if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
 	    !c->close_rcvd && !c->close_sent)
 		conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
@@ -929,7 +929,7 @@ pending_readable(struct conn *c)
 
 	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
-		event_del(c->rev);
+		conn_read_unwatch(c);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -1019,6 +1019,124 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 	conn_tls_read_more(c);
 	if (c->flush_now || c->flush_queued)
 		conn_flush(c);
+}
+
+int
+conn_read_watch(struct conn *c)
+{
+	struct epoll_event ev;
+
+	if (c->rd_watched)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->srv->cs->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
+		return -1;
+	c->rd_watched = true;
+	return 0;
+}
+
+void
+conn_read_unwatch(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+	int i;
+
+	if (!c->rd_watched)
+		return;
+	epoll_ctl(cs->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->rd_watched = false;
+	/* Not read from later in the batch being run, as libevent does. */
+	for (i = 0; i < cs->npoll; i++)
+		if (cs->pollv[i].data.ptr == c)
+			cs->pollv[i].data.ptr = NULL;
+}
+
+void
+conn_read_activate(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+
+	if (c->act_queued)
+		return;
+	c->act_queued = true;
+	c->act_next = NULL;
+	cs->nact++;
+	if (cs->act_tail != NULL)
+		cs->act_tail->act_next = c;
+	else
+		cs->act = c;
+	cs->act_tail = c;
+	event_active(cs->ev_act, EV_READ, 1);
+}
+
+/* c leaves cs->act (it is being freed). */
+static void
+act_remove(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+	struct conn **pp, *prev = NULL;
+
+	if (!c->act_queued)
+		return;
+	for (pp = &cs->act; *pp != NULL; prev = *pp, pp = &(*pp)->act_next) {
+		if (*pp == c) {
+			*pp = c->act_next;
+			if (cs->act_tail == c)
+				cs->act_tail = prev;
+			cs->nact--;
+			break;
+		}
+	}
+	c->act_queued = false;
+}
+
+/* The sockets epoll says are readable (or have an error, or hung up). */
+static void
+conn_pollcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	struct conn *c;
+	int i, n;
+
+	(void)fd;
+	(void)what;
+	n = epoll_wait(cs->epfd, cs->pollv, POLL_BATCH, 0);
+	cs->npoll = n > 0 ? n : 0;
+	for (i = 0; i < cs->npoll; i++) {
+		if ((c = cs->pollv[i].data.ptr) == NULL)
+			continue;	/* freed, or unwatched, by an earlier one */
+		conn_readcb(c->fd, EV_READ, c);
+	}
+	cs->npoll = 0;
+}
+
+/*
+ * The read callbacks asked for with conn_read_activate(): those queued
+ * on entry (bounded by how many there were), so that one queued again
+ * runs on the next turn of the loop, as with event_active().
+ */
+static void
+conn_actcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	size_t n = cs->nact;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	while (n-- > 0 && (c = cs->act) != NULL) {
+		cs->act = c->act_next;
+		if (cs->act == NULL)
+			cs->act_tail = NULL;
+		cs->nact--;
+		c->act_queued = false;
+		c->act_next = NULL;
+		conn_readcb(c->fd, EV_READ, c);
+	}
+	if (cs->act != NULL)
+		event_active(cs->ev_act, EV_READ, 1);
 }
 
 static void
@@ -1272,7 +1390,8 @@ conn_free(struct conn *c)
 	if (c->flush_queued)
 		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
 	timer_stop(c);
-	event_del(c->rev);
+	conn_read_unwatch(c);
+	act_remove(c);
 	if (c->cold != NULL && c->cold->wev != NULL)
 		event_free(c->cold->wev);
 	c->srv->cs->out_total -= c->out_acct;
@@ -1429,8 +1548,7 @@ conn_cold(struct conn *c)
 const char *
 conn_peer(const struct conn *c)
 {
-	const char *tcp = (const char *)c + ev_offset() +
-	    event_get_struct_event_size();
+	const char *tcp = (const char *)(c + 1);
 
 	return c->remote != tcp ? tcp : NULL;
 }

@@ -251,8 +251,7 @@ conn_hs_finish(struct conn *c, int status, bool timed_out)
 	c->hs_pending = false;
 	if (c->state != CONN_HTTP || r == NULL)
 		return;
-	if (!event_pending(c->rev, EV_READ, NULL))
-		event_add(c->rev, NULL);
+	(void)conn_read_watch(c);	/* no memory: unwatched, as before */
 	if (status == 0) {
 		upgrade_accept(c, r);
 		return;

@@ -374,9 +374,9 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 	/* A TLS read that had to write first can go on now. */
 	if (c->tls_read_wants_write) {
 		c->tls_read_wants_write = false;
-		if (!c->rd_eof && event_add(c->rev, NULL) == -1)
+		if (!c->rd_eof && conn_read_watch(c) == -1)
 			conn_broken(c, "cannot watch for reads");
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 	}
 	conn_flush(c);
 }

@@ -41,6 +41,7 @@
 #include "ws_rx.h"
 
 struct evbuffer;
+struct epoll_event;
 struct addrcount;
 struct addrcount_entry;
 struct conn_pp;
@@ -99,6 +100,23 @@ struct conn_shared {
 	 */
 	const uint8_t		*rx_text;
 	size_t			 rx_text_len;
+
+	/*
+	 * Reads: every connection's socket is in epfd (level-triggered, the
+	 * conn as its data), and ev_poll watches epfd: one struct event for
+	 * all of them, where one each cost 128 bytes and libevent's map of
+	 * descriptors more.  pollv[0..npoll) is the batch being run (an
+	 * entry is voided when its conn goes).  A read callback that must
+	 * run without the socket saying so (TLS data OpenSSL holds) is
+	 * queued on act, run from ev_act.
+	 */
+	int			 epfd;
+	struct event		*ev_poll;
+	struct epoll_event	*pollv;
+	int			 npoll;
+	struct conn		*act, *act_tail;
+	size_t			 nact;
+	struct event		*ev_act;
 
 	/*
 	 * Every connection's one deadline (handshake, keepalive, close), in
@@ -176,14 +194,13 @@ struct conn_cold {
 /*
  * The fields every read and echo touches come first, then the rest;
  * what an idle connection does not need is in cold (or the request, rq,
- * freed once `open` has run).  The read event and the remote address
- * text follow the struct in the same allocation (conn_new).
+ * freed once `open` has run).  The remote address text follows the
+ * struct in the same allocation (conn_new).
  * tests/test_conn_size bounds sizeof(struct conn).
  */
 struct conn {
 	struct server		*srv;		/* srv->cs: what conns share */
 	SSL			*ssl;		/* NULL: plain */
-	struct event		*rev;		/* readable (persistent) */
 	struct evbuffer		*out;		/* only while output waits */
 	struct route		*route;		/* once upgraded; referenced */
 	evutil_socket_t		 fd;
@@ -208,6 +225,8 @@ struct conn {
 	bool			 hs_pending:1;	/* WSD_HANDSHAKE_PENDING: waits
 						   for wsd_handshake_resume() */
 	bool			 proxy_hdr:1;	/* cold->pp is being read */
+	bool			 rd_watched:1;	/* in cs->epfd */
+	bool			 act_queued:1;	/* in cs->act */
 	/* TLS: the handshake is done; a read waits for writability. */
 	bool			 tls_ready:1;
 	bool			 tls_read_wants_write:1;
@@ -252,8 +271,8 @@ struct conn {
 	/*
 	 * The client's address.  Behind a proxy (conn_proxy.c) it is the
 	 * client as the PROXY header or a trusted X-Forwarded-For says
-	 * (cold->client), and the TCP peer (the text after the read event)
-	 * is conn_peer()'s.
+	 * (cold->client), and the TCP peer (the text after the struct) is
+	 * conn_peer()'s.
 	 */
 	char			*remote;
 	/*
@@ -275,13 +294,22 @@ struct conn {
 
 	void			*user;
 	struct topic_sub	*subs;		/* topic.c's */
+	struct conn		*act_next;	/* cs->act */
 };
 
 /*
  * The one allocation of a connection whose address text is alen bytes
- * with its NUL: the conn, its read event, the text.
+ * with its NUL: the conn, then the text.
  */
 size_t		 conn_alloc_size(size_t alen);
+
+/*
+ * Reads (cs->epfd): watch c's socket (0, or -1 without memory), or stop;
+ * have the read callback run once from the loop, readable or not.
+ */
+int		 conn_read_watch(struct conn *c);
+void		 conn_read_unwatch(struct conn *c);
+void		 conn_read_activate(struct conn *c);
 
 /* c->cold, made now if need be; NULL: no memory. */
 struct conn_cold *conn_cold(struct conn *c);

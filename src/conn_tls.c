@@ -71,7 +71,7 @@ wants_write(struct conn *c)
 {
 	if (!c->tls_read_wants_write) {
 		c->tls_read_wants_write = true;
-		event_del(c->rev);
+		conn_read_unwatch(c);
 	}
 	if (conn_wait_writable(c) == -1)
 		conn_broken(c, "cannot wait for writability");
@@ -179,7 +179,7 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		}
 		/* First the data, then (from the loop, at once) the end. */
 		c->tls_end = (int8_t)end;
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 		return (ssize_t)got;
 	}
 	if (got == 0) {
@@ -204,7 +204,7 @@ conn_tls_read_more(struct conn *c)
 {
 	if (c->ssl != NULL && c->state != CONN_DEAD && !c->rd_eof &&
 	    c->tls_ready && c->tls_read_full && SSL_has_pending(c->ssl))
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 }
 
 int
