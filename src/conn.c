@@ -763,7 +763,7 @@ rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
 
 	if (c->state != CONN_OPEN)
 		return c->state == CONN_CLOSING ? 0 : -1;
-	r = pmd_conn_inflate(w, &c->pmd, data, len,
+	r = pmd_conn_inflate(w, c->pmd, data, len,
 	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
 	if (r == PMD_OK)
 		deliver(c, op, w->in.p != NULL ? w->in.p : (uint8_t *)"",
@@ -789,19 +789,19 @@ rx_part_z(void *arg, uint8_t op, uint8_t *data, size_t len, bool fin)
 	enum pmd_result r;
 
 	if (c->state != CONN_OPEN) {
-		pmd_conn_rx_end(w, &c->pmd);
+		pmd_conn_rx_end(w, c->pmd);
 		return c->state == CONN_CLOSING ? 0 : -1;
 	}
-	r = pmd_conn_inflate_part(w, &c->pmd, data, len, fin,
+	r = pmd_conn_inflate_part(w, c->pmd, data, len, fin,
 	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
 	if (r == PMD_OK && !fin)
 		return 0;
 	if (r == PMD_OK)
-		deliver(c, op, c->pmd.rx->out.p != NULL ? c->pmd.rx->out.p :
-		    (uint8_t *)"", c->pmd.rx->out.len);
+		deliver(c, op, c->pmd->rx->out.p != NULL ? c->pmd->rx->out.p :
+		    (uint8_t *)"", c->pmd->rx->out.len);
 	else
 		inflate_failed(c, r);
-	pmd_conn_rx_end(w, &c->pmd);
+	pmd_conn_rx_end(w, c->pmd);
 	return c->state == CONN_OPEN || c->state == CONN_CLOSING ? 0 : -1;
 }
 
@@ -1403,8 +1403,11 @@ conn_free(struct conn *c)
 	free(c->ibuf);
 	conn_free_request(c);
 	ws_rx_free(&c->rx);
-	pmd_conn_rx_end(&c->srv->cs->pmd, &c->pmd);
-	pmd_conn_free(&c->pmd);
+	if (c->pmd != NULL) {
+		pmd_conn_rx_end(&c->srv->cs->pmd, c->pmd);
+		pmd_conn_free(c->pmd);
+		free(c->pmd);
+	}
 	free(c->req_line);
 	if (c->cold != NULL) {
 		free(c->cold->client);

@@ -94,6 +94,7 @@ negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
 	const char *vals[EXT_HEADERS_MAX];
 	size_t lens[EXT_HEADERS_MAX], i, n = 0;
 	char resp[PMD_RESPONSE_MAX];
+	struct pmd_params p;
 
 	hdr[0] = '\0';
 	if (!pc->enabled)
@@ -107,9 +108,12 @@ negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
 			lens[n++] = h->value_len;
 		}
 	}
-	if (!pmd_negotiate(pc, vals, lens, n, &c->pmd.p))
+	/* Without memory for its state, the extension is declined. */
+	if (!pmd_negotiate(pc, vals, lens, n, &p) ||
+	    (c->pmd = calloc(1, sizeof(*c->pmd))) == NULL)
 		return;
-	pmd_response(&c->pmd.p, resp, sizeof(resp));
+	c->pmd->p = p;
+	pmd_response(&c->pmd->p, resp, sizeof(resp));
 	snprintf(hdr, size, "Sec-WebSocket-Extensions: %s\r\n", resp);
 	c->rx.rsv1_ok = true;
 }

@@ -230,13 +230,13 @@ send_message(struct conn *c, uint8_t opcode, const void *data, size_t len)
 	const struct pmd_conf *pc;
 	int r;
 
-	if (!c->pmd.p.on || len < (pc = conn_pmd_conf(c))->min_size)
+	if (c->pmd == NULL || len < (pc = conn_pmd_conf(c))->min_size)
 		return send_frame(c, opcode, 0, data, len);
-	if (pmd_conn_deflate(w, &c->pmd, pc, data, len) != PMD_OK) {
+	if (pmd_conn_deflate(w, c->pmd, pc, data, len) != PMD_OK) {
 		conn_fail(c, WS_CLOSE_INTERNAL, "cannot compress");
 		return -1;
 	}
-	if (c->pmd.p.server_nct && w->out.len >= len)
+	if (c->pmd->p.server_nct && w->out.len >= len)
 		r = send_frame(c, opcode, 0, data, len);
 	else
 		r = send_frame(c, opcode, WS_RSV1_BIT, w->out.p, w->out.len);
@@ -646,13 +646,14 @@ shared_frame_z(struct conn *c, struct shared_frame *f)
 	struct pmd_worker *w = &c->srv->cs->pmd;
 	const struct pmd_conf *pc;
 	struct shared_frame *z;
-	uint8_t wbits = c->pmd.p.server_wbits;
+	uint8_t wbits;
 	size_t hl, n;
 	bool pays;
 
-	if (!c->pmd.p.on || !c->pmd.p.server_nct ||
+	if (c->pmd == NULL || !c->pmd->p.server_nct ||
 	    f->plen < (pc = conn_pmd_conf(c))->min_size)
 		return NULL;
+	wbits = c->pmd->p.server_wbits;
 	for (z = f->z; z != NULL; z = z->znext)
 		if (z->zlevel == pc->level && z->zwbits == wbits &&
 		    z->zmem == pc->mem_level)

@@ -258,8 +258,8 @@ struct conn {
 	size_t			 out_acct;	/* counted in cs->out_total */
 	size_t			 shared_q;	/* queued shared frames, about */
 
-	/* permessage-deflate, if negotiated; streams only while in use. */
-	struct pmd_conn		 pmd;
+	/* permessage-deflate, if negotiated (else NULL). */
+	struct pmd_conn		*pmd;
 
 	uint64_t		 id;
 	struct conn		*id_next;	/* cs->byid chain */
