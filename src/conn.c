@@ -240,11 +240,14 @@ void
 conn_server_fini(struct server *srv)
 {
 	struct conn_shared *cs = srv->cs;
+	size_t i;
 
 	if (cs == NULL)
 		return;
 	while (cs->noutpool > 0)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
+	for (i = 0; i < REQLINE_CACHE; i++)
+		conn_req_line_put(cs->reqlines[i]);
 	pmd_worker_free(&cs->pmd);
 	free(cs->byid);
 	theap_free(&cs->timers);
@@ -372,7 +375,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	generation_ref(c->gen);
 	c->start_ms = conn_now_ms(srv);
 	ws_rx_init(&c->rx);
-	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
 	c->lc = lc;
@@ -1384,7 +1386,6 @@ conn_free(struct conn *c)
 		metrics_closed(r->metrics, c->close_code != 0 ? c->close_code :
 		    WS_CLOSE_ABNORMAL);
 	}
-	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
 	byid_remove(srv->cs, c);
 	if (c->flush_queued)
@@ -1408,7 +1409,7 @@ conn_free(struct conn *c)
 		pmd_conn_free(c->pmd);
 		free(c->pmd);
 	}
-	free(c->req_line);
+	conn_req_line_put(c->req_line);
 	if (c->cold != NULL) {
 		free(c->cold->client);
 		free(c->cold->uping);
@@ -1425,23 +1426,42 @@ conn_free(struct conn *c)
 	server_conn_gone(srv);
 }
 
+struct conn *
+conn_first(struct server *srv)
+{
+	struct conn_shared *cs = srv->cs;
+	size_t i;
+
+	if (cs == NULL || cs->byid_n == 0)
+		return NULL;
+	for (i = 0; i <= cs->byid_mask; i++)
+		if (cs->byid[i] != NULL)
+			return cs->byid[i];
+	return NULL;
+}
+
 void
 conn_shutdown_all(struct server *srv)
 {
+	struct conn_shared *cs = srv->cs;
 	struct conn *c, *next;
+	size_t i;
 
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		switch (c->state) {
-		case CONN_HTTP:
-			conn_free(c);
-			break;
-		case CONN_OPEN:
-			start_close(c, WS_CLOSE_GOING_AWAY,
-			    "server shutting down");
-			break;
-		default:
-			break;
+	/* Freeing c takes it out of its chain; no conn is added meanwhile. */
+	for (i = 0; i <= cs->byid_mask; i++) {
+		for (c = cs->byid[i]; c != NULL; c = next) {
+			next = c->id_next;
+			switch (c->state) {
+			case CONN_HTTP:
+				conn_free(c);
+				break;
+			case CONN_OPEN:
+				start_close(c, WS_CLOSE_GOING_AWAY,
+				    "server shutting down");
+				break;
+			default:
+				break;
+			}
 		}
 	}
 }
@@ -1451,7 +1471,7 @@ conn_abort_all(struct server *srv)
 {
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+	while ((c = conn_first(srv)) != NULL) {
 		c->in_cb = 0;
 		conn_free(c);
 	}

@@ -55,17 +55,70 @@ conn_free_request(struct conn *c)
 	c->rq = NULL;
 }
 
-/* Keep a copy of the request line for the access log. */
+/*
+ * Request lines are kept for the access log, and most connections of a
+ * worker send one of a few ("GET /echo"): those are shared, counted,
+ * from a small cache in cs that keeps the last REQLINE_CACHE distinct
+ * ones (holding a count on each).  A line the cache no longer holds
+ * lives on as long as a connection does.
+ */
+struct reqline {
+	uint32_t		 refs;
+	char			 s[];
+};
+
+static struct reqline *
+reqline_of(const char *s)
+{
+	return (struct reqline *)(void *)(s - offsetof(struct reqline, s));
+}
+
+void
+conn_req_line_put(char *s)
+{
+	struct reqline *rl;
+
+	if (s == NULL)
+		return;
+	rl = reqline_of(s);
+	if (--rl->refs == 0)
+		free(rl);
+}
+
+/* The cached line equal to s, counted once more; or a new one, cached. */
+static char *
+reqline_get(struct conn_shared *cs, const char *s)
+{
+	struct reqline *rl;
+	size_t i, len = strlen(s);
+
+	for (i = 0; i < REQLINE_CACHE; i++) {
+		if (cs->reqlines[i] != NULL && strcmp(cs->reqlines[i], s) == 0) {
+			reqline_of(cs->reqlines[i])->refs++;
+			return cs->reqlines[i];
+		}
+	}
+	if ((rl = malloc(sizeof(*rl) + len + 1)) == NULL)
+		return NULL;
+	memcpy(rl->s, s, len + 1);
+	rl->refs = 2;		/* c's and the cache's */
+	i = cs->reqline_next++ % REQLINE_CACHE;
+	conn_req_line_put(cs->reqlines[i]);
+	cs->reqlines[i] = rl->s;
+	return rl->s;
+}
+
+/* Keep the request line for the access log. */
 static void
 note_request_line(struct conn *c)
 {
-	char m[32], t[256];
+	char m[32], t[256], line[32 + 1 + 256];
 
 	log_escape(m, sizeof(m), c->rq->req.method, c->rq->req.method_len);
 	log_escape(t, sizeof(t), c->rq->req.target, c->rq->req.target_len);
-	free(c->req_line);
-	if (asprintf(&c->req_line, "%s %s", m, t) == -1)
-		c->req_line = NULL;
+	snprintf(line, sizeof(line), "%s %s", m, t);
+	conn_req_line_put(c->req_line);
+	c->req_line = reqline_get(c->srv->cs, line);
 }
 
 static char *

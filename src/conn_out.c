@@ -476,9 +476,10 @@ conn_budgetcb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if ((v = calloc(cs->srv->nconns, sizeof(*v))) == NULL)
 		return;
-	TAILQ_FOREACH(c, &cs->srv->conns, link)
-		if (c->out_acct > 0 && n < cs->srv->nconns)
-			v[n++] = c;
+	for (i = 0; i <= cs->byid_mask; i++)
+		for (c = cs->byid[i]; c != NULL; c = c->id_next)
+			if (c->out_acct > 0 && n < cs->srv->nconns)
+				v[n++] = c;
 	qsort(v, n, sizeof(*v), most_queued_first);
 	peak = cs->out_total;
 	for (i = 0; i < n && cs->out_total > budget; i++) {

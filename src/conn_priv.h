@@ -50,6 +50,8 @@ struct conn_pp;
 #define RBUF_SIZE	(256 * 1024)
 /* Empty output buffers kept for reuse. */
 #define OUTPOOL_MAX	64
+/* Distinct request lines shared by the connections that sent them. */
+#define REQLINE_CACHE	8
 
 enum conn_state {
 	CONN_HTTP,		/* reading the request head */
@@ -127,7 +129,14 @@ struct conn_shared {
 	struct event		*ev_timer;
 	uint64_t		 timer_at;
 
-	/* Every connection by id, for wsd_conn_find(): chained buckets. */
+	/* The last request lines seen (conn_http.c), each counted. */
+	char			*reqlines[REQLINE_CACHE];
+	size_t			 reqline_next;
+
+	/*
+	 * Every connection by id, for wsd_conn_find(): chained buckets.  It
+	 * is the list of every connection too (conn_shutdown_all, budget).
+	 */
 	struct conn		**byid;
 	size_t			 byid_mask;	/* buckets - 1 */
 	size_t			 byid_n;
@@ -244,7 +253,7 @@ struct conn {
 
 	/* Input not yet consumed (the tail of a read). */
 	uint8_t			*ibuf;
-	size_t			 ilen, icap;
+	uint32_t		 ilen, icap;	/* < max_head_size or 2 x WAIT_MAX */
 
 	/* The RFC 6455 receive engine. */
 	struct ws_rx		 rx;
@@ -264,7 +273,6 @@ struct conn {
 	uint64_t		 id;
 	struct conn		*id_next;	/* cs->byid chain */
 	struct generation	*gen;		/* referenced */
-	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
 	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
 	struct theap_node	 timer;		/* in cs->timers */
 
@@ -285,7 +293,7 @@ struct conn {
 	struct addrcount_entry	*pending;
 	/* The request; only kept during the handshake and `open`. */
 	struct conn_request	*rq;
-	char			*req_line;	/* "GET /echo", for the log */
+	char			*req_line;	/* "GET /echo", for the log; shared */
 	struct conn_cold	*cold;		/* NULL until needed */
 
 	/* Keepalive: the last Ping, if outstanding. */
@@ -408,6 +416,8 @@ int		 conn_forwarded(struct conn *c);
 void		 conn_proxy_free(struct conn *c);
 
 /* conn_http.c */
+/* Let go of c->req_line (or NULL); it is counted, maybe shared. */
+void		 conn_req_line_put(char *s);
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
 		    size_t len);
 void		 conn_hs_finish(struct conn *c, int status, bool timed_out);

@@ -23,13 +23,13 @@
 
 #include "conn_priv.h"
 
-/* sizeof(struct conn): 592 before issue 16, 408 after. */
-#define CONN_MAX	408
+/* sizeof(struct conn): 592 before issue 16, 384 after. */
+#define CONN_MAX	384
 /*
  * glibc's chunk for an idle IPv4 connection's one allocation (before
  * issue 16: 864, with a read event and a timer event).
  */
-#define IDLE_CHUNK_MAX	448
+#define IDLE_CHUNK_MAX	416
 /* The longest IPv4 text, with its NUL. */
 #define V4_MAX		sizeof("255.255.255.255:65535")
 
