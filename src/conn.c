@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,9 +50,14 @@
 #define BYID_MIN	1024
 /* Reads per readable event, so that one client cannot hog the loop. */
 #define READ_ROUNDS	8
+/* Readable sockets taken from cs->epfd per turn of the loop. */
+#define POLL_BATCH	256
 
 static void	conn_readcb(evutil_socket_t, short, void *);
-static void	conn_timercb(evutil_socket_t, short, void *);
+static void	conn_pollcb(evutil_socket_t, short, void *);
+static void	conn_actcb(evutil_socket_t, short, void *);
+static void	conn_timercb(struct conn *);
+static void	conn_timerscb(evutil_socket_t, short, void *);
 static void	conn_free(struct conn *);
 static void	arm_keepalive(struct conn *);
 
@@ -65,16 +71,63 @@ conn_now_ms(struct server *srv)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * The timers' clock, in microseconds: exact, unlike conn_now_ms()'s
+ * coarse one, so that a deadline is never seen as due before it is.
+ */
+static uint64_t
+timer_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Arm the server's one timer for the earliest deadline, if it is not. */
+static int
+timers_arm(struct conn_shared *cs)
+{
+	struct theap_node *t = theap_top(&cs->timers);
+	struct timeval tv;
+	uint64_t now, d;
+
+	if (t == NULL) {
+		if (cs->timer_at != 0)
+			evtimer_del(cs->ev_timer);
+		cs->timer_at = 0;
+		return 0;
+	}
+	if (cs->timer_at == t->when)
+		return 0;
+	now = timer_now_us();
+	d = t->when > now ? t->when - now : 0;
+	tv.tv_sec = (time_t)(d / 1000000);
+	tv.tv_usec = (suseconds_t)(d % 1000000);
+	if (evtimer_add(cs->ev_timer, &tv) == -1)
+		return -1;
+	cs->timer_at = t->when;
+	return 0;
+}
+
+/* c's one deadline (it replaces any other) is ms from now. */
 static void
 timer_in(struct conn *c, uint32_t ms)
 {
-	struct timeval tv;
+	struct conn_shared *cs = c->srv->cs;
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
 	/* A connection without its timer could live for ever. */
-	if (evtimer_add(c->timer, &tv) == -1)
+	if (theap_set(&cs->timers, &c->timer,
+	    timer_now_us() + (uint64_t)ms * 1000) == -1 ||
+	    (c->timer.idx == 1 && timers_arm(cs) == -1))
 		conn_broken(c, "cannot arm its timer");
+}
+
+static void
+timer_stop(struct conn *c)
+{
+	/* An earlier ev_timer that finds nothing due just arms again. */
+	theap_del(&c->srv->cs->timers, &c->timer);
 }
 
 static void
@@ -108,29 +161,28 @@ conn_server_init(struct server *srv)
 	cs->base = srv->base;
 	TAILQ_INIT(&cs->flushq);
 	cs->flush_gen = 1;	/* a new conn's bcast_gen is 0 */
-	if ((cs->pending = addrcount_new()) == NULL ||
+	cs->byid_mask = BYID_MIN - 1;
+	cs->epfd = -1;
+	srv->cs = cs;
+	if ((cs->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (cs->pending = addrcount_new()) == NULL ||
 	    (cs->rbuf = malloc(RBUF_SIZE)) == NULL ||
+	    (cs->pollv = calloc(POLL_BATCH, sizeof(*cs->pollv))) == NULL ||
+	    (cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL ||
 	    (cs->ev_flush = event_new(srv->base, -1, 0, conn_flushcb,
 	    cs)) == NULL ||
 	    (cs->ev_budget = event_new(srv->base, -1, 0, conn_budgetcb,
-	    cs)) == NULL) {
-		if (cs->ev_flush != NULL)
-			event_free(cs->ev_flush);
-		addrcount_free(cs->pending);
-		free(cs->rbuf);
-		free(cs);
+	    cs)) == NULL ||
+	    (cs->ev_timer = evtimer_new(srv->base, conn_timerscb,
+	    cs)) == NULL ||
+	    (cs->ev_act = event_new(srv->base, -1, 0, conn_actcb,
+	    cs)) == NULL ||
+	    (cs->ev_poll = event_new(srv->base, cs->epfd,
+	    EV_READ | EV_PERSIST, conn_pollcb, cs)) == NULL ||
+	    event_add(cs->ev_poll, NULL) == -1) {
+		conn_server_fini(srv);
 		return -1;
 	}
-	cs->byid_mask = BYID_MIN - 1;
-	if ((cs->byid = calloc(BYID_MIN, sizeof(*cs->byid))) == NULL) {
-		event_free(cs->ev_flush);
-		event_free(cs->ev_budget);
-		addrcount_free(cs->pending);
-		free(cs->rbuf);
-		free(cs);
-		return -1;
-	}
-	srv->cs = cs;
 	return 0;
 }
 
@@ -189,15 +241,30 @@ void
 conn_server_fini(struct server *srv)
 {
 	struct conn_shared *cs = srv->cs;
+	size_t i;
 
 	if (cs == NULL)
 		return;
 	while (cs->noutpool > 0)
 		evbuffer_free(cs->outpool[--cs->noutpool]);
+	for (i = 0; i < REQLINE_CACHE; i++)
+		conn_req_line_put(cs->reqlines[i]);
 	pmd_worker_free(&cs->pmd);
 	free(cs->byid);
-	event_free(cs->ev_flush);
-	event_free(cs->ev_budget);
+	theap_free(&cs->timers);
+	if (cs->ev_poll != NULL)
+		event_free(cs->ev_poll);
+	if (cs->ev_act != NULL)
+		event_free(cs->ev_act);
+	if (cs->ev_timer != NULL)
+		event_free(cs->ev_timer);
+	if (cs->ev_flush != NULL)
+		event_free(cs->ev_flush);
+	if (cs->ev_budget != NULL)
+		event_free(cs->ev_budget);
+	if (cs->epfd != -1)
+		close(cs->epfd);
+	free(cs->pollv);
 	addrcount_free(cs->pending);
 	free(cs->rbuf);
 	free(cs);
@@ -235,20 +302,27 @@ conn_not_pending(struct conn *c)
 	c->pending = NULL;
 }
 
+size_t
+conn_alloc_size(size_t alen)
+{
+	return sizeof(struct conn) + alen;
+}
+
 struct conn *
 conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
     int socklen, struct tls_server *ts, const struct wsd_listen_conf *lc)
 {
 	/*
-	 * The timer and the read event live in the same allocation, after
-	 * the conn; the write event is only made for a client that once
-	 * did not take all its output at once.
+	 * The read event and the address text live in the same allocation,
+	 * after the conn (its timer is a node in cs->timers); the write
+	 * event is only made for a client that once did not take all its
+	 * output at once.
 	 */
-	size_t evsz = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	struct conn_shared *cs = srv->cs;
 	struct addrcount_entry *pe;
 	struct conn *c = NULL;
-	char *evs;
+	char addr[CONN_ADDR_MAX];
+	size_t alen;
 	int one = 1;
 
 	(void)socklen;
@@ -267,8 +341,10 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		conn_refuse(srv, fd, ts != NULL);
 		return NULL;
 	}
+	format_addr(sa, addr, sizeof(addr));
+	alen = strlen(addr) + 1;
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
-	    (c = calloc(1, sizeof(*c) + 2 * evsz)) == NULL ||
+	    (c = calloc(1, conn_alloc_size(alen))) == NULL ||
 	    (ts != NULL && (c->ssl = tls_server_ssl(ts, fd)) == NULL)) {
 		metrics.refused[MREF_MEMORY]++;
 		log_warn("out of memory accepting a connection");
@@ -278,13 +354,11 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 		return NULL;
 	}
 	c->pending = pe;
-	evs = (char *)(c + 1);
 	c->fd = fd;
-	c->timer = (struct event *)(void *)evs;
-	c->rev = (struct event *)(void *)(evs + evsz);
-	if (evtimer_assign(c->timer, srv->base, conn_timercb, c) == -1 ||
-	    event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c) == -1 || event_add(c->rev, NULL) == -1) {
+	c->srv = srv;
+	c->remote = (char *)(c + 1);
+	memcpy(c->remote, addr, alen);
+	if (conn_read_watch(c) == -1) {
 		log_warn("cannot watch an accepted connection");
 		addrcount_put(cs->pending, pe);
 		SSL_free(c->ssl);
@@ -295,7 +369,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	/* Not for AF_UNIX (the fuzzer); TCP answers are small and urgent. */
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->srv = srv;
 	c->id = ++srv->next_id;
 	byid_insert(cs, c);
 	c->state = CONN_HTTP;
@@ -303,8 +376,6 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	generation_ref(c->gen);
 	c->start_ms = conn_now_ms(srv);
 	ws_rx_init(&c->rx);
-	format_addr(sa, c->remote, sizeof(c->remote));
-	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	timer_in(c, c->gen->cfg->limits.handshake_timeout_ms);
 	c->lc = lc;
@@ -373,8 +444,12 @@ conn_set_close(struct conn *c, int code, const char *reason, size_t rlen)
 		memcpy(r, reason, rlen);
 		r[rlen] = '\0';
 	}
-	free(c->close_reason);
-	c->close_reason = r;	/* without memory, no reason */
+	if (c->cold == NULL && (r == NULL || conn_cold(c) == NULL)) {
+		free(r);	/* without memory, no reason */
+		return;
+	}
+	free(c->cold->close_reason);
+	c->cold->close_reason = r;
 }
 
 /*
@@ -573,11 +648,12 @@ handle_pong(struct conn *c, const uint8_t *p, size_t len)
 	int64_t rtt = -1;
 	uint64_t t0;
 
-	if (c->uping != NULL && c->uping->outstanding &&
-	    c->uping->len == len && (len == 0 ||
-	    memcmp(c->uping->data, p, len) == 0)) {
-		c->uping->outstanding = false;
-		rtt = (int64_t)(mono_us() - c->uping->sent_us);
+	struct conn_ping *up = c->cold != NULL ? c->cold->uping : NULL;
+
+	if (up != NULL && up->outstanding && up->len == len && (len == 0 ||
+	    memcmp(up->data, p, len) == 0)) {
+		up->outstanding = false;
+		rtt = (int64_t)(mono_us() - up->sent_us);
 	} else if (c->ping_outstanding && len == 0) {
 		rtt = (int64_t)(conn_now_ms(c->srv) - c->ping_sent_ms) * 1000;
 	}
@@ -692,7 +768,7 @@ rx_message_z(void *arg, uint8_t op, uint8_t *data, size_t len)
 
 	if (c->state != CONN_OPEN)
 		return c->state == CONN_CLOSING ? 0 : -1;
-	r = pmd_conn_inflate(w, &c->pmd, data, len,
+	r = pmd_conn_inflate(w, c->pmd, data, len,
 	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
 	if (r == PMD_OK)
 		deliver(c, op, w->in.p != NULL ? w->in.p : (uint8_t *)"",
@@ -718,19 +794,19 @@ rx_part_z(void *arg, uint8_t op, uint8_t *data, size_t len, bool fin)
 	enum pmd_result r;
 
 	if (c->state != CONN_OPEN) {
-		pmd_conn_rx_end(w, &c->pmd);
+		pmd_conn_rx_end(w, c->pmd);
 		return c->state == CONN_CLOSING ? 0 : -1;
 	}
-	r = pmd_conn_inflate_part(w, &c->pmd, data, len, fin,
+	r = pmd_conn_inflate_part(w, c->pmd, data, len, fin,
 	    conn_limits(c)->max_message_size, op == WS_OP_TEXT);
 	if (r == PMD_OK && !fin)
 		return 0;
 	if (r == PMD_OK)
-		deliver(c, op, c->pmd.rx->out.p != NULL ? c->pmd.rx->out.p :
-		    (uint8_t *)"", c->pmd.rx->out.len);
+		deliver(c, op, c->pmd->rx->out.p != NULL ? c->pmd->rx->out.p :
+		    (uint8_t *)"", c->pmd->rx->out.len);
 	else
 		inflate_failed(c, r);
-	pmd_conn_rx_end(w, &c->pmd);
+	pmd_conn_rx_end(w, c->pmd);
 	return c->state == CONN_OPEN || c->state == CONN_CLOSING ? 0 : -1;
 }
 
@@ -837,7 +913,7 @@ conn_eof(struct conn *c)
 		return -1;
 	}
 	c->rd_eof = true;
-	event_del(c->rev);	/* EOF stays readable: no more reads */
+	conn_read_unwatch(c);	/* EOF stays readable: no more reads */
 	if ((c->state == CONN_OPEN || c->state == CONN_CLOSING) &&
 	    !c->close_rcvd && !c->close_sent)
 		conn_set_close(c, WS_CLOSE_ABNORMAL, NULL, 0);
@@ -858,7 +934,7 @@ pending_readable(struct conn *c)
 
 	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
-		event_del(c->rev);
+		conn_read_unwatch(c);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
@@ -883,7 +959,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* A PROXY protocol header comes first, before TLS and HTTP. */
-	if (c->pp != NULL && conn_proxy_read(c) <= 0)
+	if (c->proxy_hdr && conn_proxy_read(c) <= 0)
 		return;
 	c->in_read = true;
 	for (round = 0; round < READ_ROUNDS; round++) {
@@ -950,6 +1026,124 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		conn_flush(c);
 }
 
+int
+conn_read_watch(struct conn *c)
+{
+	struct epoll_event ev;
+
+	if (c->rd_watched)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(c->srv->cs->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
+		return -1;
+	c->rd_watched = true;
+	return 0;
+}
+
+void
+conn_read_unwatch(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+	int i;
+
+	if (!c->rd_watched)
+		return;
+	epoll_ctl(cs->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->rd_watched = false;
+	/* Not read from later in the batch being run, as libevent does. */
+	for (i = 0; i < cs->npoll; i++)
+		if (cs->pollv[i].data.ptr == c)
+			cs->pollv[i].data.ptr = NULL;
+}
+
+void
+conn_read_activate(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+
+	if (c->act_queued)
+		return;
+	c->act_queued = true;
+	c->act_next = NULL;
+	cs->nact++;
+	if (cs->act_tail != NULL)
+		cs->act_tail->act_next = c;
+	else
+		cs->act = c;
+	cs->act_tail = c;
+	event_active(cs->ev_act, EV_READ, 1);
+}
+
+/* c leaves cs->act (it is being freed). */
+static void
+act_remove(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+	struct conn **pp, *prev = NULL;
+
+	if (!c->act_queued)
+		return;
+	for (pp = &cs->act; *pp != NULL; prev = *pp, pp = &(*pp)->act_next) {
+		if (*pp == c) {
+			*pp = c->act_next;
+			if (cs->act_tail == c)
+				cs->act_tail = prev;
+			cs->nact--;
+			break;
+		}
+	}
+	c->act_queued = false;
+}
+
+/* The sockets epoll says are readable (or have an error, or hung up). */
+static void
+conn_pollcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	struct conn *c;
+	int i, n;
+
+	(void)fd;
+	(void)what;
+	n = epoll_wait(cs->epfd, cs->pollv, POLL_BATCH, 0);
+	cs->npoll = n > 0 ? n : 0;
+	for (i = 0; i < cs->npoll; i++) {
+		if ((c = cs->pollv[i].data.ptr) == NULL)
+			continue;	/* freed, or unwatched, by an earlier one */
+		conn_readcb(c->fd, EV_READ, c);
+	}
+	cs->npoll = 0;
+}
+
+/*
+ * The read callbacks asked for with conn_read_activate(): those queued
+ * on entry (bounded by how many there were), so that one queued again
+ * runs on the next turn of the loop, as with event_active().
+ */
+static void
+conn_actcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	size_t n = cs->nact;
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	while (n-- > 0 && (c = cs->act) != NULL) {
+		cs->act = c->act_next;
+		if (cs->act == NULL)
+			cs->act_tail = NULL;
+		cs->nact--;
+		c->act_queued = false;
+		c->act_next = NULL;
+		conn_readcb(c->fd, EV_READ, c);
+	}
+	if (cs->act != NULL)
+		event_active(cs->ev_act, EV_READ, 1);
+}
+
 static void
 arm_keepalive(struct conn *c)
 {
@@ -1011,16 +1205,13 @@ keepalive(struct conn *c)
 	arm_keepalive(c);
 }
 
+/* c's deadline has come (it is no longer in cs->timers). */
 static void
-conn_timercb(evutil_socket_t fd, short what, void *arg)
+conn_timercb(struct conn *c)
 {
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
 	switch (c->state) {
 	case CONN_HTTP:
-		if (c->pp != NULL) {
+		if (c->proxy_hdr) {
 			conn_proxy_timeout(c);
 			conn_free(c);
 			break;
@@ -1047,6 +1238,33 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The server's timer: every connection whose deadline has come, from
+ * the top of a callback like any libevent timer's.  Only those due on
+ * entry (bounded by how many there were), so that a deadline set again
+ * for now by one of them cannot keep the loop here.
+ */
+static void
+conn_timerscb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_shared *cs = arg;
+	struct theap_node *t;
+	uint64_t now = timer_now_us();
+	uint32_t n = cs->timers.n;
+
+	(void)fd;
+	(void)what;
+	cs->timer_at = 0;
+	while (n-- > 0 && (t = theap_top(&cs->timers)) != NULL &&
+	    t->when <= now) {
+		theap_del(&cs->timers, t);
+		conn_timercb((struct conn *)(void *)((char *)t -
+		    offsetof(struct conn, timer)));
+	}
+	if (timers_arm(cs) == -1)
+		log_warn("cannot arm the connections' timer");
+}
+
 static void
 access_log_json(struct conn *c, uint64_t ms)
 {
@@ -1066,11 +1284,11 @@ access_log_json(struct conn *c, uint64_t ms)
 	    (uint64_t)ts.tv_nsec / 1000000;
 	r.id = c->id;
 	r.remote = c->remote;
-	r.peer = c->peer;	/* NULL unless behind a proxy */
+	r.peer = conn_peer(c);	/* NULL unless behind a proxy */
 	r.request = c->req_line;
 	r.status = c->status;
 	r.route = route_path;
-	r.subprotocol = c->subprotocol;
+	r.subprotocol = conn_subprotocol(c);
 	r.worker = worker_self.slot != NULL ? worker_self.number : -1;
 	r.tls = c->ssl != NULL ? SSL_get_version(c->ssl) :
 	    c->fwd_tls ? "proxy" : NULL;
@@ -1080,7 +1298,7 @@ access_log_json(struct conn *c, uint64_t ms)
 	r.msgs_out = c->msgs_out;
 	r.bytes_out = c->bytes_out;
 	r.close_code = c->close_code;
-	r.close_reason = c->close_reason;
+	r.close_reason = conn_close_reason(c);
 	if ((line = access_json(&r, &len)) == NULL) {
 		log_warn("out of memory writing an access line");
 		return;
@@ -1093,7 +1311,8 @@ static void
 access_log(struct conn *c)
 {
 	uint64_t ms = conn_now_ms(c->srv) - c->start_ms;
-	char who[2 * sizeof(c->remote) + 8];
+	const char *peer = conn_peer(c);
+	char who[2 * CONN_ADDR_MAX + 8];
 	char line[512];
 	int n;
 
@@ -1104,8 +1323,8 @@ access_log(struct conn *c)
 		return;
 	}
 	/* Behind a proxy: "access CLIENT via PEER ..."; else as before. */
-	if (c->peer != NULL)
-		snprintf(who, sizeof(who), "%s via %s", c->remote, c->peer);
+	if (peer != NULL)
+		snprintf(who, sizeof(who), "%s via %s", c->remote, peer);
 	else
 		snprintf(who, sizeof(who), "%s", c->remote);
 	if (c->status == 101)
@@ -1154,7 +1373,7 @@ conn_free(struct conn *c)
 		t0 = metrics_cb_start();
 		r->plugin->ops.close(r->state, (struct wsd_conn *)c,
 		    c->close_code,
-		    c->close_reason != NULL ? c->close_reason : "");
+		    conn_close_reason(c) != NULL ? conn_close_reason(c) : "");
 		metrics_cb_end(r->metrics, MCB_CLOSE, t0);
 		c->in_cb--;
 	}
@@ -1170,32 +1389,39 @@ conn_free(struct conn *c)
 		metrics_closed(r->metrics, c->close_code != 0 ? c->close_code :
 		    WS_CLOSE_ABNORMAL);
 	}
-	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
 	byid_remove(srv->cs, c);
 	if (c->flush_queued)
 		TAILQ_REMOVE(&c->srv->cs->flushq, c, flush_link);
-	event_del(c->timer);
-	event_del(c->rev);
-	if (c->wev != NULL)
-		event_free(c->wev);
+	timer_stop(c);
+	conn_read_unwatch(c);
+	act_remove(c);
+	if (c->cold != NULL && c->cold->wev != NULL)
+		event_free(c->cold->wev);
 	c->srv->cs->out_total -= c->out_acct;
 	c->out_acct = 0;
 	conn_outbuf_release(c);
 	SSL_free(c->ssl);
-	free(c->peer_subject);
-	free(c->local);
 	conn_proxy_free(c);
-	free(c->uping);
 	evutil_closesocket(c->fd);
 	free(c->ibuf);
 	conn_free_request(c);
 	ws_rx_free(&c->rx);
-	pmd_conn_rx_end(&c->srv->cs->pmd, &c->pmd);
-	pmd_conn_free(&c->pmd);
-	free(c->req_line);
-	free(c->subprotocol);
-	free(c->close_reason);
+	if (c->pmd != NULL) {
+		pmd_conn_rx_end(&c->srv->cs->pmd, c->pmd);
+		pmd_conn_free(c->pmd);
+		free(c->pmd);
+	}
+	conn_req_line_put(c->req_line);
+	if (c->cold != NULL) {
+		free(c->cold->client);
+		free(c->cold->uping);
+		free(c->cold->close_reason);
+		free(c->cold->subprotocol);
+		free(c->cold->peer_subject);
+		free(c->cold->local);
+		free(c->cold);
+	}
 	/* The last client of a route no longer current retires it here. */
 	conn_set_route(c, NULL);
 	generation_unref(c->gen);
@@ -1204,23 +1430,42 @@ conn_free(struct conn *c)
 	server_conn_gone(srv);
 }
 
+struct conn *
+conn_first(struct server *srv)
+{
+	struct conn_shared *cs = srv->cs;
+	size_t i;
+
+	if (cs == NULL || cs->byid_n == 0)
+		return NULL;
+	for (i = 0; i <= cs->byid_mask; i++)
+		if (cs->byid[i] != NULL)
+			return cs->byid[i];
+	return NULL;
+}
+
 void
 conn_shutdown_all(struct server *srv)
 {
+	struct conn_shared *cs = srv->cs;
 	struct conn *c, *next;
+	size_t i;
 
-	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		switch (c->state) {
-		case CONN_HTTP:
-			conn_free(c);
-			break;
-		case CONN_OPEN:
-			start_close(c, WS_CLOSE_GOING_AWAY,
-			    "server shutting down");
-			break;
-		default:
-			break;
+	/* Freeing c takes it out of its chain; no conn is added meanwhile. */
+	for (i = 0; i <= cs->byid_mask; i++) {
+		for (c = cs->byid[i]; c != NULL; c = next) {
+			next = c->id_next;
+			switch (c->state) {
+			case CONN_HTTP:
+				conn_free(c);
+				break;
+			case CONN_OPEN:
+				start_close(c, WS_CLOSE_GOING_AWAY,
+				    "server shutting down");
+				break;
+			default:
+				break;
+			}
 		}
 	}
 }
@@ -1230,7 +1475,7 @@ conn_abort_all(struct server *srv)
 {
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+	while ((c = conn_first(srv)) != NULL) {
 		c->in_cb = 0;
 		conn_free(c);
 	}
@@ -1281,7 +1526,7 @@ conn_opened(struct conn *c, struct route *r)
 	conn_not_pending(c);
 	c->state = CONN_OPEN;
 	c->last_rx_ms = conn_now_ms(c->srv);
-	evtimer_del(c->timer);
+	timer_stop(c);
 	arm_keepalive(c);
 
 	c->open_called = true;
@@ -1319,6 +1564,22 @@ conn_call_drain(struct conn *c)
 		conn_free(c);
 }
 
+struct conn_cold *
+conn_cold(struct conn *c)
+{
+	if (c->cold == NULL)
+		c->cold = calloc(1, sizeof(*c->cold));
+	return c->cold;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+	const char *tcp = (const char *)(c + 1);
+
+	return c->remote != tcp ? tcp : NULL;
+}
+
 const char *
 conn_remote(struct conn *c)
 {
@@ -1335,7 +1596,7 @@ conn_tls(struct conn *c)
 const char *
 conn_peer_subject(struct conn *c)
 {
-	return c->peer_subject;
+	return c->cold != NULL ? c->cold->peer_subject : NULL;
 }
 
 uint64_t
@@ -1402,33 +1663,40 @@ conn_local(struct conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char buf[sizeof(c->remote)];
+	char buf[CONN_ADDR_MAX];
 
-	if (c->local != NULL)
-		return c->local;
+	if (c->cold != NULL && c->cold->local != NULL)
+		return c->cold->local;
+	if (conn_cold(c) == NULL)
+		return NULL;
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == -1)
 		return NULL;
 	format_addr((struct sockaddr *)&ss, buf, sizeof(buf));
-	c->local = strdup(buf);
-	return c->local;
+	c->cold->local = strdup(buf);
+	return c->cold->local;
 }
 
 int
 conn_ping(struct conn *c, const void *data, size_t len)
 {
+	struct conn_ping *up;
+
 	if (c->state != CONN_OPEN || len > WS_CONTROL_MAX ||
 	    (len > 0 && data == NULL))
 		return -1;
-	if (c->uping == NULL && (c->uping = calloc(1, sizeof(*c->uping))) == NULL)
+	if (conn_cold(c) == NULL)
+		return -1;
+	if ((up = c->cold->uping) == NULL &&
+	    (up = c->cold->uping = calloc(1, sizeof(*up))) == NULL)
 		return -1;
 	if (conn_send_frame(c, WS_OP_PING, data, len) == -1)
 		return -1;
-	c->uping->outstanding = true;
-	c->uping->sent_us = mono_us();
-	c->uping->len = (uint8_t)len;
+	up->outstanding = true;
+	up->sent_us = mono_us();
+	up->len = (uint8_t)len;
 	if (len > 0)
-		memcpy(c->uping->data, data, len);
+		memcpy(up->data, data, len);
 	return 0;
 }
 

@@ -41,6 +41,8 @@ struct conn;
  */
 int		 conn_server_init(struct server *srv);
 void		 conn_server_fini(struct server *srv);
+/* One connection of srv (the first in its id index), or NULL if none. */
+struct conn	*conn_first(struct server *srv);
 
 struct tls_server;
 

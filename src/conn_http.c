@@ -76,17 +76,70 @@ conn_free_request(struct conn *c)
 	c->rq = NULL;
 }
 
-/* Keep a copy of the request line for the access log. */
+/*
+ * Request lines are kept for the access log, and most connections of a
+ * worker send one of a few ("GET /echo"): those are shared, counted,
+ * from a small cache in cs that keeps the last REQLINE_CACHE distinct
+ * ones (holding a count on each).  A line the cache no longer holds
+ * lives on as long as a connection does.
+ */
+struct reqline {
+	uint32_t		 refs;
+	char			 s[];
+};
+
+static struct reqline *
+reqline_of(const char *s)
+{
+	return (struct reqline *)(void *)(s - offsetof(struct reqline, s));
+}
+
+void
+conn_req_line_put(char *s)
+{
+	struct reqline *rl;
+
+	if (s == NULL)
+		return;
+	rl = reqline_of(s);
+	if (--rl->refs == 0)
+		free(rl);
+}
+
+/* The cached line equal to s, counted once more; or a new one, cached. */
+static char *
+reqline_get(struct conn_shared *cs, const char *s)
+{
+	struct reqline *rl;
+	size_t i, len = strlen(s);
+
+	for (i = 0; i < REQLINE_CACHE; i++) {
+		if (cs->reqlines[i] != NULL && strcmp(cs->reqlines[i], s) == 0) {
+			reqline_of(cs->reqlines[i])->refs++;
+			return cs->reqlines[i];
+		}
+	}
+	if ((rl = malloc(sizeof(*rl) + len + 1)) == NULL)
+		return NULL;
+	memcpy(rl->s, s, len + 1);
+	rl->refs = 2;		/* c's and the cache's */
+	i = cs->reqline_next++ % REQLINE_CACHE;
+	conn_req_line_put(cs->reqlines[i]);
+	cs->reqlines[i] = rl->s;
+	return rl->s;
+}
+
+/* Keep the request line for the access log. */
 static void
 note_request_line(struct conn *c)
 {
-	char m[32], t[256];
+	char m[32], t[256], line[32 + 1 + 256];
 
 	log_escape(m, sizeof(m), c->rq->req.method, c->rq->req.method_len);
 	log_escape(t, sizeof(t), c->rq->req.target, c->rq->req.target_len);
-	free(c->req_line);
-	if (asprintf(&c->req_line, "%s %s", m, t) == -1)
-		c->req_line = NULL;
+	snprintf(line, sizeof(line), "%s %s", m, t);
+	conn_req_line_put(c->req_line);
+	c->req_line = reqline_get(c->srv->cs, line);
 }
 
 static char *
@@ -115,6 +168,7 @@ negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
 	const char *vals[EXT_HEADERS_MAX];
 	size_t lens[EXT_HEADERS_MAX], i, n = 0;
 	char resp[PMD_RESPONSE_MAX];
+	struct pmd_params p;
 
 	hdr[0] = '\0';
 	if (!pc->enabled)
@@ -128,9 +182,12 @@ negotiate_deflate(struct conn *c, const struct pmd_conf *pc, char *hdr,
 			lens[n++] = h->value_len;
 		}
 	}
-	if (!pmd_negotiate(pc, vals, lens, n, &c->pmd.p))
+	/* Without memory for its state, the extension is declined. */
+	if (!pmd_negotiate(pc, vals, lens, n, &p) ||
+	    (c->pmd = calloc(1, sizeof(*c->pmd))) == NULL)
 		return;
-	pmd_response(&c->pmd.p, resp, sizeof(resp));
+	c->pmd->p = p;
+	pmd_response(&c->pmd->p, resp, sizeof(resp));
 	snprintf(hdr, size, "Sec-WebSocket-Extensions: %s\r\n", resp);
 	c->rx.rsv1_ok = true;
 }
@@ -240,9 +297,9 @@ upgrade_accept(struct conn *c, struct route *r)
 	    "Sec-WebSocket-Accept: %s\r\n"
 	    "%s%s%s%s"
 	    "%s%s\r\n", c->rq->accept,
-	    c->subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
-	    c->subprotocol != NULL ? c->subprotocol : "",
-	    c->subprotocol != NULL ? "\r\n" : "", ext, worker,
+	    conn_subprotocol(c) != NULL ? "Sec-WebSocket-Protocol: " : "",
+	    conn_subprotocol(c) != NULL ? conn_subprotocol(c) : "",
+	    conn_subprotocol(c) != NULL ? "\r\n" : "", ext, worker,
 	    c->rq->extra_headers != NULL ? c->rq->extra_headers : "") == -1) {
 		/* The plugin accepted: it hears close, with 1011. */
 		conn_set_close(c, WS_CLOSE_INTERNAL, NULL, 0);
@@ -272,8 +329,7 @@ conn_hs_finish(struct conn *c, int status, bool timed_out)
 	c->hs_pending = false;
 	if (c->state != CONN_HTTP || r == NULL)
 		return;
-	if (!event_pending(c->rev, EV_READ, NULL))
-		event_add(c->rev, NULL);
+	(void)conn_read_watch(c);	/* no memory: unwatched, as before */
 	if (status == 0) {
 		upgrade_accept(c, r);
 		return;
@@ -492,7 +548,7 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 	size_t i;
 
 	if ((!c->in_handshake && !c->hs_pending) || name == NULL ||
-	    c->subprotocol != NULL)
+	    conn_subprotocol(c) != NULL)
 		return -1;
 	one[0] = name;
 	/* It must be one the client offered, in any of its headers. */
@@ -501,7 +557,8 @@ conn_accept_subprotocol(struct conn *c, const char *name)
 		if (http_token_eq(h->name, h->name_len,
 		    "Sec-WebSocket-Protocol") &&
 		    ws_pick_subprotocol(h->value, h->value_len, one, 1) == 0)
-			return (c->subprotocol = strdup(name)) != NULL ? 0 : -1;
+			return conn_cold(c) != NULL && (c->cold->subprotocol =
+			    strdup(name)) != NULL ? 0 : -1;
 	}
 	return -1;
 }
@@ -561,7 +618,7 @@ conn_query(struct conn *c)
 const char *
 conn_subprotocol(struct conn *c)
 {
-	return c->subprotocol;
+	return c->cold != NULL ? c->cold->subprotocol : NULL;
 }
 
 /*

@@ -250,13 +250,13 @@ send_message(struct conn *c, uint8_t opcode, const void *data, size_t len)
 	const struct pmd_conf *pc;
 	int r;
 
-	if (!c->pmd.p.on || len < (pc = conn_pmd_conf(c))->min_size)
+	if (c->pmd == NULL || len < (pc = conn_pmd_conf(c))->min_size)
 		return send_frame(c, opcode, 0, data, len);
-	if (pmd_conn_deflate(w, &c->pmd, pc, data, len) != PMD_OK) {
+	if (pmd_conn_deflate(w, c->pmd, pc, data, len) != PMD_OK) {
 		conn_fail(c, WS_CLOSE_INTERNAL, "cannot compress");
 		return -1;
 	}
-	if (c->pmd.p.server_nct && w->out.len >= len)
+	if (c->pmd->p.server_nct && w->out.len >= len)
 		r = send_frame(c, opcode, 0, data, len);
 	else
 		r = send_frame(c, opcode, WS_RSV1_BIT, w->out.p, w->out.len);
@@ -359,7 +359,7 @@ conn_flush(struct conn *c)
 			return;
 		}
 	} else if (queued == 0 && c->wev_added && !c->tls_read_wants_write) {
-		event_del(c->wev);
+		event_del(c->cold->wev);
 		c->wev_added = false;
 	}
 
@@ -394,9 +394,9 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 	/* A TLS read that had to write first can go on now. */
 	if (c->tls_read_wants_write) {
 		c->tls_read_wants_write = false;
-		if (!c->rd_eof && event_add(c->rev, NULL) == -1)
+		if (!c->rd_eof && conn_read_watch(c) == -1)
 			conn_broken(c, "cannot watch for reads");
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 	}
 	conn_flush(c);
 }
@@ -416,10 +416,13 @@ conn_wait_writable(struct conn *c)
 {
 	if (c->wev_added)
 		return 0;
-	if (c->wev == NULL && (c->wev = event_new(c->srv->cs->base, c->fd,
-	    EV_WRITE | EV_PERSIST, conn_writecb, c)) == NULL)
+	if (conn_cold(c) == NULL)
 		return -1;
-	if (event_add(c->wev, NULL) == -1)
+	if (c->cold->wev == NULL && (c->cold->wev = event_new(
+	    c->srv->cs->base, c->fd, EV_WRITE | EV_PERSIST, conn_writecb,
+	    c)) == NULL)
+		return -1;
+	if (event_add(c->cold->wev, NULL) == -1)
 		return -1;
 	c->wev_added = true;
 	return 0;
@@ -493,9 +496,10 @@ conn_budgetcb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if ((v = calloc(cs->srv->nconns, sizeof(*v))) == NULL)
 		return;
-	TAILQ_FOREACH(c, &cs->srv->conns, link)
-		if (c->out_acct > 0 && n < cs->srv->nconns)
-			v[n++] = c;
+	for (i = 0; i <= cs->byid_mask; i++)
+		for (c = cs->byid[i]; c != NULL; c = c->id_next)
+			if (c->out_acct > 0 && n < cs->srv->nconns)
+				v[n++] = c;
 	qsort(v, n, sizeof(*v), most_queued_first);
 	peak = cs->out_total;
 	for (i = 0; i < n && cs->out_total > budget; i++) {
@@ -663,13 +667,14 @@ shared_frame_z(struct conn *c, struct shared_frame *f)
 	struct pmd_worker *w = &c->srv->cs->pmd;
 	const struct pmd_conf *pc;
 	struct shared_frame *z;
-	uint8_t wbits = c->pmd.p.server_wbits;
+	uint8_t wbits;
 	size_t hl, n;
 	bool pays;
 
-	if (!c->pmd.p.on || !c->pmd.p.server_nct ||
+	if (c->pmd == NULL || !c->pmd->p.server_nct ||
 	    f->plen < (pc = conn_pmd_conf(c))->min_size)
 		return NULL;
+	wbits = c->pmd->p.server_wbits;
 	for (z = f->z; z != NULL; z = z->znext)
 		if (z->zlevel == pc->level && z->zwbits == wbits &&
 		    z->zmem == pc->mem_level)

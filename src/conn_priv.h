@@ -37,9 +37,11 @@
 #include "pmd.h"
 #include "route.h"
 #include "server.h"
+#include "theap.h"
 #include "ws_rx.h"
 
 struct evbuffer;
+struct epoll_event;
 struct addrcount;
 struct addrcount_entry;
 struct conn_pp;
@@ -48,6 +50,8 @@ struct conn_pp;
 #define RBUF_SIZE	(256 * 1024)
 /* Empty output buffers kept for reuse. */
 #define OUTPOOL_MAX	64
+/* Distinct request lines shared by the connections that sent them. */
+#define REQLINE_CACHE	8
 
 enum conn_state {
 	CONN_HTTP,		/* reading the request head */
@@ -99,7 +103,40 @@ struct conn_shared {
 	const uint8_t		*rx_text;
 	size_t			 rx_text_len;
 
-	/* Every connection by id, for wsd_conn_find(): chained buckets. */
+	/*
+	 * Reads: every connection's socket is in epfd (level-triggered, the
+	 * conn as its data), and ev_poll watches epfd: one struct event for
+	 * all of them, where one each cost 128 bytes and libevent's map of
+	 * descriptors more.  pollv[0..npoll) is the batch being run (an
+	 * entry is voided when its conn goes).  A read callback that must
+	 * run without the socket saying so (TLS data OpenSSL holds) is
+	 * queued on act, run from ev_act.
+	 */
+	int			 epfd;
+	struct event		*ev_poll;
+	struct epoll_event	*pollv;
+	int			 npoll;
+	struct conn		*act, *act_tail;
+	size_t			 nact;
+	struct event		*ev_act;
+
+	/*
+	 * Every connection's one deadline (handshake, keepalive, close), in
+	 * microseconds of conn.c's timer_now_us(); ev_timer is armed for the
+	 * earliest, at timer_at (0: not armed).
+	 */
+	struct theap		 timers;
+	struct event		*ev_timer;
+	uint64_t		 timer_at;
+
+	/* The last request lines seen (conn_http.c), each counted. */
+	char			*reqlines[REQLINE_CACHE];
+	size_t			 reqline_next;
+
+	/*
+	 * Every connection by id, for wsd_conn_find(): chained buckets.  It
+	 * is the list of every connection too (conn_shutdown_all, budget).
+	 */
 	struct conn		**byid;
 	size_t			 byid_mask;	/* buckets - 1 */
 	size_t			 byid_n;
@@ -144,104 +181,156 @@ struct conn_request {
 	size_t			 fwd_host_len;
 };
 
+/*
+ * What few connections need, made the first time one does (conn_cold()),
+ * so that an idle plain connection carries one pointer for all of it.
+ */
+struct conn_cold {
+	char			*client;	/* behind a proxy: c->remote */
+	struct conn_pp		*pp;		/* the PROXY header being read */
+	struct conn_ping	*uping;		/* the plugin's last wsd_ping() */
+	char			*close_reason;	/* NULL: none */
+	char			*subprotocol;	/* chosen by the hook */
+	char			*peer_subject;	/* verified client certificate */
+	char			*local;		/* wsd_local_addr(), once asked */
+	/* Writable: made for a client that once did not take it all. */
+	struct event		*wev;
+};
+
+/* The longest address text: "[IPv6]:port", with its NUL. */
+#define CONN_ADDR_MAX	64
+
+/*
+ * The fields every read and echo touches come first, then the rest;
+ * what an idle connection does not need is in cold (or the request, rq,
+ * freed once `open` has run).  The remote address text follows the
+ * struct in the same allocation (conn_new).
+ * tests/test_conn_size bounds sizeof(struct conn).
+ */
 struct conn {
 	struct server		*srv;		/* srv->cs: what conns share */
-	evutil_socket_t		 fd;
 	SSL			*ssl;		/* NULL: plain */
-	struct event		*rev;		/* readable (persistent) */
-	struct event		*wev;		/* writable; made when first needed */
 	struct evbuffer		*out;		/* only while output waits */
-	struct event		*timer;
-	uint64_t		 id;
-	struct conn		*id_next;	/* cs->byid chain */
-	enum conn_state		 state;
-	struct generation	*gen;		/* referenced */
 	struct route		*route;		/* once upgraded; referenced */
-	TAILQ_ENTRY(conn)	 link;		/* srv->conns */
-	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
-	char			 remote[64];
+	evutil_socket_t		 fd;
+	enum conn_state		 state:8;
 
+	/* Output: queued for the end of this loop iteration. */
+	bool			 flush_queued:1;
+	bool			 in_read:1;	/* in conn_readcb */
+	bool			 flush_now:1;	/* write at its end */
+	bool			 wev_added:1;
+	bool			 wr_shut:1;	/* our FIN is sent */
+	bool			 rd_eof:1;	/* the client's FIN came */
+	bool			 broken:1;	/* output unusable: drop */
+	/* Closing. */
+	bool			 close_sent:1, close_rcvd:1;
+	bool			 open_called:1;	/* and linked into its route */
+	bool			 hs_accepted:1;	/* the plugin's hook said yes */
+	bool			 free_pending:1;
+	bool			 ping_outstanding:1;
+	bool			 in_handshake:1;	/* the plugin's hook runs */
+	bool			 over_hwm:1;	/* waiting for `drain` */
+	bool			 hs_pending:1;	/* WSD_HANDSHAKE_PENDING: waits
+						   for wsd_handshake_resume() */
+	bool			 proxy_hdr:1;	/* cold->pp is being read */
+	bool			 rd_watched:1;	/* in cs->epfd */
+	bool			 act_queued:1;	/* in cs->act */
+	/* TLS: the handshake is done; a read waits for writability. */
+	bool			 tls_ready:1;
+	bool			 tls_read_wants_write:1;
+	bool			 tls_read_full:1; /* the last read filled its room */
+	bool			 tls_shut_pending:1; /* close_notify waits for room */
 	/*
-	 * Behind a proxy (conn_proxy.c).  remote is the client, as the
-	 * PROXY header or a trusted X-Forwarded-For says; peer is then the
-	 * TCP peer (NULL: remote is the TCP peer).  lc: the listener's
-	 * entry in the configuration accepted under (c->gen until the head
-	 * moves c to a newer one; NULL after, and in the fuzzers).  pp: the
-	 * PROXY header still being read.  fwd_tls (below, with the TLS
-	 * flags): the client reached the proxy over TLS (a PROXY v2 SSL
-	 * TLV, X-Forwarded-Proto https).
+	 * Behind a proxy: the client reached the proxy over TLS (a PROXY
+	 * v2 SSL TLV, X-Forwarded-Proto https).
 	 */
-	char			*peer;
-	const struct wsd_listen_conf *lc;
-	struct conn_pp		*pp;
-
-	/* Counted in cs->pending while in CONN_HTTP. */
-	struct addrcount_entry	*pending;
-
-	/* The request; only kept during the handshake and `open`. */
-	struct conn_request	*rq;
-	char			*req_line;	/* "GET /echo", for the log */
-	int			 status;	/* HTTP status answered */
+	bool			 fwd_tls:1;
+	int8_t			 tls_end;	/* a read's end held for the next */
+	int16_t			 in_cb;
+	int16_t			 status;	/* HTTP status answered */
+	int16_t			 close_code;
 
 	/* Input not yet consumed (the tail of a read). */
 	uint8_t			*ibuf;
-	size_t			 ilen, icap;
+	uint32_t		 ilen, icap;	/* < max_head_size or 2 x WAIT_MAX */
 
-	/* Output: queued for the end of this loop iteration. */
+	/* The RFC 6455 receive engine. */
+	struct ws_rx		 rx;
+
+	/* For the access log (and the keepalive: last_rx_ms). */
+	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
+	uint64_t		 last_rx_ms;
+
 	TAILQ_ENTRY(conn)	 flush_link;	/* cs->flushq */
-	bool			 flush_queued;
-	bool			 in_read;	/* in conn_readcb */
-	bool			 flush_now;	/* write at its end */
-	bool			 wev_added;
-	bool			 wr_shut;	/* our FIN is sent */
-	bool			 rd_eof;	/* the client's FIN came */
-	bool			 broken;	/* output unusable: drop */
 	uint64_t		 bcast_gen;	/* cs->flush_gen of a direct send */
 	size_t			 out_acct;	/* counted in cs->out_total */
 	size_t			 shared_q;	/* queued shared frames, about */
 
-	/* The RFC 6455 receive engine. */
-	struct ws_rx		 rx;
-	/* permessage-deflate, if negotiated; streams only while in use. */
-	struct pmd_conn		 pmd;
+	/* permessage-deflate, if negotiated (else NULL). */
+	struct pmd_conn		*pmd;
 
-	/* Closing. */
-	bool			 close_sent, close_rcvd;
-	bool			 open_called;	/* and linked into its route */
-	bool			 hs_accepted;	/* the plugin's hook said yes */
-	int			 close_code;
-	char			*close_reason;	/* NULL: none */
-	int			 in_cb;
-	bool			 free_pending;
-	bool			 ping_outstanding;
-	bool			 in_handshake;	/* the plugin's hook runs */
-	bool			 over_hwm;	/* waiting for `drain` */
-	bool			 hs_pending;	/* WSD_HANDSHAKE_PENDING: waits
-						   for wsd_handshake_resume() */
-	struct conn_ping	*uping;		/* the plugin's last wsd_ping() */
+	uint64_t		 id;
+	struct conn		*id_next;	/* cs->byid chain */
+	struct generation	*gen;		/* referenced */
+	TAILQ_ENTRY(conn)	 route_link;	/* route->conns */
+	struct theap_node	 timer;		/* in cs->timers */
 
-	/* Keepalive. */
-	uint64_t		 last_rx_ms;
-	uint64_t		 ping_sent_ms;	/* the last Ping, if outstanding */
+	/*
+	 * The client's address.  Behind a proxy (conn_proxy.c) it is the
+	 * client as the PROXY header or a trusted X-Forwarded-For says
+	 * (cold->client), and the TCP peer (the text after the struct) is
+	 * conn_peer()'s.
+	 */
+	char			*remote;
+	/*
+	 * The listener's entry in the configuration accepted under (c->gen
+	 * until the head moves c to a newer one; NULL after, and in the
+	 * fuzzers).
+	 */
+	const struct wsd_listen_conf *lc;
+	/* Counted in cs->pending while in CONN_HTTP. */
+	struct addrcount_entry	*pending;
+	/* The request; only kept during the handshake and `open`. */
+	struct conn_request	*rq;
+	char			*req_line;	/* "GET /echo", for the log; shared */
+	struct conn_cold	*cold;		/* NULL until needed */
+
+	/* Keepalive: the last Ping, if outstanding. */
+	uint64_t		 ping_sent_ms;
+	uint64_t		 start_ms;	/* for the access log */
 
 	void			*user;
-	char			*subprotocol;	/* chosen by the hook */
 	struct topic_sub	*subs;		/* topic.c's */
-
-	/* TLS: the handshake is done; a read waits for writability. */
-	bool			 tls_ready;
-	bool			 tls_read_wants_write;
-	bool			 tls_read_full;	/* the last read filled its room */
-	bool			 tls_shut_pending; /* close_notify waits for room */
-	int8_t			 tls_end;	/* a read's end held for the next */
-	bool			 fwd_tls;	/* see peer above */
-	char			*peer_subject;	/* verified client certificate */
-	char			*local;		/* wsd_local_addr(), once asked */
-
-	/* For the access log. */
-	uint64_t		 start_ms;
-	uint64_t		 msgs_in, msgs_out, bytes_in, bytes_out;
+	struct conn		*act_next;	/* cs->act */
 };
+
+/*
+ * The one allocation of a connection whose address text is alen bytes
+ * with its NUL: the conn, then the text.
+ */
+size_t		 conn_alloc_size(size_t alen);
+
+/*
+ * Reads (cs->epfd): watch c's socket (0, or -1 without memory), or stop;
+ * have the read callback run once from the loop, readable or not.
+ */
+int		 conn_read_watch(struct conn *c);
+void		 conn_read_unwatch(struct conn *c);
+void		 conn_read_activate(struct conn *c);
+
+/* c->cold, made now if need be; NULL: no memory. */
+struct conn_cold *conn_cold(struct conn *c);
+
+/* Behind a proxy, the TCP peer (c->remote is the client); or NULL. */
+const char	*conn_peer(const struct conn *c);
+
+/* The close reason that `close` reports, or NULL. */
+static inline const char *
+conn_close_reason(const struct conn *c)
+{
+	return c->cold != NULL ? c->cold->close_reason : NULL;
+}
 
 /* The limits that apply to c: its route's once it has one. */
 static inline const struct wsd_limits *
@@ -329,6 +418,8 @@ int		 conn_forwarded(struct conn *c);
 void		 conn_proxy_free(struct conn *c);
 
 /* conn_http.c */
+/* Let go of c->req_line (or NULL); it is counted, maybe shared. */
+void		 conn_req_line_put(char *s);
 size_t		 conn_read_head(struct conn *c, const uint8_t *buf,
 		    size_t len);
 void		 conn_hs_finish(struct conn *c, int status, bool timed_out);

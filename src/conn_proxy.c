@@ -18,7 +18,7 @@
  * (X-Forwarded-Host, for the same-host origin check).  Anyone else's
  * X-Forwarded-* headers are ignored.
  *
- * Either way c->remote becomes the client and c->peer keeps the TCP
+ * Either way c->remote becomes the client and conn_peer() keeps the TCP
  * peer; the connection then counts for max_pending_per_address against
  * the client, unless the client is itself a trusted proxy.
  */
@@ -64,18 +64,21 @@ conn_proxy_start(struct conn *c)
 {
 	if (c->lc == NULL || !c->lc->proxy_protocol)
 		return 0;
-	if ((c->pp = calloc(1, sizeof(*c->pp))) == NULL)
+	if (conn_cold(c) == NULL ||
+	    (c->cold->pp = calloc(1, sizeof(*c->cold->pp))) == NULL)
 		return -1;
+	c->proxy_hdr = true;
 	return 0;
 }
 
 void
 conn_proxy_free(struct conn *c)
 {
-	free(c->pp);
-	c->pp = NULL;
-	free(c->peer);
-	c->peer = NULL;
+	if (c->cold == NULL)
+		return;
+	free(c->cold->pp);
+	c->cold->pp = NULL;
+	c->proxy_hdr = false;
 }
 
 /* A connection turned away for its PROXY header: counted, said seldom. */
@@ -108,14 +111,15 @@ conn_proxy_refused(struct server *srv)
 void
 conn_proxy_timeout(struct conn *c)
 {
-	refused(c, c->pp != NULL && c->pp->len > 0 ?
+	refused(c, c->proxy_hdr && c->cold->pp->len > 0 ?
 	    "no complete PROXY header within the handshake timeout" :
 	    "nothing within the handshake timeout");
 }
 
 /*
- * The client is sa, not the address c came from: c->remote says so,
- * c->peer keeps the TCP peer, and the connection, still in its HTTP
+ * The client is sa, not the address c came from: c->remote says so (the
+ * text in cold->client), conn_peer() keeps the TCP peer, and the
+ * connection, still in its HTTP
  * phase, counts against the client from now on.  Returns -1 when the
  * client is at max_pending_per_address (the caller refuses with 503).
  */
@@ -125,18 +129,19 @@ set_client(struct conn *c, const struct wsd_listen_conf *lc,
 {
 	struct conn_shared *cs = c->srv->cs;
 	struct addrcount_entry *pe = NULL;
-	char addr[sizeof(c->remote)];
+	char addr[CONN_ADDR_MAX], *client;
 
 	conn_format_addr(sa, addr, sizeof(addr));
 	if (strcmp(addr, c->remote) == 0)
 		return 0;
-	if (c->peer == NULL && (c->peer = strdup(c->remote)) == NULL) {
+	if (conn_cold(c) == NULL || (client = strdup(addr)) == NULL) {
 		log_warn("out of memory");
 		return -1;
 	}
 	log_debug("conn %llu %s: the client is %s", (unsigned long long)c->id,
-	    c->peer, addr);
-	memcpy(c->remote, addr, sizeof(c->remote));
+	    conn_peer(c) != NULL ? conn_peer(c) : c->remote, addr);
+	free(c->cold->client);
+	c->remote = c->cold->client = client;
 	addrcount_put(cs->pending, c->pending);
 	c->pending = NULL;
 	if (!trusted(lc, sa) && addrcount_take(cs->pending, sa,
@@ -172,7 +177,7 @@ apply(struct conn *c, const struct pp_info *info)
 int
 conn_proxy_read(struct conn *c)
 {
-	struct conn_pp *pp = c->pp;
+	struct conn_pp *pp = c->cold->pp;
 	struct pp_info info;
 	const char *why = "not a PROXY protocol header";
 	size_t want;
@@ -208,8 +213,9 @@ conn_proxy_read(struct conn *c)
 	pp->len += want;
 	if (r == 0)
 		return 0;
-	free(c->pp);
-	c->pp = NULL;
+	free(c->cold->pp);
+	c->cold->pp = NULL;
+	c->proxy_hdr = false;
 	if (apply(c, &info) == -1) {
 		/* Over the limit: 503 as at accept, a bare close on TLS. */
 		c->status = 503;

@@ -48,13 +48,15 @@ handshake_done(struct conn *c)
 		metrics.tls_ok[MTLS_OTHER]++;
 		break;
 	}
-	if (SSL_get0_peer_certificate(c->ssl) != NULL)
-		c->peer_subject = tls_peer_subject(c->ssl);
+	/* Without memory for it, as without memory for the subject. */
+	if (SSL_get0_peer_certificate(c->ssl) != NULL &&
+	    conn_cold(c) != NULL)
+		c->cold->peer_subject = tls_peer_subject(c->ssl);
 	log_debug("conn %llu %s: %s %s%s%s%s",
 	    (unsigned long long)c->id, c->remote, SSL_get_version(c->ssl),
 	    SSL_get_cipher_name(c->ssl), SSL_session_reused(c->ssl) ?
-	    ", resumed" : "", c->peer_subject != NULL ? ", client " : "",
-	    c->peer_subject != NULL ? c->peer_subject : "");
+	    ", resumed" : "", conn_peer_subject(c) != NULL ? ", client " : "",
+	    conn_peer_subject(c) != NULL ? conn_peer_subject(c) : "");
 }
 
 /*
@@ -69,7 +71,7 @@ wants_write(struct conn *c)
 {
 	if (!c->tls_read_wants_write) {
 		c->tls_read_wants_write = true;
-		event_del(c->rev);
+		conn_read_unwatch(c);
 	}
 	if (conn_wait_writable(c) == -1)
 		conn_broken(c, "cannot wait for writability");
@@ -177,7 +179,7 @@ conn_tls_recv(struct conn *c, uint8_t *dst, size_t room)
 		}
 		/* First the data, then (from the loop, at once) the end. */
 		c->tls_end = (int8_t)end;
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 		return (ssize_t)got;
 	}
 	if (got == 0) {
@@ -202,7 +204,7 @@ conn_tls_read_more(struct conn *c)
 {
 	if (c->ssl != NULL && c->state != CONN_DEAD && !c->rd_eof &&
 	    c->tls_ready && c->tls_read_full && SSL_has_pending(c->ssl))
-		event_active(c->rev, EV_READ, 1);
+		conn_read_activate(c);
 }
 
 int

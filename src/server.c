@@ -575,7 +575,6 @@ server_init(struct server *srv)
 {
 	struct event_config *ec;
 
-	TAILQ_INIT(&srv->conns);
 	/*
 	 * Precise timers: the coarse monotonic clock libevent would use
 	 * otherwise has a 4 ms grain, which shows in the clock's ticks.

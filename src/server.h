@@ -45,8 +45,7 @@ struct server {
 	int			 port_override;	/* -1: none */
 	struct generation	*gen;		/* current */
 	struct listener		*listeners;
-	struct conn_list	 conns;		/* every connection */
-	size_t			 nconns;
+	size_t			 nconns;	/* in cs->byid: every one */
 	struct conn_shared	*cs;		/* conn.c's */
 	size_t			 max_connections; /* this process */
 	size_t			 max_total;	/* the daemon; 0: none */

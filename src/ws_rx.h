@@ -73,6 +73,8 @@ struct ws_rx {
 	struct ws_frame_header	 fh;
 	bool			 have_header;
 	uint8_t			 msg_op;	/* message in progress, or 0 */
+	bool			 rsv1_ok;	/* permessage-deflate is on */
+	bool			 msg_z;		/* the message has RSV1 */
 	uint32_t		 nfrags;
 	utf8_state		 utf8;
 	uint64_t		 frame_off;	/* payload bytes consumed */
@@ -86,8 +88,6 @@ struct ws_rx {
 	 * 1007 at the first bad byte, not when the frame is complete.
 	 */
 	size_t			 wait_checked;
-	bool			 rsv1_ok;	/* permessage-deflate is on */
-	bool			 msg_z;		/* the message has RSV1 */
 };
 
 /*

@@ -297,7 +297,7 @@ fc_check_idle(void)
 {
 	size_t i, home = 0;
 
-	FUZZ_CHECK(fc_srv.nconns == 0 && TAILQ_EMPTY(&fc_srv.conns));
+	FUZZ_CHECK(fc_srv.nconns == 0 && conn_first(&fc_srv) == NULL);
 	/*
 	 * No connection holds a route or the generation: each route is
 	 * held by the table alone, the generation by the server and by

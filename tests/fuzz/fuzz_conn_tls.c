@@ -382,7 +382,7 @@ pump(struct tclient *t)
 static void
 check_server_side(struct tclient *t)
 {
-	struct conn *c = TAILQ_FIRST(&fc_srv.conns);
+	struct conn *c = conn_first(&fc_srv);
 	const char *subject;
 
 	if (c == NULL)
