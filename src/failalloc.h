@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+/* Declared here, before the macros below, for whoever includes them. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
