@@ -534,8 +534,7 @@ conn_drop(struct conn *c, int code, const char *why)
 	log_notice("conn %llu %s: dropping the connection: %s",
 	    (unsigned long long)c->id, c->remote, why);
 	c->broken = true;
-	if (c->out != NULL)
-		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	conn_out_discard(c);
 	c->wr_shut = true;
 	if (!c->close_rcvd && (c->state == CONN_OPEN ||
 	    c->state == CONN_CLOSING || code == WS_CLOSE_ABNORMAL))

@@ -59,6 +59,13 @@ conn_outbuf(struct conn *c)
 	if (c->out == NULL)
 		c->out = cs->noutpool > 0 ? cs->outpool[--cs->noutpool] :
 		    evbuffer_new();
+	/* Frames gathered for c go out before anything queued after them. */
+	if (c->out != NULL && cs->gconn == c) {
+		if (evbuffer_add(c->out, cs->gbuf, cs->glen) == -1)
+			return NULL;
+		cs->gconn = NULL;
+		cs->glen = 0;
+	}
 	return c->out;
 }
 
@@ -68,6 +75,10 @@ conn_outbuf_release(struct conn *c)
 	struct conn_shared *cs = c->srv->cs;
 	size_t max = sizeof(cs->outpool) / sizeof(cs->outpool[0]);
 
+	if (cs->gconn == c) {
+		cs->gconn = NULL;
+		cs->glen = 0;
+	}
 	if (c->out == NULL)
 		return;
 	if (evbuffer_get_length(c->out) == 0 && cs->noutpool < max)
@@ -75,6 +86,85 @@ conn_outbuf_release(struct conn *c)
 	else
 		evbuffer_free(c->out);
 	c->out = NULL;
+}
+
+/* Forget everything c has queued, gathered or in c->out. */
+void
+conn_out_discard(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+
+	if (cs->gconn == c) {
+		cs->gconn = NULL;
+		cs->glen = 0;
+	}
+	if (c->out != NULL)
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+}
+
+/*
+ * A small frame for the connection being read, when nothing else is
+ * queued for it: put together in cs->gbuf, to be written with one send()
+ * as conn_readcb ends (conn_flush), without an evbuffer.  Frames that
+ * one read brings still go out in one write.  false: not taken here
+ * (another connection's, TLS, queued output, no room), queue it.
+ */
+static bool
+gather_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
+    size_t len)
+{
+	struct conn_shared *cs = c->srv->cs;
+	uint8_t *g;
+	size_t hl;
+
+	if (!c->in_read || c->out != NULL || c->ssl != NULL || c->wr_shut ||
+	    (cs->gconn != c && cs->gconn != NULL) ||
+	    GATHER_MAX - cs->glen < WS_FRAME_MAX_HEADER + len)
+		return false;
+	g = cs->gbuf + cs->glen;
+	hl = ws_frame_encode_header(g, true, opcode, len, NULL);
+	g[0] |= rsv;
+	if (len > 0)
+		memcpy(g + hl, data, len);
+	cs->glen += hl + len;
+	cs->gconn = c;
+	conn_want_flush(c);
+	return true;
+}
+
+/*
+ * Send what was gathered for c (cs->gconn); what the socket does not
+ * take is queued in c->out.  Returns 0, or -1 on a write error.
+ */
+static int
+gather_out(struct conn *c)
+{
+	struct conn_shared *cs = c->srv->cs;
+	struct evbuffer *out;
+	size_t n = cs->glen;
+	ssize_t w;
+
+	cs->gconn = NULL;
+	cs->glen = 0;
+	w = send(c->fd, cs->gbuf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		w = 0;
+	}
+	if (w > 0 && c->state != CONN_OPEN)
+		conn_out_progress(c);
+	if ((size_t)w == n)
+		return 0;
+	if ((out = conn_outbuf(c)) != NULL &&
+	    evbuffer_add(out, cs->gbuf + w, n - (size_t)w) == 0)
+		return 0;
+	/* The frames are lost: nothing may follow half of one. */
+	if (w > 0)
+		conn_broken(c, "out of memory in the middle of a frame");
+	else
+		conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
+	return 0;
 }
 
 /* Write c's output at the end of this loop iteration. */
@@ -189,6 +279,8 @@ send_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
 
 	if (c->broken)
 		return -1;
+	if (len <= SMALL_FRAME && gather_frame(c, opcode, rsv, data, len))
+		return 0;
 	hl = ws_frame_encode_header(buf, true, opcode, len, NULL);
 	buf[0] |= rsv;
 	if (len >= DIRECT_MIN)
@@ -326,6 +418,12 @@ conn_flush(struct conn *c)
 	c->flush_now = false;
 	if (c->state == CONN_DEAD)
 		return;
+	if (c->srv->cs->gconn == c && gather_out(c) == -1) {
+		log_debug("conn %llu %s: write: %s", (unsigned long long)c->id,
+		    c->remote, strerror(errno));
+		conn_io_error(c);
+		return;
+	}
 	if (c->broken) {
 		conn_io_error(c);
 		return;

@@ -52,6 +52,8 @@ struct conn_pp;
 #define OUTPOOL_MAX	64
 /* Distinct request lines shared by the connections that sent them. */
 #define REQLINE_CACHE	8
+/* Small frames gathered for the connection being read (conn_out.c). */
+#define GATHER_MAX	(16 * 1024)
 
 enum conn_state {
 	CONN_HTTP,		/* reading the request head */
@@ -140,6 +142,17 @@ struct conn_shared {
 	struct conn		**byid;
 	size_t			 byid_mask;	/* buckets - 1 */
 	size_t			 byid_n;
+
+	/*
+	 * Small frames sent to the connection being read (gconn) while it
+	 * has nothing else queued, put together here and written with one
+	 * send() at the end of its conn_readcb: the common echo then costs
+	 * no evbuffer.  They count as its queued output; anything queued
+	 * in c->out after them moves them there first (conn_outbuf).
+	 */
+	struct conn		*gconn;
+	size_t			 glen;		/* 0 unless gconn is set */
+	uint8_t			 gbuf[GATHER_MAX];
 };
 
 /* A Ping the plugin sent (wsd_ping()), to time its Pong. */
@@ -380,6 +393,7 @@ int		 conn_write_out(struct conn *c);
 int		 conn_wait_writable(struct conn *c);
 struct evbuffer	*conn_outbuf(struct conn *c);
 void		 conn_outbuf_release(struct conn *c);
+void		 conn_out_discard(struct conn *c);
 void		 conn_want_flush(struct conn *c);
 void		 conn_out_account(struct conn *c);
 void		 conn_budgetcb(evutil_socket_t fd, short what, void *arg);
@@ -446,11 +460,14 @@ conn_text_known_valid(const struct conn_shared *cs, const void *data,
 	return data == cs->rx_text && len == cs->rx_text_len && len > 0;
 }
 
-/* Bytes queued and not yet taken by the kernel. */
+/* Bytes queued and not yet taken by the kernel, gathered ones too. */
 static inline size_t
 conn_out_len(const struct conn *c)
 {
-	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+	const struct conn_shared *cs = c->srv->cs;
+
+	return (c->out != NULL ? evbuffer_get_length(c->out) : 0) +
+	    (cs->gconn == c ? cs->glen : 0);
 }
 
 #endif /* WSD_CONN_PRIV_H */
