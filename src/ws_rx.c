@@ -6,6 +6,11 @@
 
 #include "ws_rx.h"
 
+/* A frame's first two bytes, for the fast path in ws_rx_feed. */
+#define FIN	0x80
+#define MASKED	0x80
+#define LEN7	0x7f
+
 static uint8_t empty[1];
 
 void
@@ -148,6 +153,34 @@ ws_rx_feed(struct ws_rx *rx, uint8_t *buf, size_t len,
 	for (;;) {
 		size_t avail = len - pos;
 		uint8_t *p = buf + pos;
+
+		/*
+		 * The common case, without the general parser: a whole text
+		 * or binary frame with FIN, no RSV bit and a 7-bit length,
+		 * masked, outside any message, within the limits.  Anything
+		 * else, even a frame the long way would fail, goes the long
+		 * way; this one takes the same checks and steps as there.
+		 */
+		if (!rx->have_header && rx->msg_op == 0 && avail >= 6 &&
+		    (p[0] == (FIN | WS_OP_TEXT) || p[0] == (FIN | WS_OP_BINARY)) &&
+		    (p[1] & MASKED) != 0 && (p[1] & LEN7) < 126 &&
+		    avail - 6 >= (size_t)(p[1] & LEN7) &&
+		    (uint64_t)(p[1] & LEN7) <= lim->max_message_size &&
+		    lim->max_fragments > 0) {
+			uint8_t op = p[0] & 0x0f, *pl = p + 6;
+			size_t mlen = p[1] & LEN7;
+
+			ws_mask(pl, mlen, p + 2, 0);
+			if (op == WS_OP_TEXT && !utf8_valid(pl, mlen)) {
+				ops->fail(arg, WS_CLOSE_INVALID_DATA,
+				    "text message is not UTF-8");
+				return len;
+			}
+			pos += 6 + mlen;
+			if (ops->message(arg, op, pl, mlen) != 0)
+				return len;
+			continue;
+		}
 
 		if (!rx->have_header) {
 			enum ws_frame_result fr;
