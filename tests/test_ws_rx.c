@@ -487,6 +487,182 @@ test_free_mid_message(void **state)
 	assert_null(rx.msg);
 }
 
+/*
+ * Feed a copy of buf[0..n) to a new engine: whole in one call, or with
+ * its first `first` bytes in an earlier read (the unfinished tail kept,
+ * as conn.c does).
+ */
+static void
+feed_split(const uint8_t *buf, size_t n, size_t first,
+    const struct ws_rx_limits *l, struct sink *s, uint8_t **copyp)
+{
+	struct ws_rx rx;
+	uint8_t *copy = malloc(n + 1);
+	size_t used;
+
+	assert_non_null(copy);
+	memcpy(copy, buf, n);
+	ws_rx_init(&rx);
+	if (first > 0 && first < n) {
+		used = ws_rx_feed(&rx, copy, first, l, &ops, s);
+		memmove(copy, copy + used, n - used);
+		n -= used;
+	}
+	/* After a failure the owner feeds nothing more. */
+	if (s->n == 0 || s->ev[s->n - 1].kind != 'f')
+		assert_int_equal(ws_rx_feed(&rx, copy, n, l, &ops, s), n);
+	ws_rx_free(&rx);
+	if (copyp != NULL)
+		*copyp = copy;
+	else
+		free(copy);
+}
+
+static void
+assert_same_events(const struct sink *a, const struct sink *b)
+{
+	size_t i;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_int_equal(a->ev[i].kind, b->ev[i].kind);
+		assert_int_equal(a->ev[i].op, b->ev[i].op);
+		assert_int_equal(a->ev[i].code, b->ev[i].code);
+		assert_int_equal(a->ev[i].len, b->ev[i].len);
+		assert_memory_equal(a->ev[i].data, b->ev[i].data,
+		    a->ev[i].len < sizeof(a->ev[i].data) ? a->ev[i].len :
+		    sizeof(a->ev[i].data));
+	}
+}
+
+/*
+ * One case: a frame and a Ping after it, whole (the fast
+ * path, for a frame it takes) and with the header alone in the first
+ * read (the long way).  Both must report the same; expect is what the
+ * first frame must give: 'm' (the payload, in place when whole), or
+ * 'f' with code.
+ */
+static void
+fast_case(uint8_t op, const uint8_t *payload, size_t len,
+    const struct ws_rx_limits *l, char expect, int code)
+{
+	uint8_t buf[300];
+	struct sink whole = { 0 }, split = { 0 };
+	uint8_t *copy;
+	size_t n, hl;
+
+	n = frame(buf, true, op, payload, len);
+	hl = n - len;
+	n += frame(buf + n, true, WS_OP_PING, "tail", 4);
+	feed_split(buf, n, 0, l, &whole, &copy);
+	feed_split(buf, n, hl, l, &split, NULL);
+	assert_same_events(&whole, &split);
+	assert_true(whole.n >= 1);
+	assert_int_equal(whole.ev[0].kind, expect);
+	if (expect == 'f') {
+		assert_int_equal(whole.ev[0].code, code);
+		assert_int_equal(whole.n, 1);	/* nothing after a failure */
+	} else {
+		assert_int_equal(whole.ev[0].op, op);
+		assert_int_equal(whole.ev[0].len, len);
+		assert_memory_equal(whole.ev[0].data, payload, len);
+		assert_ptr_equal(whole.ev[0].where, copy + hl);
+		assert_int_equal(whole.n, 2);
+		assert_int_equal(whole.ev[1].kind, 'c');
+		assert_int_equal(whole.ev[1].len, 4);
+		assert_memory_equal(whole.ev[1].data, "tail", 4);
+	}
+	free(copy);
+}
+
+/*
+ * A whole small frame takes a fast path in ws_rx_feed; the same frame
+ * whose header came in an earlier read goes the long way.  They must
+ * agree on every edge: lengths around the word size and the 7-bit
+ * limit (126 is never fast), bad UTF-8 at every place of a text frame,
+ * the size and fragment limits at and past the frame.
+ */
+static void
+test_fast_path_same_as_long_way(void **state)
+{
+	static const size_t lens[] = { 0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64,
+	    65, 124, 125, 126 };
+	uint8_t bin[126], text[126], bad[126];
+	struct ws_rx_limits l;
+	size_t i, k, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(bin); i++) {
+		bin[i] = (uint8_t)(i * 37 + 11);
+		text[i] = (uint8_t)('a' + i % 26);
+	}
+	/* Two-byte characters across word boundaries. */
+	memcpy(text + 6, "\xc3\xa9", 2);
+	memcpy(text + 15, "\xc3\xa9", 2);
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		len = lens[i];
+		l = lim;
+		fast_case(WS_OP_BINARY, bin, len, &l, 'm', 0);
+		/* text[] is valid where no character is cut in two. */
+		if (len != 7 && len != 16)
+			fast_case(WS_OP_TEXT, text, len, &l, 'm', 0);
+		else
+			fast_case(WS_OP_TEXT, text, len, &l, 'f',
+			    WS_CLOSE_INVALID_DATA);
+		for (k = 0; k < len; k++) {
+			memcpy(bad, text, len);
+			bad[k] = 0xff;
+			fast_case(WS_OP_TEXT, bad, len, &l, 'f',
+			    WS_CLOSE_INVALID_DATA);
+		}
+		if (len >= 2) {
+			memcpy(bad, text, len);
+			memcpy(bad + len - 2, "\xe2\x82", 2);	/* cut short */
+			fast_case(WS_OP_TEXT, bad, len, &l, 'f',
+			    WS_CLOSE_INVALID_DATA);
+		}
+		/* Exactly at the limits, then one past each. */
+		l.max_message_size = len;
+		l.max_fragments = 1;
+		fast_case(WS_OP_BINARY, bin, len, &l, 'm', 0);
+		l.max_fragments = 0;
+		fast_case(WS_OP_BINARY, bin, len, &l, 'f', WS_CLOSE_TOO_BIG);
+		if (len > 0) {
+			l.max_fragments = 1;
+			l.max_message_size = len - 1;
+			fast_case(WS_OP_BINARY, bin, len, &l, 'f',
+			    WS_CLOSE_TOO_BIG);
+			fast_case(WS_OP_TEXT, text, len > 6 ? 6 : len, &l,
+			    len > 6 ? 'm' : 'f', WS_CLOSE_TOO_BIG);
+		}
+	}
+}
+
+/*
+ * What the fast path must leave to the long way, whole in one read:
+ * an unmasked frame, a text frame inside a fragmented message, a frame
+ * with RSV1 when no extension allows it.
+ */
+static void
+test_fast_path_leaves_the_rest(void **state)
+{
+	uint8_t buf[64];
+	size_t n;
+
+	(void)state;
+	memcpy(buf, "\x82\x05hello", 7);
+	expect_fail(buf, 7, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+	n = frame(buf, false, WS_OP_BINARY, "ab", 2);
+	n += frame(buf + n, true, WS_OP_TEXT, "cd", 2);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+	n = frame(buf, true, WS_OP_BINARY, "ab", 2);
+	buf[0] |= WS_RSV1_BIT;
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+	/* A continuation with FIN and nothing before it. */
+	n = frame(buf, true, WS_OP_CONT, "ab", 2);
+	expect_fail(buf, n, &lim, WS_CLOSE_PROTOCOL_ERROR, 0);
+}
+
 /* Run buf through an engine with permessage-deflate on or off. */
 static void
 feed_rsv1(const uint8_t *buf, size_t n, bool on, const struct ws_rx_limits *l,
@@ -732,6 +908,8 @@ main(void)
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_free_mid_message),
 		cmocka_unit_test(test_rsv1),
+		cmocka_unit_test(test_fast_path_same_as_long_way),
+		cmocka_unit_test(test_fast_path_leaves_the_rest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,6 +240,19 @@ def corpus_ws_rx():
                                                * 30, 3, ping=True),
         "deflate-fragments-small-reads": b"\xcf" + zfrags(
             0x2, bytes(range(256)), 4, ping=True),
+        # Whole small frames (ws_rx_feed's fast path when a read starts
+        # with one) at and around the 7-bit length and the limits: max
+        # 64 bytes and 1 fragment, then a 1 MiB limit in reads of 1..7
+        # bytes (the long way) with UTF-8 cut at word boundaries.
+        "small-at-limits": b"\x01" + frame(0x2, b"") + frame(0x2, b"b" * 64) +
+                           frame(0x1, b"t" * 63 + b"!") +
+                           frame(0x2, b"c" * 65),
+        "small-small-reads": b"\x8f" + frame(0x1, b"1234567\xc3\xa9") +
+                             frame(0x1, b"x" * 125) + frame(0x2, b"y" * 126) +
+                             frame(0x1, b"") + frame(0x9, b"p") +
+                             frame(0x1, b"a" * 120 + b"\xff" + b"b" * 4),
+        "small-max-zero": b"\x00" + frame(0x2, b"") + frame(0x1, b"") +
+                          frame(0x2, b"z"),
     }
 
 
@@ -436,6 +449,16 @@ def corpus_conn():
     out["head-too-long"] = (b"GET / HTTP/1.1\r\nX: " + b"a" * 4200 +
                             b"\r\n\r\n" + ctl(3))
     out["route-without-upgrade"] = request("/echo", upgrade=False) + ctl()
+    # Small echoes gathered for one send at the end of the read, more
+    # than the 16 KiB gather buffer holds, a frame too large to gather
+    # between them, a Ping and a Close; whole, and with the output
+    # stalled so that the send is short and the rest is queued.
+    small = b"".join(frame(0x2, bytes([i]) * 125) for i in range(132))
+    mixed = (frame(0x1, b"one") + frame(0x2, bytes(1500)) +
+             frame(0x9, b"p") + frame(0x1, b"two") + close(1000))
+    out["small-echoes-one-read"] = HS + small + mixed + ctl(0)
+    out["small-echoes-stalled"] = (HS + frame(0x1, b"a" * 100) * 20 + mixed +
+                                   ctl(0, window=1, stalled=True))
 
     # permessage-deflate: /z without context takeover, /zt with it.
     def zhs(path):
