@@ -1008,7 +1008,9 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		used = consume(c, dst, len);
 		if (c->state == CONN_LINGER || c->state == CONN_DEAD)
 			used = len;
-		if (keep_tail(c, dst, used, len) == -1) {
+		/* Most reads end on a frame's end, with no tail kept before. */
+		if ((used < len || c->ibuf != NULL) &&
+		    keep_tail(c, dst, used, len) == -1) {
 			conn_fail(c, WS_CLOSE_INTERNAL, "out of memory");
 			break;
 		}
@@ -1020,7 +1022,8 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		return;
 	}
-	conn_tls_read_more(c);
+	if (c->ssl != NULL)
+		conn_tls_read_more(c);
 	if (c->flush_now || c->flush_queued)
 		conn_flush(c);
 }

@@ -41,6 +41,8 @@
  * ones are queued, so that several in one loop iteration share a write.
  */
 #define DIRECT_MIN	(8 * 1024)
+/* A frame's first byte: the last frame of its message. */
+#define WS_FIN_BIT	0x80
 
 static void	conn_writecb(evutil_socket_t, short, void *);
 
@@ -122,8 +124,14 @@ gather_frame(struct conn *c, uint8_t opcode, uint8_t rsv, const void *data,
 	    GATHER_MAX - cs->glen < WS_FRAME_MAX_HEADER + len)
 		return false;
 	g = cs->gbuf + cs->glen;
-	hl = ws_frame_encode_header(g, true, opcode, len, NULL);
-	g[0] |= rsv;
+	if (len < 126) {
+		g[0] = WS_FIN_BIT | rsv | opcode;
+		g[1] = (uint8_t)len;
+		hl = 2;
+	} else {
+		hl = ws_frame_encode_header(g, true, opcode, len, NULL);
+		g[0] |= rsv;
+	}
 	if (len > 0)
 		memcpy(g + hl, data, len);
 	cs->glen += hl + len;
@@ -418,11 +426,18 @@ conn_flush(struct conn *c)
 	c->flush_now = false;
 	if (c->state == CONN_DEAD)
 		return;
-	if (c->srv->cs->gconn == c && gather_out(c) == -1) {
-		log_debug("conn %llu %s: write: %s", (unsigned long long)c->id,
-		    c->remote, strerror(errno));
-		conn_io_error(c);
-		return;
+	if (c->srv->cs->gconn == c) {
+		if (gather_out(c) == -1) {
+			log_debug("conn %llu %s: write: %s",
+			    (unsigned long long)c->id, c->remote,
+			    strerror(errno));
+			conn_io_error(c);
+			return;
+		}
+		/* All of it went and nothing else waits: the echo's case. */
+		if (c->out == NULL && c->state == CONN_OPEN && !c->broken &&
+		    !c->wev_added && !c->over_hwm)
+			return;
 	}
 	if (c->broken) {
 		conn_io_error(c);
