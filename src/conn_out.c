@@ -360,7 +360,7 @@ send_message(struct conn *c, uint8_t opcode, const void *data, size_t len)
 		r = send_frame(c, opcode, 0, data, len);
 	else
 		r = send_frame(c, opcode, WS_RSV1_BIT, w->out.p, w->out.len);
-	pmd_worker_trim(w);
+	pmd_worker_trim_out(w);
 	return r;
 }
 
@@ -797,14 +797,14 @@ shared_frame_z(struct conn *c, struct shared_frame *f)
 	    w->out.len < f->plen;
 	n = pays ? w->out.len : 0;
 	if ((z = malloc(sizeof(*z) + WS_FRAME_MAX_HEADER + n)) == NULL) {
-		pmd_worker_trim(w);
+		pmd_worker_trim_out(w);
 		return NULL;
 	}
 	hl = ws_frame_encode_header(z->data, true, f->opcode, n, NULL);
 	z->data[0] |= WS_RSV1_BIT;
 	if (n > 0)
 		memcpy(z->data + hl, w->out.p, n);
-	pmd_worker_trim(w);
+	pmd_worker_trim_out(w);
 	z->len = hl + n;
 	z->plen = f->plen;		/* bytes_out counts plain bytes */
 	z->refs = 1;			/* f's, dropped in shared_frame_done */

@@ -641,12 +641,18 @@ pmd_conn_free(struct pmd_conn *pc)
 }
 
 void
+pmd_worker_trim_out(struct pmd_worker *w)
+{
+	if (w->out.cap > PMD_SCRATCH_KEEP)
+		pmd_buf_free(&w->out);
+}
+
+void
 pmd_worker_trim(struct pmd_worker *w)
 {
 	if (w->in.cap > PMD_SCRATCH_KEEP)
 		pmd_buf_free(&w->in);
-	if (w->out.cap > PMD_SCRATCH_KEEP)
-		pmd_buf_free(&w->out);
+	pmd_worker_trim_out(w);
 }
 
 enum pmd_result

@@ -263,5 +263,10 @@ enum pmd_result pmd_shared_deflate(struct pmd_worker *w, int level,
 /* Drop a scratch buffer that a big message grew past this. */
 #define PMD_SCRATCH_KEEP	(64 * 1024)
 void	 pmd_worker_trim(struct pmd_worker *w);
+/*
+ * The same for w->out alone: what the sending side calls, since a plugin
+ * may be sending from w->in (an inflated message being delivered).
+ */
+void	 pmd_worker_trim_out(struct pmd_worker *w);
 
 #endif /* WSD_PMD_H */

@@ -365,6 +365,33 @@ def test_invalid_utf8_inside_a_trickled_compressed_frame_fails_fast():
         d.stop()
 
 
+def test_inflated_message_stays_valid_while_the_plugin_sends_it():
+    """A compressed message that inflates past the worker's kept scratch
+    size (64 KiB), sent on by the plugin three times from its own data
+    (misbehave's !cut: wsd_send, wsd_broadcast, wsd_publish): compressing
+    the first send must not free the buffer the message lies in (it did:
+    the broadcast then read freed memory, which ASan reports)."""
+    d = W.start_daemon(conf(routes=[W.route("/mb", plugin="misbehave")],
+                            plugin_dir=W.TEST_PLUGIN_DIR))
+    try:
+        c, r = offer(d.port, "permessage-deflate; server_no_context_takeover",
+                     path="/mb")
+        assert only_ext(r) is not None, r
+        msg = b"!cut:" + text_of(100000) + b"!"
+        c.send_frame(W.OP_TEXT, deflate(msg), rsv=4)
+        got = []
+        for _ in range(3):
+            op, rsv1, p = read_data(c)
+            got.append(inflate(p) if rsv1 else p)
+        assert got[0] == msg[:-1] and got[1] == msg[:-1], \
+            [len(g) for g in got]
+        # send: queued (0) or queued past send_high_water (1)
+        assert got[2] in (b"cut:0:1:0", b"cut:1:1:0"), got[2][:100]
+        assert d.alive()
+    finally:
+        d.stop()
+
+
 def test_fragmented_messages_of_two_connections_at_once():
     """Without context takeover two clients each in the middle of a
     fragmented compressed message: neither borrows the other's stream."""
@@ -775,6 +802,7 @@ if __name__ == "__main__":
         test_invalid_utf8_only_after_inflation,
         test_invalid_utf8_in_first_fragment_closes_at_once,
         test_invalid_utf8_inside_a_trickled_compressed_frame_fails_fast,
+        test_inflated_message_stays_valid_while_the_plugin_sends_it,
         test_fragmented_messages_of_two_connections_at_once,
         test_bomb_16mib_closed_1009,
         test_bomb_split_over_fragments,
