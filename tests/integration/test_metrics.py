@@ -282,23 +282,30 @@ def test_counters_move():
             c.handshake("/tight")
             c.sock.setblocking(False)
             frame = W.build_frame(W.OP_BINARY, os.urandom(32 * KIB))
-            pos, sent = 0, 0
+            pos, sent, checked = 0, 0, 0
             deadline = time.monotonic() + W.T(30)
             closed = False
+            # Once wsd has closed, it discards what the client still sends
+            # for a while (linger), so sends may never block again: look
+            # at the figures when blocked and after every 1 MiB.
             while time.monotonic() < deadline and sent < 64 * 1024 * KIB:
                 try:
                     k = c.sock.send(frame[pos:])
                 except BlockingIOError:
+                    k = None
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = True
+                    break
+                if k is None or sent - checked >= 1024 * KIB:
+                    checked = sent
                     _, s = scrape(port)
                     if val(s, "wsd_backpressure_closes_total",
                            route="/tight") == 1:
                         closed = True
                         break
-                    time.sleep(0.01)
-                    continue
-                except (BrokenPipeError, ConnectionResetError):
-                    closed = True
-                    break
+                    if k is None:
+                        time.sleep(0.01)
+                        continue
                 sent += k
                 pos = (pos + k) % len(frame)
             assert closed, "never closed after %d bytes" % sent
