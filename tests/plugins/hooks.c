@@ -29,16 +29,19 @@
  *              mytimer:<ms>        -> a one-shot timer that sends "fired"
  *                                     to this client (no timer: close
  *                                     1011)
- *              slowtimer:<busy>    -> a timer that arms a second one for
- *                                     100 ms later, then keeps the loop
- *                                     busy for <busy> ms; they broadcast
- *                                     "t1 <ms>" (its start) and "t2 <ms>"
- *                                     (monotonic ms)
- *              spin100:<n>         -> n times, 10 ms before a multiple of
- *                                     100 ms by the wall clock, keeps the
- *                                     loop busy for 70 ms (a clock route's
- *                                     tick is then 60 ms late); then
- *                                     broadcasts "spun"
+ *              slowtimer:<busy>[:<ms>]
+ *                                  -> a timer that arms a second one for
+ *                                     <ms> (default 100) ms later, then
+ *                                     keeps the loop busy for <busy> ms;
+ *                                     they broadcast "t1 <ms>" (its start)
+ *                                     and "t2 <ms>" (monotonic ms)
+ *              spin:<period>:<n>   -> n times, 10 ms before a multiple of
+ *                                     <period> ms by the wall clock, keeps
+ *                                     the loop busy for 65% of a period (a
+ *                                     clock route's tick with that
+ *                                     interval is then more than half an
+ *                                     interval late); then broadcasts
+ *                                     "spun"
  * close      logs "hooks close code=<n> reason=<r>" at info level.
  *
  * Settings: greeting = "hello" (the first word of the open message).
@@ -208,42 +211,52 @@ slow_second_cb(struct wsd_route *r, void *arg)
 	bcast_ms(r, "t2", mono_ms());
 }
 
+/* slowtimer's argument: the busy time and the second timer's delay. */
+#define SLOW_ARG(busy, ms)	((uintptr_t)(busy) | (uintptr_t)(ms) << 16)
+#define SLOW_BUSY(arg)		((uintptr_t)(arg) & 0xffff)
+#define SLOW_MS(arg)		((uintptr_t)(arg) >> 16)
+
 static void
 slow_first_cb(struct wsd_route *r, void *arg)
 {
 	unsigned long long start = mono_ms();
 
-	if (wsd_timer_add(r, 100, 0, slow_second_cb, NULL) == NULL)
+	if (wsd_timer_add(r, SLOW_MS(arg), 0, slow_second_cb, NULL) == NULL)
 		wsd_log(r, WSD_LOG_ERR, "hooks: slowtimer: no timer");
-	spin_ms((unsigned long long)(uintptr_t)arg);
+	spin_ms(SLOW_BUSY(arg));
 	bcast_ms(r, "t1", start);
 }
 
-/* Milliseconds until 10 ms before the next multiple of 100 ms. */
+/* spin's argument: the period and the number of spells left. */
+#define SPIN_ARG(period, n)	((uintptr_t)(period) | (uintptr_t)(n) << 16)
+#define SPIN_PERIOD(arg)	((uintptr_t)(arg) & 0xffff)
+#define SPIN_LEFT(arg)		((uintptr_t)(arg) >> 16)
+
+/* Milliseconds until 10 ms before the next multiple of period ms. */
 static uint64_t
-until_spin(void)
+until_spin(unsigned long long period)
 {
 	struct timeval tv;
 	unsigned long long now, at;
 
 	gettimeofday(&tv, NULL);
 	now = (unsigned long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	at = now / 100 * 100 + 90;
+	at = now / period * period + period - 10;
 	if (at <= now + 5)
-		at += 100;
+		at += period;
 	return at - now;
 }
 
 static void
-spin100_cb(struct wsd_route *r, void *arg)
+spin_cb(struct wsd_route *r, void *arg)
 {
-	uintptr_t left = (uintptr_t)arg;
+	uintptr_t period = SPIN_PERIOD(arg), left = SPIN_LEFT(arg);
 
-	spin_ms(70);
+	spin_ms(period * 65 / 100);
 	if (left > 1) {
-		if (wsd_timer_add(r, until_spin(), 0, spin100_cb,
-		    (void *)(left - 1)) == NULL)
-			wsd_log(r, WSD_LOG_ERR, "hooks: spin100: no timer");
+		if (wsd_timer_add(r, until_spin(period), 0, spin_cb,
+		    (void *)SPIN_ARG(period, left - 1)) == NULL)
+			wsd_log(r, WSD_LOG_ERR, "hooks: spin: no timer");
 		return;
 	}
 	wsd_broadcast(r, WSD_TEXT, "spun", 4);
@@ -292,16 +305,24 @@ command(struct hooks *h, struct wsd_conn *c, const char *m, size_t len)
 		    (void *)(uintptr_t)wsd_conn_id(c)) == NULL)
 			wsd_close(c, 1011, "timer failed");
 	} else if (starts(m, len, "slowtimer:")) {
-		uintptr_t busy = (uintptr_t)strtoul(m + 10, NULL, 10);
+		char *end;
+		unsigned long busy = strtoul(m + 10, &end, 10), ms = 100;
 
-		if (wsd_timer_add(h->route, 10, 0, slow_first_cb,
-		    (void *)busy) == NULL)
+		if (*end == ':')
+			ms = strtoul(end + 1, NULL, 10);
+		if (busy > 0xffff || ms > 0xffff ||
+		    wsd_timer_add(h->route, 10, 0, slow_first_cb,
+		    (void *)SLOW_ARG(busy, ms)) == NULL)
 			send_text(c, "timer failed");
-	} else if (starts(m, len, "spin100:")) {
-		uintptr_t n = (uintptr_t)strtoul(m + 8, NULL, 10);
+	} else if (starts(m, len, "spin:")) {
+		char *end;
+		unsigned long period = strtoul(m + 5, &end, 10), n = 0;
 
-		if (n == 0 || wsd_timer_add(h->route, until_spin(), 0,
-		    spin100_cb, (void *)n) == NULL)
+		if (*end == ':')
+			n = strtoul(end + 1, NULL, 10);
+		if (period < 20 || period > 0xffff || n == 0 || n > 0xffff ||
+		    wsd_timer_add(h->route, until_spin(period), 0, spin_cb,
+		    (void *)SPIN_ARG(period, n)) == NULL)
 			send_text(c, "timer failed");
 	} else if (starts(m, len, "close:")) {
 		char *colon;
