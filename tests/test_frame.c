@@ -12,27 +12,7 @@
 #include <cmocka.h>
 
 #include "frame.h"
-
-/* A small deterministic generator (splitmix64), so failures reproduce. */
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed;
-}
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t z;
-
-	rng_state += UINT64_C(0x9E3779B97F4A7C15);
-	z = rng_state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
+#include "rng.h"
 
 static void
 rng_fill(uint8_t *p, size_t n)

@@ -13,22 +13,9 @@
 #include <cmocka.h>
 
 #include "theap.h"
+#include "rng.h"
 
 #define NNODES	2000
-
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t z;
-
-	rng_state += UINT64_C(0x9E3779B97F4A7C15);
-	z = rng_state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
 
 /* Every node knows its place and no child is earlier than its parent. */
 static void
@@ -137,7 +124,7 @@ test_random(void **state)
 	int step;
 
 	(void)state;
-	rng_state = 16;
+	rng_seed(16);
 	nd = calloc(NNODES, sizeof(*nd));
 	assert_non_null(nd);
 	memset(in, 0, sizeof(in));

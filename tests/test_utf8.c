@@ -13,29 +13,9 @@
 #include <cmocka.h>
 
 #include "utf8.h"
+#include "rng.h"
 
 #define S(lit)	(const uint8_t *)(lit), sizeof(lit) - 1
-
-/* A small deterministic generator (splitmix64), so failures reproduce. */
-static uint64_t rng_state;
-
-static void
-rng_seed(uint64_t seed)
-{
-	rng_state = seed;
-}
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t z;
-
-	rng_state += UINT64_C(0x9E3779B97F4A7C15);
-	z = rng_state;
-	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
 
 static unsigned
 rng_below(unsigned n)
