@@ -9,7 +9,7 @@
  * reallocarray(), strdup(), strndup(), asprintf() and vasprintf() in
  * src/ goes through the wrappers below: a call site added later cannot
  * escape the test.  libevent's and OpenSSL's allocations are routed here
- * too (failalloc_init()).
+ * too (failalloc_init()), and zlib's through pmd.c's allocator.
  *
  * Inert unless the environment variable WSD_FAILALLOC names a control
  * file when wsd starts; nothing in the configuration or from a client

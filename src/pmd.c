@@ -8,6 +8,7 @@
  * numbers from 8 to 15 without leading zeros.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,12 +556,45 @@ pmd_deflate(struct z_stream_s *zs, const uint8_t *data, size_t len,
 
 /* ------------------------------------------------------------ streams */
 
+/*
+ * zlib's allocations go through malloc() here rather than zlib's own, so
+ * that they are wsd's (and the allocation-failure test reaches them).
+ */
+static voidpf
+pmd_zalloc(voidpf opaque, uInt items, uInt size)
+{
+	(void)opaque;
+	if (size != 0 && items > SIZE_MAX / size)
+		return Z_NULL;
+	return malloc((size_t)items * size);
+}
+
+static void
+pmd_zfree(voidpf opaque, voidpf p)
+{
+	(void)opaque;
+	free(p);
+}
+
+/* A z_stream set up for our allocator, or NULL. */
+static z_stream *
+pmd_stream_new(void)
+{
+	z_stream *zs;
+
+	if ((zs = calloc(1, sizeof(*zs))) == NULL)
+		return NULL;
+	zs->zalloc = pmd_zalloc;
+	zs->zfree = pmd_zfree;
+	return zs;
+}
+
 struct z_stream_s *
 pmd_inflate_new(int wbits)
 {
 	z_stream *zs;
 
-	if ((zs = calloc(1, sizeof(*zs))) == NULL)
+	if ((zs = pmd_stream_new()) == NULL)
 		return NULL;
 	if (inflateInit2(zs, -wbits) != Z_OK) {
 		free(zs);
@@ -574,7 +608,7 @@ pmd_deflate_new(int level, int wbits, int mem_level)
 {
 	z_stream *zs;
 
-	if ((zs = calloc(1, sizeof(*zs))) == NULL)
+	if ((zs = pmd_stream_new()) == NULL)
 		return NULL;
 	if (deflateInit2(zs, level, Z_DEFLATED, -wbits, mem_level,
 	    Z_DEFAULT_STRATEGY) != Z_OK) {

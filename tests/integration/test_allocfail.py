@@ -1,20 +1,21 @@
 """Every allocation failure of a connection's life is survived.
 
 wsd is built with a test-only hook (src/failalloc.[ch]) through which
-every allocation of wsd, libevent and OpenSSL goes.  With WSD_FAILALLOC
+every allocation of wsd, libevent, OpenSSL and zlib goes.  With WSD_FAILALLOC
 naming a control file, writing N there makes the Nth allocation after
 the next accepted connection fail, once; the worker logs
 "failalloc: connection done after K allocations, ..." when that
 connection is freed.
 
 For each scenario (a handshake, echoes of each size, fragmentation, the
-closing handshakes, broadcast, timers, a reload) the victim connection
-runs it with N = 1, 2, ... until a run makes no allocation fail: N - 1
-is then the number of failure points of that scenario, all of them
-exercised.  After every run: the worker is the one we started with (no
-crash, no restart), a second connection opened before any failure still
-echoes, and the victim either did all of its scenario, or was refused
-with 503 before the upgrade, or closed with 1011 after it.  The daemon
+closing handshakes, broadcast, timers, permessage-deflate, a reload) the
+victim connection runs it with N = 1, 2, ... until a run makes no
+allocation fail: N - 1 is then the number of failure points of that
+scenario, all of them exercised.  After every run: the worker is the
+one we started with (no crash, no restart), a second connection opened
+before any failure still echoes, and the victim either did all of its
+scenario, or was refused with 503 before the upgrade, or closed with
+1011 after it.  The daemon
 stops at the end of each scenario; in the sanitizer build LeakSanitizer
 then reports any leak, which fails the case (wsdtest's runner)."""
 
@@ -22,6 +23,7 @@ import os
 import signal
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsdtest as W  # noqa: E402
@@ -56,9 +58,9 @@ class Victim:
     def close(self):
         self.c.close()
 
-    def handshake(self, path="/echo"):
+    def handshake(self, path="/echo", extra=()):
         c = self.c
-        c.send(c.upgrade_request(path))
+        c.send(c.upgrade_request(path, extra=extra))
         # No response at all is a failure too: the 503 is a constant
         # written without allocating, so a plain client always gets it.
         r = c.read_response()
@@ -68,6 +70,7 @@ class Victim:
             raise Refused("503")
         assert r.status == 101, "handshake answered %r" % r
         assert r.get("sec-websocket-accept") == W.accept_key(c.key), r
+        return r
 
     def frame(self):
         """The next frame that is not a ping; Refused on a 1011."""
@@ -201,6 +204,67 @@ def sc_timer(v, ctx):
     v.client_close()
 
 
+def sc_deflate(path):
+    """permessage-deflate (zlib's own allocations included): compressed
+    echoes as negotiated, one that inflates past 64 KiB (the worker's
+    scratch buffers), one in three fragments (inflated as they come), a
+    plain one in between.  wsd may also turn the extension down when it
+    cannot set it up: then all is plain."""
+    def run(v, ctx):
+        r = v.handshake(path, extra=[("Sec-WebSocket-Extensions",
+                                      "permessage-deflate")])
+        ext = r.get("sec-websocket-extensions")
+        if ext is None:
+            v.echo(W.OP_TEXT, b"declined")
+            v.client_close()
+            return
+        params = [x.strip() for x in ext.split(";")]
+        assert params[0] == "permessage-deflate", ext
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        dec = zlib.decompressobj(-15)
+        unit = b'{"id":12345,"user":"alice","text":"hello, world"},'
+        for op, msg, pieces in ((W.OP_TEXT, unit * 20, 1),
+                                (W.OP_BINARY, b"plain", 0),
+                                (W.OP_TEXT, (unit * 2000)[:100000], 1),
+                                (W.OP_TEXT, unit * 200, 3),
+                                (W.OP_BINARY, os.urandom(3000), 1)):
+            if pieces == 0:
+                v.c.send_frame(op, msg)
+            else:
+                if "client_no_context_takeover" in params:
+                    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+                z = comp.compress(msg) + comp.flush(zlib.Z_SYNC_FLUSH)
+                z = z[:-4]
+                step = len(z) // pieces + 1
+                for k in range(pieces):
+                    v.c.send_frame(op if k == 0 else W.OP_CONT,
+                                   z[k * step:(k + 1) * step],
+                                   fin=k == pieces - 1,
+                                   rsv=4 if k == 0 else 0)
+            parts, first, rsv1 = [], None, False
+            while True:
+                f = v.frame()
+                assert f.opcode != W.OP_CLOSE, \
+                    "close %s %r instead of a message" % (f.code, f.reason)
+                if f.opcode >= 8:
+                    continue
+                if first is None:
+                    first, rsv1 = f.opcode, bool(f.rsv & 4)
+                parts.append(f.payload)
+                if f.fin:
+                    break
+            got = b"".join(parts)
+            if rsv1:
+                if "server_no_context_takeover" in params:
+                    dec = zlib.decompressobj(-15)
+                got = dec.decompress(got + b"\x00\x00\xff\xff")
+            assert (first, got) == (op, msg), \
+                "echo of %d bytes: got %d" % (len(msg), len(got))
+        v.client_close()
+    run.__name__ = "deflate" + path.replace("/", "_")
+    return run
+
+
 def sc_clock(v, ctx):
     v.handshake("/clock")
     for _ in range(3):
@@ -237,6 +301,10 @@ def plugin_dir():
 
 def start(ctl, clock_ms):
     routes = [W.route("/echo"),
+              W.route("/z", compression={"enabled": True}),
+              W.route("/zt", compression={
+                  "enabled": True, "server_no_context_takeover": False,
+                  "client_no_context_takeover": False}),
               W.route("/hooks", plugin="hooks"),
               W.route("/clock", plugin="clock",
                       settings={"interval_ms": clock_ms})]
@@ -358,6 +426,8 @@ TESTS = [case("handshake", sc_handshake)] + \
     case("close", sc_close),
     case("broadcast", sc_broadcast),
     case("timer", sc_timer),
+    case("deflate_shared", sc_deflate("/z")),
+    case("deflate_takeover", sc_deflate("/zt")),
     case("clock", sc_clock),
     case("reload", sc_reload),
 ]
