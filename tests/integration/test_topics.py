@@ -432,14 +432,20 @@ def test_workers_publish_reaches_every_worker():
     for c in subs:
         ok(c, "unsub seq")
     p0 = on_worker(d.port, 0)
+    fence = on_worker(d.port, 1, subs=["fence"])
     ok(p0, "pub seq nobody")
+    # A publish reaches the other worker a moment after its publisher
+    # hears back: wait until worker 1 has had it (what worker 0 relays
+    # arrives in order) before anyone there subscribes again.
+    ok(p0, "pub fence passed")
+    assert text(fence) == "passed"
     for c in subs:
         ok(c, "sub seq")
     ok(p0, "pub seq again")
     for c in subs:
         assert text(c) == "again", "worker %d" % c.worker
         quiet(c)
-    for c in subs + [p, p0]:
+    for c in subs + [p, p0, fence]:
         c.close()
     assert d.stop() == 0
 
