@@ -256,17 +256,19 @@ send_direct(struct conn *c, const uint8_t *hdr, size_t hl, const void *data,
 }
 
 /*
- * No memory to queue a Close frame: with nothing queued before it (and
- * no TLS record to make), it goes to the socket from the stack, so that
- * the closing handshake still happens.  -1: it could not.
+ * No memory to queue a Close frame: with nothing queued before it, it
+ * goes to the socket (or into one TLS record) from the stack, so that the
+ * closing handshake still happens.  -1: it could not.
  */
 static int
 send_close_direct(struct conn *c, const uint8_t *frame, size_t n)
 {
 	ssize_t w;
 
-	if (c->ssl != NULL || c->wr_shut || conn_out_len(c) != 0)
+	if (c->wr_shut || conn_out_len(c) != 0)
 		return -1;
+	if (c->ssl != NULL)
+		return conn_tls_write_now(c, frame, n);
 	w = send(c->fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	return w == (ssize_t)n ? 0 : -1;
 }

@@ -420,6 +420,7 @@ void		 shared_frame_done(struct shared_frame *f);
 ssize_t		 conn_tls_recv(struct conn *c, uint8_t *dst, size_t room);
 void		 conn_tls_read_more(struct conn *c);
 int		 conn_tls_write(struct conn *c);
+int		 conn_tls_write_now(struct conn *c, const uint8_t *p, size_t n);
 int		 conn_tls_shutdown(struct conn *c);
 
 /* conn_proxy.c */

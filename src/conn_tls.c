@@ -266,6 +266,25 @@ conn_tls_write(struct conn *c)
 }
 
 /*
+ * n bytes (a Close frame there was no memory to queue) in one record now,
+ * with nothing queued before them.  0 when all went; -1 otherwise, and a
+ * record that went only into OpenSSL's buffer then goes out, if at all,
+ * ahead of the close_notify that follows the dropped connection.
+ */
+int
+conn_tls_write_now(struct conn *c, const uint8_t *p, size_t n)
+{
+	int r;
+
+	if (!c->tls_ready || n == 0 || n > RECORD_PLAIN)
+		return -1;
+	ERR_clear_error();
+	r = SSL_write(c->ssl, p, (int)n);
+	ERR_clear_error();
+	return r == (int)n ? 0 : -1;
+}
+
+/*
  * Our side is done: close_notify, then the caller's TCP half-close.
  * -1 when the socket had no room for the alert: OpenSSL keeps it, and
  * the caller calls again once the socket is writable (half-closing now

@@ -21,12 +21,14 @@ then reports any leak, which fails the case (wsdtest's runner)."""
 
 import os
 import signal
+import ssl
 import sys
 import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsdtest as W  # noqa: E402
+import tlstest  # noqa: E402
 
 # Bounds: failure points per scenario, and seconds per scenario.
 MAX_POINTS = 2000
@@ -40,7 +42,8 @@ ECHO_SIZES = (0, 125, 126, 65535, 65536, BIG)
 
 class Refused(Exception):
     """The victim was refused or closed as an injected failure allows:
-    kind is "503" or "1011"."""
+    kind is "503", "1011", "tls_handshake" (the client's TLS handshake
+    failed) or "tls" (the TLS connection ended later, nothing said)."""
 
     def __init__(self, kind, detail=""):
         Exception.__init__(self, "%s %s" % (kind, detail))
@@ -53,7 +56,21 @@ class Victim:
     other ending into an AssertionError."""
 
     def __init__(self, port):
-        self.c = W.RawClient(port, timeout=10)
+        try:
+            self.c = W.RawClient(port, timeout=10)
+        except (ssl.SSLError, OSError) as e:
+            # Before its TLS session exists, wsd can say nothing to a
+            # client (not even the 503): its handshake just fails.
+            self.tls_broken(e, "tls_handshake")
+            raise
+
+    @staticmethod
+    def tls_broken(e, kind="tls"):
+        """Over TLS, an allocation that fails inside OpenSSL can leave no
+        TLS session to answer on: the connection just ends (the runner
+        checks that the failure was OpenSSL's)."""
+        if W.TLS is not None:
+            raise Refused(kind, repr(e))
 
     def close(self):
         self.c.close()
@@ -63,7 +80,12 @@ class Victim:
         c.send(c.upgrade_request(path, extra=extra))
         # No response at all is a failure too: the 503 is a constant
         # written without allocating, so a plain client always gets it.
-        r = c.read_response()
+        try:
+            r = c.read_response()
+        except (AssertionError, ssl.SSLError, OSError) as e:
+            if not isinstance(e, AssertionError) or "EOF before" in str(e):
+                self.tls_broken(e)
+            raise
         if r.status == 503:
             rest = c.read_until_eof(5)
             assert b"503" in rest, rest[:80]
@@ -77,7 +99,8 @@ class Victim:
         while True:
             try:
                 f = self.c.read_frame(W.T(10))
-            except W.EOF:
+            except (W.EOF, ssl.SSLError, ConnectionResetError) as e:
+                self.tls_broken(e)
                 raise AssertionError("EOF after the upgrade without a "
                                      "close frame (reset=%s)" % self.c.reset)
             if f.opcode == W.OP_PING:
@@ -331,7 +354,8 @@ def run_scenario(name, scenario):
     # so that the others count their own allocations.
     d = start(ctl, 20 if scenario is sc_clock else 3600000)
     t0 = time.monotonic()
-    outcomes = {"ok": 0, "503": 0, "1011": 0}
+    outcomes = {"ok": 0, "tls_handshake": 0, "tls": 0, "503": 0,
+                "1011": 0}
     sites = {}
     try:
         workers = d.worker_pids(1)
@@ -349,9 +373,10 @@ def run_scenario(name, scenario):
             start_line = len(d.lines)
             W.write_file(ctl, "%d\n" % n)
             ctx = {"daemon": d}
-            v = Victim(d.port)
+            v = None
             kind = "ok"
             try:
+                v = Victim(d.port)
                 scenario(v, ctx)
             except Refused as e:
                 kind = e.kind
@@ -361,7 +386,8 @@ def run_scenario(name, scenario):
                                      % (name, n, type(e).__name__, e,
                                         "\n".join(d.lines[start_line:][:60])))
             finally:
-                v.close()
+                if v is not None:
+                    v.close()
             m = d.wait_log(r"failalloc: connection done after (\d+) "
                            r"allocations, (none failed|allocation (\d+) "
                            r"failed)", timeout=10, start=start_line)
@@ -374,6 +400,10 @@ def run_scenario(name, scenario):
                     or site.startswith("openssl") else site
                 site = os.path.basename(site)
                 sites[site] = sites.get(site, 0) + 1
+                assert kind != "tls" or site == "openssl", \
+                    "%s, N=%d: the TLS connection just ended after a " \
+                    "failure outside OpenSSL (%s)\n%s" % (
+                        name, n, site, "\n".join(d.lines[start_line:][:40]))
             # Whatever happened to the victim, everyone else is served.
             assert d.alive(), "wsd died at N=%d" % n
             assert d.worker_pids(1) == workers, \
@@ -420,6 +450,19 @@ def case(name, scenario):
     return t
 
 
+def tls_case(name, scenario):
+    """The scenario over wss: OpenSSL's allocations for the handshake and
+    the records come into it too."""
+    def t():
+        W.use_tls(tlstest.default_setup())
+        try:
+            run_scenario(name, scenario)
+        finally:
+            W.use_tls(None)
+    t.__name__ = "test_" + name
+    return t
+
+
 TESTS = [case("handshake", sc_handshake)] + \
     [case("echo_%d" % s, sc_echo(s)) for s in ECHO_SIZES] + [
     case("fragments", sc_fragments),
@@ -430,6 +473,8 @@ TESTS = [case("handshake", sc_handshake)] + \
     case("deflate_takeover", sc_deflate("/zt")),
     case("clock", sc_clock),
     case("reload", sc_reload),
+    tls_case("tls_handshake", sc_handshake),
+    tls_case("tls_echo_65536", sc_echo(65536)),
 ]
 
 if __name__ == "__main__":
