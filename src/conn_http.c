@@ -24,6 +24,26 @@
 #include "server.h"
 #include "static.h"
 
+/*
+ * Out of memory in the HTTP phase, even for the answer: when nothing is
+ * queued before it and there is no TLS record to make, conn_503 goes
+ * straight to the socket, so that refusing needs no memory.  Else the
+ * client just sees the connection close.
+ */
+static void
+send_503_direct(struct conn *c)
+{
+	ssize_t n;
+
+	c->status = 503;
+	if (c->ssl == NULL && conn_out_len(c) == 0 && !c->wr_shut) {
+		n = send(c->fd, conn_503, conn_503_len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
+	conn_linger(c);
+}
+
 static void
 respond_error(struct conn *c, int status, const char *extra)
 {
@@ -31,29 +51,22 @@ respond_error(struct conn *c, int status, const char *extra)
 	    http_token_eq(c->rq->req.method, c->rq->req.method_len, "HEAD");
 
 	c->status = status;
-	if (conn_outbuf(c) != NULL)
-		http_write_error(c->out, status, extra, head_only);
+	if (conn_outbuf(c) == NULL ||
+	    http_write_error(c->out, status, extra, head_only) == -1) {
+		send_503_direct(c);
+		return;
+	}
 	conn_linger(c);
 }
 
-/*
- * Out of memory in the HTTP phase: 503, which a client may retry.  When
- * nothing is queued before it, the answer is conn_503 written straight to
- * the socket, so that refusing needs no memory either.
- */
+/* Out of memory in the HTTP phase: 503, which a client may retry. */
 static void
 respond_no_memory(struct conn *c)
 {
-	ssize_t n;
-
-	if (c->ssl != NULL || conn_out_len(c) != 0 || c->wr_shut) {
+	if (c->ssl != NULL || conn_out_len(c) != 0 || c->wr_shut)
 		respond_error(c, 503, "Retry-After: 5\r\n");
-		return;
-	}
-	c->status = 503;
-	n = send(c->fd, conn_503, conn_503_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	(void)n;
-	conn_linger(c);
+	else
+		send_503_direct(c);
 }
 
 void
@@ -353,7 +366,7 @@ handle_request(struct conn *c)
 	struct generation *g = c->srv->gen;
 	struct route *r;
 	long i;
-	int head_only;
+	int head_only, status;
 
 	/* Before the move below: the listener's settings are c->gen's. */
 	if (conn_forwarded(c) == -1) {
@@ -396,8 +409,12 @@ handle_request(struct conn *c)
 		respond_no_memory(c);
 		return;
 	}
-	c->status = static_respond(c->out, g->cfg->document_root, &c->rq->req,
-	    head_only);
+	if ((status = static_respond(c->out, g->cfg->document_root,
+	    &c->rq->req, head_only)) == -1) {
+		respond_no_memory(c);
+		return;
+	}
+	c->status = (int16_t)status;
 	conn_linger(c);
 }
 

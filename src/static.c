@@ -51,22 +51,25 @@ static_mime_type(const char *name)
 	return "application/octet-stream";
 }
 
-void
+int
 http_write_error(struct evbuffer *out, int status, const char *extra,
     int head_only)
 {
 	const char *reason = http_reason(status);
-	char body[128];
-	int n;
+	char body[128], resp[PATH_MAX + 512];
+	int n, h;
 
+	/* Head and body in one piece: all of it is queued, or nothing. */
 	n = snprintf(body, sizeof(body), "%d %s\n", status, reason);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	h = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Length: %d\r\n"
 	    "Connection: close\r\n"
-	    "%s\r\n", status, reason, n, extra != NULL ? extra : "");
-	if (!head_only)
-		evbuffer_add(out, body, (size_t)n);
+	    "%s\r\n%s", status, reason, n, extra != NULL ? extra : "",
+	    head_only ? "" : body);
+	if (h < 0 || (size_t)h >= sizeof(resp))
+		return -1;
+	return evbuffer_add(out, resp, (size_t)h);
 }
 
 /*
@@ -110,7 +113,7 @@ static_respond(struct evbuffer *out, const char *root,
     const struct http_request *req, int head_only)
 {
 	char rel[PATH_MAX], full[PATH_MAX * 2], real[PATH_MAX];
-	char rootreal[PATH_MAX];
+	char rootreal[PATH_MAX], head[512];
 	struct stat st;
 	size_t rl;
 	int fd, n;
@@ -137,40 +140,44 @@ static_respond(struct evbuffer *out, const char *root,
 
 		snprintf(loc, sizeof(loc), "Location: %.*s/\r\n",
 		    (int)req->path_len, req->path);
-		http_write_error(out, 301, loc, head_only);
-		return 301;
+		return http_write_error(out, 301, loc, head_only) == 0 ?
+		    301 : -1;
 	}
 	if (!S_ISREG(st.st_mode))
 		goto notfound;
 	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		/* Out of descriptors is not "no such file". */
-		if (errno == EMFILE || errno == ENFILE) {
-			http_write_error(out, 503, "Retry-After: 1\r\n",
-			    head_only);
-			return 503;
-		}
+		if (errno == EMFILE || errno == ENFILE)
+			return http_write_error(out, 503, "Retry-After: 1\r\n",
+			    head_only) == 0 ? 503 : -1;
 		goto notfound;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		goto notfound;
 	}
-	evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n"
+	n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n"
 	    "Content-Type: %s\r\n"
 	    "Content-Length: %lld\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "Connection: close\r\n\r\n",
 	    static_mime_type(real), (long long)st.st_size);
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    evbuffer_add(out, head, (size_t)n) == -1) {
+		close(fd);
+		return -1;
+	}
 	if (head_only || st.st_size == 0)
 		close(fd);
 	else if (evbuffer_add_file(out, fd, 0, st.st_size) == -1) {
+		/* No head without its body: out held nothing before it. */
 		close(fd);
-		return 500;
+		evbuffer_drain(out, evbuffer_get_length(out));
+		return -1;
 	}
 	return 200;
 
 notfound:
-	http_write_error(out, 404, NULL, head_only);
-	return 404;
+	return http_write_error(out, 404, NULL, head_only) == 0 ? 404 : -1;
 }

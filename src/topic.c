@@ -326,26 +326,26 @@ topic_conn_closed(struct conn *c)
 	}
 }
 
-size_t
-topic_deliver(struct server *srv, const char *name, size_t nlen, int opcode,
-    const void *data, size_t len)
+/* The topic of that name if it has subscribers here, else NULL. */
+static struct topic *
+topic_with_subs(struct topics *ts, const char *name, size_t nlen)
 {
-	struct topics *ts = srv->topics;
-	struct shared_frame *f;
-	struct topic_sub *s, *next;
 	struct topic *t;
-	size_t n = 0;
 
 	if (ts == NULL || nlen == 0 ||
 	    (t = topic_find(ts, name, nlen, topic_hash(ts, name, nlen))) ==
 	    NULL || t->count == 0)
-		return 0;
-	if ((f = shared_frame_new(opcode, data, len)) == NULL) {
-		log_warn("topic %.*s: out of memory, a message is lost",
-		    (int)nlen, name);
-		return 0;
-	}
-	t->busy++;
+		return NULL;
+	return t;
+}
+
+/* Frame f to every subscriber of t; the caller's hold on t is let go. */
+static size_t
+deliver_frame(struct topics *ts, struct topic *t, struct shared_frame *f)
+{
+	struct topic_sub *s, *next;
+	size_t n = 0;
+
 	TAILQ_FOREACH(s, &t->subs, tlink)
 		if (!s->dead && conn_send_shared(s->conn, f))
 			n++;
@@ -366,11 +366,32 @@ topic_deliver(struct server *srv, const char *name, size_t nlen, int opcode,
 	return n;
 }
 
+size_t
+topic_deliver(struct server *srv, const char *name, size_t nlen, int opcode,
+    const void *data, size_t len)
+{
+	struct topics *ts = srv->topics;
+	struct shared_frame *f;
+	struct topic *t;
+
+	if ((t = topic_with_subs(ts, name, nlen)) == NULL)
+		return 0;
+	if ((f = shared_frame_new(opcode, data, len)) == NULL) {
+		log_warn("topic %.*s: out of memory, a message is lost",
+		    (int)nlen, name);
+		return 0;
+	}
+	t->busy++;
+	return deliver_frame(ts, t, f);
+}
+
 int
 topic_publish(struct route *r, const char *name, int opcode,
     const void *data, size_t len)
 {
 	struct server *srv = topics_srv;
+	struct shared_frame *f = NULL;
+	struct topic *t;
 	size_t nlen;
 
 	if (srv == NULL || r == NULL || (nlen = topic_name_len(name)) == 0)
@@ -383,6 +404,16 @@ topic_publish(struct route *r, const char *name, int opcode,
 	if (opcode == WSD_TEXT && !conn_text_known_valid(srv->cs, data, len) &&
 	    !utf8_valid(data, len))
 		return -1;
+	/*
+	 * The frame for this worker's subscribers first: without memory for
+	 * it the publish fails as a whole (the plugin hears -1), rather than
+	 * reaching the other workers and not these.
+	 */
+	if ((t = topic_with_subs(srv->topics, name, nlen)) != NULL) {
+		if ((f = shared_frame_new(opcode, data, len)) == NULL)
+			return -1;
+		t->busy++;
+	}
 	metrics.publishes++;
 	metrics.deliveries[MSRC_LOCAL]++;
 	/* The others first: they deliver while this worker does. */
@@ -390,7 +421,8 @@ topic_publish(struct route *r, const char *name, int opcode,
 	if (srv->backplane != NULL)
 		backplane_publish(srv->backplane, name, nlen, opcode, data,
 		    len);
-	topic_deliver(srv, name, nlen, opcode, data, len);
+	if (t != NULL)
+		deliver_frame(srv->topics, t, f);
 	return 0;
 }
 

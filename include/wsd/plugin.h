@@ -878,8 +878,8 @@ wsd_unsubscribe(struct wsd_conn *c, const char *topic)
  * copied; the frame is encoded once per worker and shared by its
  * subscribers.  Returns without waiting for other workers or nodes: 0
  * once the message is on its way (also when nobody is subscribed), -1
- * on a bad name, opcode or text, or a message over the route's
- * max_message_size.  The publisher's own connection gets the message
+ * (nothing sent anywhere) on a bad name, opcode or text, a message over
+ * the route's max_message_size, or no memory for the frame.  The publisher's own connection gets the message
  * too if it is subscribed.  From any callback on the loop thread,
  * including init, timers, posts and `close`.
  */

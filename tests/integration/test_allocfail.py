@@ -20,6 +20,7 @@ stops at the end of each scenario; in the sanitizer build LeakSanitizer
 then reports any leak, which fails the case (wsdtest's runner)."""
 
 import os
+import re
 import signal
 import ssl
 import sys
@@ -38,6 +39,8 @@ CLEAN_RUNS = 3
 
 BIG = 1000000       # the "~1 MiB" echo (under max_message_size)
 ECHO_SIZES = (0, 125, 126, 65535, 65536, BIG)
+with open(os.path.join(W.WWW_DIR, "index.html"), "rb") as f:
+    INDEX = f.read()
 
 
 class Refused(Exception):
@@ -288,6 +291,47 @@ def sc_deflate(path):
     return run
 
 
+def sc_topics(v, ctx):
+    """Subscribed at open, a publish the victim gets itself, an
+    unsubscribe (the topics test plugin).  A subscription or a publish
+    may fail as such (the plugin hears -1); what succeeds is delivered."""
+    v.handshake("/t?sub=news")
+    op, data = v.message()
+    m = re.match(rb"^open -?\d+ (\d+)$", data)
+    assert op == W.OP_TEXT and m, data
+    nsubs = int(m.group(1))
+    v.c.send_text(b"pub news hello")
+    before = []
+    while True:
+        op, data = v.message()
+        if data.startswith(b"pub "):
+            break
+        before.append(data)
+    if data == b"pub 0":
+        assert before == [b"hello"] * nsubs, (nsubs, before)
+    else:
+        assert data == b"pub -1" and before == [], (data, before)
+    v.c.send_text(b"unsub news")
+    op, data = v.message()
+    assert data == (b"unsub 0" if nsubs else b"unsub -1"), (nsubs, data)
+    v.client_close()
+
+
+def sc_static(v, ctx):
+    """A static file from document_root: served whole, or refused with
+    an error status and nothing else."""
+    c = v.c
+    c.send(c.request("GET", "/index.html", [
+        ("Host", "127.0.0.1:%d" % c.port), ("Connection", "close")]))
+    r = c.read_response()
+    body = c.read_until_eof(5)
+    if r.status == 503:
+        raise Refused("503")
+    assert r.status == 200, r
+    assert body == ctx["index"], "a body of %d bytes, not %d" % (
+        len(body), len(ctx["index"]))
+
+
 def sc_clock(v, ctx):
     v.handshake("/clock")
     for _ in range(3):
@@ -316,7 +360,8 @@ def plugin_dir():
     one plugin directory."""
     d = W.tmpdir()
     for src, name in ((W.PLUGIN_DIR, "echo-logger"), (W.PLUGIN_DIR, "clock"),
-                      (W.TEST_PLUGIN_DIR, "hooks")):
+                      (W.TEST_PLUGIN_DIR, "hooks"),
+                      (W.TEST_PLUGIN_DIR, "topics")):
         os.symlink(os.path.join(src, name + ".so"),
                    os.path.join(d, name + ".so"))
     return d
@@ -329,10 +374,11 @@ def start(ctl, clock_ms):
                   "enabled": True, "server_no_context_takeover": False,
                   "client_no_context_takeover": False}),
               W.route("/hooks", plugin="hooks"),
+              W.route("/t", plugin="topics"),
               W.route("/clock", plugin="clock",
                       settings={"interval_ms": clock_ms})]
     conf = W.write_config(plugin_dir=plugin_dir(), routes=routes,
-                          log_level="info",
+                          log_level="info", document_root=W.WWW_DIR,
                           limits={"max_message_size": 2 * BIG})
     wrapper = ["env", "WSD_FAILALLOC=" + ctl] + W.WRAPPER
     d = W.start_daemon(conf, wrapper=wrapper)
@@ -372,7 +418,7 @@ def run_scenario(name, scenario):
                 "%s: still at N=%d after %ds" % (name, n, MAX_SECONDS)
             start_line = len(d.lines)
             W.write_file(ctl, "%d\n" % n)
-            ctx = {"daemon": d}
+            ctx = {"daemon": d, "index": INDEX}
             v = None
             kind = "ok"
             try:
@@ -471,6 +517,8 @@ TESTS = [case("handshake", sc_handshake)] + \
     case("timer", sc_timer),
     case("deflate_shared", sc_deflate("/z")),
     case("deflate_takeover", sc_deflate("/zt")),
+    case("topics", sc_topics),
+    case("static", sc_static),
     case("clock", sc_clock),
     case("reload", sc_reload),
     tls_case("tls_handshake", sc_handshake),
