@@ -1073,12 +1073,13 @@ tls_conf_free(struct wsd_tls_conf *t)
 }
 
 /*
- * tls = { certificate = ...; key = ...; ... }: the files are only
- * named here; tls.c loads and checks them (and wsd -t reports what it
- * finds with this group's lines).
+ * tls = { certificate = ...; key = ...; ... } into *out (NULL when absent
+ * or wrong): the files are only named here; tls.c loads and checks them
+ * (and wsd -t reports what it finds with this group's lines).
  */
-static struct wsd_tls_conf *
-parse_tls(struct loader *ld, const config_setting_t *e)
+static void
+parse_tls(struct loader *ld, const config_setting_t *e,
+    struct wsd_tls_conf **out)
 {
 	const config_setting_t *g, *s, *sni;
 	struct wsd_tls_conf *t;
@@ -1086,16 +1087,21 @@ parse_tls(struct loader *ld, const config_setting_t *e)
 	bool ok = true;
 	int i, n;
 
+	*out = NULL;
 	if ((g = get_group(ld, e, "tls")) == NULL)
-		return NULL;
+		return;
 	check_keys(ld, g, tls_keys);
-	t = xcalloc(1, sizeof(*t));
+	/*
+	 * Hung on the listener at once, and each certificate slot counted
+	 * before it is filled: if memory runs out below, the partial
+	 * configuration's config_free() frees all of it.
+	 */
+	t = *out = xcalloc(1, sizeof(*t));
 	t->line = (int)config_setting_source_line(g);
 	t->min_protocol = WSD_TLS_MIN_DEFAULT;
 	t->certs = xcalloc(1, sizeof(*t->certs));
-	if (tls_cert(ld, g, &t->certs[0]))
-		t->ncerts = 1;
-	else
+	t->ncerts = 1;
+	if (!tls_cert(ld, g, &t->certs[0]))
 		ok = false;
 
 	if ((sni = config_setting_get_member(g, "sni")) != NULL) {
@@ -1119,9 +1125,9 @@ parse_tls(struct loader *ld, const config_setting_t *e)
 				}
 				check_keys(ld, s, sni_keys);
 				/* tls_conf_free() frees what is counted. */
-				if (tls_cert(ld, s, &t->certs[t->ncerts]))
-					t->ncerts++;
-				else
+				memset(&t->certs[t->ncerts], 0,
+				    sizeof(*t->certs));
+				if (!tls_cert(ld, s, &t->certs[t->ncerts++]))
 					ok = false;
 			}
 		}
@@ -1187,10 +1193,9 @@ parse_tls(struct loader *ld, const config_setting_t *e)
 		break;
 	}
 	if (!ok) {
+		*out = NULL;
 		tls_conf_free(t);
-		return NULL;
 	}
-	return t;
 }
 
 /* ------------------------------------------------------------ proxies */
@@ -1315,7 +1320,7 @@ parse_listen_entry(struct loader *ld, const config_setting_t *e)
 	l->address = xstrdup(addr);
 	l->port = (int)port;
 	l->line = (int)config_setting_source_line(e);
-	l->tls = parse_tls(ld, e);
+	parse_tls(ld, e, &l->tls);
 	if ((s = config_setting_get_member(e, "proxy_protocol")) != NULL) {
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 			problem(ld, s, "'proxy_protocol' must be true or false");
