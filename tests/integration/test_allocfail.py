@@ -1,23 +1,25 @@
 """Every allocation failure of a connection's life is survived.
 
 wsd is built with a test-only hook (src/failalloc.[ch]) through which
-every allocation of wsd, libevent, OpenSSL and zlib goes.  With WSD_FAILALLOC
-naming a control file, writing N there makes the Nth allocation after
-the next accepted connection fail, once; the worker logs
-"failalloc: connection done after K allocations, ..." when that
+every allocation of wsd, libevent, OpenSSL and zlib goes.  With
+WSD_FAILALLOC naming a control file, writing N there makes the Nth
+allocation after the next accepted connection fail, once; the worker
+logs "failalloc: connection done after K allocations, ..." when that
 connection is freed.
 
 For each scenario (a handshake, echoes of each size, fragmentation, the
-closing handshakes, broadcast, timers, permessage-deflate, a reload) the
-victim connection runs it with N = 1, 2, ... until a run makes no
-allocation fail: N - 1 is then the number of failure points of that
-scenario, all of them exercised.  After every run: the worker is the
-one we started with (no crash, no restart), a second connection opened
-before any failure still echoes, and the victim either did all of its
-scenario, or was refused with 503 before the upgrade, or closed with
-1011 after it.  The daemon
-stops at the end of each scenario; in the sanitizer build LeakSanitizer
-then reports any leak, which fails the case (wsdtest's runner)."""
+closing handshakes, broadcast, timers, permessage-deflate, topics, a
+static file, a reload; some of them again over wss) the victim
+connection runs it with N = 1, 2, ... until a run makes no allocation
+fail: N - 1 is then the number of failure points of that scenario, all
+of them exercised.  After every run: the worker is the one we started
+with (no crash, no restart), a second connection opened before any
+failure still echoes, and the victim either did all of its scenario, or
+was refused with 503 before the upgrade, or closed with 1011 after it;
+over wss also, with nothing said, when its TLS handshake failed or when
+the failure was inside OpenSSL.  The daemon stops at the end of each
+scenario; in the sanitizer build LeakSanitizer then reports any leak,
+which fails the case (wsdtest's runner)."""
 
 import os
 import re

@@ -973,7 +973,6 @@ def test_clock_late_ticks_are_not_skipped():
         d.kill()
 
 
-
 def test_plugin_log_lines_escape_backslash():
     """A plugin that logs what a client sent (hooks logs the Close
     reason): a literal backslash is escaped, so a client's literal
