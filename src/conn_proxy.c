@@ -264,7 +264,8 @@ is_host(const char *s, size_t len)
  * The request head is in: if the peer is a trusted proxy, believe its
  * X-Forwarded-For, -Proto and -Host.  Called before the request may
  * move to a newer generation (c->lc is in c->gen's configuration).
- * Returns -1 when the client so found is at max_pending_per_address.
+ * Returns -1 when the client so found is at max_pending_per_address, or
+ * when there is no memory to look (the request is then refused, 503).
  */
 int
 conn_forwarded(struct conn *c)
@@ -288,9 +289,10 @@ conn_forwarded(struct conn *c)
 	vals = malloc(req->nheaders * sizeof(*vals));
 	lens = malloc(req->nheaders * sizeof(*lens));
 	if (vals == NULL || lens == NULL) {
+		/* Refused (503), not taken for the proxy itself. */
 		free(vals);
 		free(lens);
-		return 0;	/* the peer stays the client */
+		return -1;
 	}
 
 	n = header_values(req, "X-Forwarded-For", vals, lens);

@@ -9,15 +9,15 @@ connection is freed.
 
 For each scenario (a handshake, echoes of each size, fragmentation, the
 closing handshakes, broadcast, timers, permessage-deflate, topics, a
-static file, a reload; some of them again over wss) the victim
-connection runs it with N = 1, 2, ... until a run makes no allocation
-fail: N - 1 is then the number of failure points of that scenario, all
-of them exercised.  After every run: the worker is the one we started
-with (no crash, no restart), a second connection opened before any
-failure still echoes, and the victim either did all of its scenario, or
-was refused with 503 before the upgrade, or closed with 1011 after it;
-over wss also, with nothing said, when its TLS handshake failed or when
-the failure was inside OpenSSL.  The daemon stops at the end of each
+static file, X-Forwarded-For, a reload; some of them again over wss) the
+victim connection runs it with N = 1, 2, ... until a run makes no
+allocation fail: N - 1 is then the number of failure points of that
+scenario, all of them exercised.  After every run: the worker is the one
+we started with (no crash, no restart), a second connection opened
+before any failure still echoes, and the victim either did all of its
+scenario, or was refused with 503 before the upgrade, or closed with
+1011 after it; over wss also, with nothing said, when its TLS handshake
+failed or when the failure was inside OpenSSL.  The daemon stops at the end of each
 scenario; in the sanitizer build LeakSanitizer then reports any leak,
 which fails the case (wsdtest's runner)."""
 
@@ -334,6 +334,18 @@ def sc_static(v, ctx):
         len(body), len(ctx["index"]))
 
 
+def sc_forwarded(v, ctx):
+    """Behind a trusted proxy (127.0.0.1 here): the client is the one
+    X-Forwarded-For names, over TLS as X-Forwarded-Proto says, or the
+    request is refused; never taken for the proxy itself."""
+    v.handshake("/who", extra=[("X-Forwarded-For", "203.0.113.7"),
+                               ("X-Forwarded-Proto", "https")])
+    op, data = v.message()
+    assert data.startswith(b"remote=203.0.113.7:0 tls=1 "), data
+    v.echo(W.OP_TEXT, b"forwarded")
+    v.client_close()
+
+
 def sc_clock(v, ctx):
     v.handshake("/clock")
     for _ in range(3):
@@ -363,13 +375,14 @@ def plugin_dir():
     d = W.tmpdir()
     for src, name in ((W.PLUGIN_DIR, "echo-logger"), (W.PLUGIN_DIR, "clock"),
                       (W.TEST_PLUGIN_DIR, "hooks"),
-                      (W.TEST_PLUGIN_DIR, "topics")):
+                      (W.TEST_PLUGIN_DIR, "topics"),
+                      (W.TEST_PLUGIN_DIR, "whoami")):
         os.symlink(os.path.join(src, name + ".so"),
                    os.path.join(d, name + ".so"))
     return d
 
 
-def start(ctl, clock_ms):
+def start(ctl, clock_ms, trusted=False):
     routes = [W.route("/echo"),
               W.route("/z", compression={"enabled": True}),
               W.route("/zt", compression={
@@ -377,11 +390,16 @@ def start(ctl, clock_ms):
                   "client_no_context_takeover": False}),
               W.route("/hooks", plugin="hooks"),
               W.route("/t", plugin="topics"),
+              W.route("/who", plugin="whoami"),
               W.route("/clock", plugin="clock",
                       settings={"interval_ms": clock_ms})]
+    # Only where the scenario needs it: a trusted peer costs every
+    # request its X-Forwarded-* lookups.
+    extra = {"trusted_proxies": ["127.0.0.1"]} if trusted else None
     conf = W.write_config(plugin_dir=plugin_dir(), routes=routes,
                           log_level="info", document_root=W.WWW_DIR,
-                          limits={"max_message_size": 2 * BIG})
+                          limits={"max_message_size": 2 * BIG},
+                          extra=extra)
     wrapper = ["env", "WSD_FAILALLOC=" + ctl] + W.WRAPPER
     d = W.start_daemon(conf, wrapper=wrapper)
     d.wait_log(r"failalloc: enabled", timeout=5)
@@ -400,7 +418,8 @@ def run_scenario(name, scenario):
     W.write_file(ctl, "")
     # The clock ticks (and re-arms its timer) only in its own scenario,
     # so that the others count their own allocations.
-    d = start(ctl, 20 if scenario is sc_clock else 3600000)
+    d = start(ctl, 20 if scenario is sc_clock else 3600000,
+              trusted=scenario is sc_forwarded)
     t0 = time.monotonic()
     outcomes = {"ok": 0, "tls_handshake": 0, "tls": 0, "503": 0,
                 "1011": 0}
@@ -521,6 +540,7 @@ TESTS = [case("handshake", sc_handshake)] + \
     case("deflate_takeover", sc_deflate("/zt")),
     case("topics", sc_topics),
     case("static", sc_static),
+    case("forwarded", sc_forwarded),
     case("clock", sc_clock),
     case("reload", sc_reload),
     tls_case("tls_handshake", sc_handshake),
