@@ -545,7 +545,6 @@ TESTS = [case("handshake", sc_handshake)] + \
     case("reload", sc_reload),
     tls_case("tls_handshake", sc_handshake),
     tls_case("tls_echo_65536", sc_echo(65536)),
-    tls_case("tls_reload", sc_reload),
 ]
 
 if __name__ == "__main__":
