@@ -1475,12 +1475,17 @@ conn_shutdown_all(struct server *srv)
 void
 conn_abort_all(struct server *srv)
 {
+	struct conn_shared *cs = srv->cs;
 	struct conn *c;
+	size_t i;
 
-	while ((c = conn_first(srv)) != NULL) {
-		c->in_cb = 0;
-		conn_free(c);
-	}
+	/* Bucket by bucket, not the first conn again each time: that
+	 * scanned the emptied buckets over and over. */
+	for (i = 0; cs != NULL && i <= cs->byid_mask; i++)
+		while ((c = cs->byid[i]) != NULL) {
+			c->in_cb = 0;
+			conn_free(c);
+		}
 }
 
 int
