@@ -82,7 +82,8 @@ def raise_nofile(n):
 
 class Prober(threading.Thread):
     """Opens a connection, completes the handshake and an echo, closes
-    it, again and again until stopped: every failure is recorded."""
+    it, again and again until stopped: every failure is recorded, with
+    the time its attempt began."""
 
     def __init__(self, port, pause=0.01):
         super().__init__(daemon=True)
@@ -93,6 +94,7 @@ class Prober(threading.Thread):
 
     def run(self):
         while not self.halt.is_set():
+            t0 = time.monotonic()
             try:
                 c, w = connect(self.port)
                 try:
@@ -102,7 +104,7 @@ class Prober(threading.Thread):
                 self.ok += 1
                 self.workers.append((time.monotonic(), w))
             except Exception as e:  # noqa: BLE001: recorded, asserted
-                self.failures.append(repr(e))
+                self.failures.append((t0, repr(e)))
             time.sleep(self.pause)
 
     def stop(self):
@@ -145,7 +147,7 @@ def test_killed_worker_is_replaced_and_nobody_is_refused():
     """kill -9 a worker: its clients see their connection end, the other
     worker's clients keep talking, a replacement (same number, new pid)
     takes new connections within 2 s, and no connection attempt made
-    meanwhile is refused or reset."""
+    after the kill is refused or reset."""
     d = W.start_daemon(config(workers=2))
     mine = {0: [], 1: []}
     prober = None
@@ -188,7 +190,13 @@ def test_killed_worker_is_replaced_and_nobody_is_refused():
         assert seen, "no connection reached the new worker 0 within 2 s"
         time.sleep(W.T(0.3))
         prober.stop()
-        assert prober.failures == [], prober.failures[:5]
+        # The one attempt in flight when the worker died may have been
+        # that worker's (accepted, its handshake not yet answered): it
+        # ends with it, like the worker's other clients.  Every attempt
+        # begun after the kill is served.
+        after = [f for f in prober.failures if f[0] >= t_kill]
+        assert after == [] and len(prober.failures) <= 1, \
+            prober.failures[:5]
         assert prober.ok > 10, prober.ok
         for i, c in enumerate(mine[1]):
             echo(c, "still %d" % i)
